@@ -1,0 +1,201 @@
+"""Command line: serve LSP (stdio or TCP), or run the pipeline once from a shell.
+
+Every setting is also a flag (``--max-new-tokens``), generated from the settings object so
+the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from codellama_ls import __version__
+from codellama_ls.config import Settings
+
+log = logging.getLogger("codellama_ls")
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (also CODELLAMA_LS_* variables and initializationOptions)")
+    for f in dataclasses.fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        group.add_argument(
+            flag, dest="setting_" + f.name, metavar=f.name.upper(), default=argparse.SUPPRESS, help=f.metadata["doc"]
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _add_setting_flags(common)
+    common.add_argument(
+        "--log-file", default=argparse.SUPPRESS, help="Write the log to this file (stdio mode never logs to stdout)."
+    )
+    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    parser = argparse.ArgumentParser(
+        prog="codellama-ls", description="Code Llama completion over the Language Server Protocol.", parents=[common]
+    )
+    parser.add_argument("--version", action="version", version=f"codellama-ls {__version__}")
+    parser.add_argument(
+        "--tcp",
+        metavar="[HOST:]PORT",
+        default=argparse.SUPPRESS,
+        help="Serve on TCP instead of stdio (host defaults to 127.0.0.1).",
+    )
+    parser.add_argument(
+        "--stdio", action="store_true", help="Serve on stdio (the default; accepted for editors that pass it)."
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", parents=[common], help="Serve LSP (the default).").add_argument(
+        "--tcp", metavar="[HOST:]PORT", default=argparse.SUPPRESS
+    )
+    for name, what in (("complete", "print the suggestion"), ("prompt", "print the prompt (loads only the tokenizer)")):
+        p = sub.add_parser(name, parents=[common], help=f"At FILE:LINE:COL (1-based), {what}.")
+        p.add_argument("location", metavar="FILE:LINE:COL")
+        if name == "prompt":
+            p.add_argument("--json", action="store_true", help="Print the codellama/prompt JSON.")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[Settings, list[str]]:
+    """Defaults < environment < flags."""
+    settings, errors = Settings.from_env()
+    flags = {k[len("setting_") :]: v for k, v in vars(args).items() if k.startswith("setting_") and v is not None}
+    settings, flag_errors = settings.updated(flags)
+    return settings, errors + flag_errors
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    log_file = getattr(args, "log_file", None)
+    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(args, "log_level", "INFO"))
+
+
+def parse_location(text: str) -> tuple[Path, int, int]:
+    try:
+        file, line, col = text.rsplit(":", 2)
+        return Path(file), int(line), int(col)
+    except ValueError:
+        raise SystemExit(f"codellama-ls: expected FILE:LINE:COL (1-based), got {text!r}") from None
+
+
+def parse_tcp(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return host.strip("[]") or "127.0.0.1", int(port)
+    except ValueError:
+        raise SystemExit(f"codellama-ls: --tcp expects [HOST:]PORT, got {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args)
+    settings, errors = settings_from_args(args)
+    for error in errors:
+        log.error("%s; using the default", error)
+    if args.command in ("complete", "prompt"):
+        return _run_once(args, settings, errors)
+    from codellama_ls.server import create_server
+
+    server = create_server(settings)
+    if getattr(args, "tcp", None):
+        host, port = parse_tcp(args.tcp)
+        log.info("codellama-ls %s on tcp %s:%d", __version__, host, port)
+        server.start_tcp(host, port)
+    else:
+        server.start_io()
+    return 0
+
+
+def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -> int:
+    from lsprotocol import types
+
+    from codellama_ls.completion import CompletionService, Notifier
+    from codellama_ls.documents import PositionError
+
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return 2
+    path, line, col = parse_location(args.location)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"codellama-ls: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    settings = dataclasses.replace(settings, debounce_ms=0)
+    service = CompletionService(settings, Notifier(lambda message, kind: print(message, file=sys.stderr)))
+    service.encoding = types.PositionEncodingKind.Utf32
+    doc = service.documents.open(
+        types.TextDocumentItem(uri=path.resolve().as_uri(), language_id="", version=0, text=text)
+    )
+    position = types.Position(line=line - 1, character=col - 1)
+    try:
+        cursor = doc.cursor(position, service.encoding)
+    except PositionError as exc:
+        print(f"codellama-ls: {args.location}: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "prompt":
+        from codellama_ls.tokens import TokenizerNotFound
+
+        try:
+            prompt = service.build(cursor)
+        except TokenizerNotFound as exc:
+            print(f"codellama-ls: {exc}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(prompt.to_json()))
+        else:
+            _print_prompt(prompt.to_json())
+        return 0
+    return asyncio.run(_complete(service, doc, position))
+
+
+def _print_prompt(data: dict[str, Any]) -> None:
+    print(f"format: {data['format']}  tokens: {len(data['ids'])}  truncated: {data['truncated']}")
+    print("--- prefix ---")
+    print(data["prefix"])
+    print("--- suffix ---")
+    print(data["suffix"])
+
+
+async def _complete(service: Any, doc: Any, position: Any) -> int:
+    from codellama_ls.engines.base import EngineState
+
+    bar = _progress_bar()
+    service.notifier._progress = lambda: bar
+    await service.load_engine()
+    if service.engine.state is not EngineState.READY:
+        return 1
+    answer = await service.suggest(doc.uri, position)
+    service.shutdown()
+    if answer is None:
+        print("codellama-ls: no suggestion", file=sys.stderr)
+        return 1
+    sys.stdout.write(answer.text + ("\n" if not answer.text.endswith("\n") else ""))
+    return 0
+
+
+def _progress_bar() -> Any:
+    """A tqdm bar on stderr fed by the engine's load progress."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, file=sys.stderr, desc="Loading", leave=False)
+
+    def report(message: str, pct: int | None) -> None:
+        bar.set_description(message)
+        if pct is not None:
+            bar.update(max(pct - bar.n, 0))
+        if pct is not None and pct >= 100:
+            bar.close()
+
+    return report

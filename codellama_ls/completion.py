@@ -1,0 +1,258 @@
+"""The pipeline behind every suggestion: cursor → prompt → engine → post-processing.
+
+The LSP handlers in ``server.py`` only translate to and from protocol types; everything a
+request does happens here, so the CLI and the evaluation harness run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+
+from codellama_ls import postprocess
+from codellama_ls.config import Settings
+from codellama_ls.documents import Cursor, Document, DocumentStore
+from codellama_ls.engines import create_engine
+from codellama_ls.engines.base import (
+    Cancelled,
+    Engine,
+    EngineError,
+    EngineState,
+    GenerationRequest,
+    GenerationResult,
+    ProgressFn,
+)
+from codellama_ls.prompt import Prompt, build_prompt, prompt_budget
+from codellama_ls.scheduler import Scheduler
+from codellama_ls.tokens import CodeTokenizer
+
+log = logging.getLogger(__name__)
+
+# Settings whose change needs a new engine (the rest apply to the next request).
+RELOAD_KEYS = ("model", "tokenizer", "engine", "url", "api_token", "device", "dtype", "quantization")
+
+
+@dataclass
+class Answer:
+    """A suggestion placed in the document: replace [start, end) of ``line`` with ``text``."""
+
+    text: str  # in the document's line endings
+    line: int
+    start: int  # python index in the line
+    end: int
+    result: GenerationResult | None = None
+
+
+class Notifier:
+    """How the pipeline talks to the user; the server passes LSP-backed callables."""
+
+    def __init__(
+        self,
+        show: Callable[[str, types.MessageType], None] | None = None,
+        progress: Callable[[], ProgressFn | None] | None = None,
+    ) -> None:
+        self._show = show or (lambda message, kind: log.warning("%s", message))
+        self._progress = progress or (lambda: None)
+        self._shown: set[str] = set()
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
+        self._show(message, kind)
+
+    def once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
+        """Show a message once per kind of failure, not once per keystroke."""
+        if key in self._shown:
+            log.info("%s", message)
+            return
+        self._shown.add(key)
+        self.show(message, kind)
+
+    def reset(self, prefix: str = "") -> None:
+        self._shown = {k for k in self._shown if not k.startswith(prefix)} if prefix else set()
+
+    def progress(self) -> ProgressFn | None:
+        return self._progress()
+
+
+class CompletionService:
+    """Owns the documents, the settings, the engine and the scheduler."""
+
+    def __init__(self, settings: Settings | None = None, notifier: Notifier | None = None) -> None:
+        self.settings = settings or Settings()
+        self.notifier = notifier or Notifier()
+        self.documents = DocumentStore()
+        self.scheduler = Scheduler()
+        self.engine: Engine = _NoEngine()
+        self._prompt_tokenizer: CodeTokenizer | None = None
+        self._load_lock = threading.Lock()
+        self._load_task: asyncio.Future[Any] | None = None
+        self.encoding: str = types.PositionEncodingKind.Utf16
+
+    # -- settings ------------------------------------------------------------------------
+    def configure(self, changes: dict[str, Any]) -> bool:
+        """Apply settings from the client; report bad ones; True when the engine must reload."""
+        new, errors = self.settings.updated(changes)
+        for error in errors:
+            self.notifier.show(f"codellama-ls: {error}; keeping the previous value.", types.MessageType.Error)
+        reload = any(getattr(new, k) != getattr(self.settings, k) for k in RELOAD_KEYS)
+        self.settings = new
+        if reload:
+            self._prompt_tokenizer = None
+        if hasattr(self.engine, "settings") and not reload:
+            self.engine.settings = new  # type: ignore[attr-defined]
+        return reload
+
+    # -- engine --------------------------------------------------------------------------
+    async def load_engine(self) -> None:
+        """(Re)load the engine in a worker thread; the LSP loop keeps answering meanwhile."""
+        old = self.engine
+        self.scheduler.cancel_all()
+        try:
+            engine = create_engine(self.settings)
+        except EngineError as exc:
+            self.engine = _NoEngine(str(exc))
+            self.notifier.once("load:" + str(exc), str(exc))
+            return
+        engine.state = EngineState.LOADING
+        self.engine = engine
+        self.notifier.reset("load:")
+        progress = self.notifier.progress()
+        try:
+            await asyncio.to_thread(self._load, old, engine, progress)
+        except EngineError as exc:
+            self.notifier.once("load:" + str(exc), str(exc))
+            return
+        self._prompt_tokenizer = engine.tokenizer
+
+    def _load(self, old: Engine, engine: Engine, progress: ProgressFn | None) -> None:
+        with self._load_lock:
+            old.close()
+            engine.load(progress)
+
+    def start_loading(self) -> asyncio.Future[Any]:
+        self._load_task = asyncio.ensure_future(self.load_engine())
+        return self._load_task
+
+    # -- prompts -------------------------------------------------------------------------
+    def tokenizer(self) -> CodeTokenizer:
+        """The engine's tokenizer, or one loaded on its own (``codellama/prompt`` needs no model)."""
+        if self.engine.tokenizer is not None:
+            return self.engine.tokenizer
+        if self._prompt_tokenizer is None:
+            self._prompt_tokenizer = CodeTokenizer.load(self.settings.tokenizer or self.settings.model)
+        return self._prompt_tokenizer
+
+    def build(self, cursor: Cursor, tok: CodeTokenizer | None = None) -> Prompt:
+        s = self.settings
+        tok = tok or self.tokenizer()
+        budget = prompt_budget(s.max_prompt_tokens, self.engine.context_length, s.max_new_tokens)
+        return build_prompt(
+            tok, cursor.prefix, cursor.suffix, fmt=s.fim_format, budget=budget, prefix_share=s.prefix_share
+        )
+
+    def cursor(self, uri: str, position: types.Position) -> tuple[Document, Cursor]:
+        """Raises KeyError (unknown document) or PositionError (bad position)."""
+        doc = self.documents.get(uri)
+        return doc, doc.cursor(position, self.encoding)
+
+    # -- suggestions ---------------------------------------------------------------------
+    async def suggest(self, uri: str, position: types.Position) -> Answer | None:
+        """The suggestion at a position, or None (disabled, loading, superseded, nothing good)."""
+        _, cursor = self.cursor(uri, position)
+        if not self.settings.enable:
+            return None
+        engine = self.engine
+        if not engine.ready:
+            if engine.state is EngineState.FAILED and engine.error:
+                self.notifier.once("load:" + engine.error, engine.error)
+            return None
+        ctx = postprocess.Context.from_cursor(cursor)
+        s = self.settings
+
+        def job(cancel: threading.Event) -> GenerationResult:
+            request = GenerationRequest(
+                prompt=self.build(cursor, engine.tokenizer),
+                max_new_tokens=s.max_new_tokens,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                cancel=cancel,
+                should_stop=postprocess.stop_check(ctx),
+                timeout_s=s.generation_timeout_ms / 1000,
+                key=uri,
+            )
+            return engine.generate(request)
+
+        try:
+            result = await self.scheduler.run(
+                uri,
+                job,
+                debounce_s=s.debounce_ms / 1000,
+                timeout_s=s.generation_timeout_ms / 1000 + 1.0,
+            )
+        except Cancelled:
+            return None
+        except EngineError as exc:
+            kind = types.MessageType.Warning if exc.kind == "oom" else types.MessageType.Error
+            self.notifier.once("gen:" + exc.kind, str(exc), kind)
+            return None
+        except TimeoutError as exc:
+            self.notifier.once(
+                "gen:timeout", f"codellama-ls: {exc}; the suggestion was skipped.", types.MessageType.Warning
+            )
+            return None
+        if result is None or result.stop_reason in ("cancelled", "timeout"):
+            return None
+        return self.place(cursor, result)
+
+    def place(self, cursor: Cursor, result: GenerationResult) -> Answer | None:
+        """Post-process raw output and express it as an edit of the cursor line."""
+        ctx = postprocess.Context.from_cursor(cursor)
+        suggestion = postprocess.postprocess(result.text, ctx)
+        if suggestion is None:
+            return None
+        text = suggestion.text.replace("\n", cursor.eol) if cursor.eol != "\n" else suggestion.text
+        return Answer(text, cursor.line, cursor.index, cursor.index + suggestion.replace, result)
+
+    def status(self) -> dict[str, Any]:
+        """State for `codellama/status`, `:checkhealth` and status bars (secrets masked)."""
+        return {
+            **self.engine.status(),
+            "enabled": self.settings.enable,
+            "documents": len(self.documents),
+            "scheduled": self.scheduler.started,
+            "settings": self.settings.to_dict(),
+        }
+
+    def shutdown(self) -> None:
+        self.scheduler.shutdown()
+        self.engine.close()
+
+
+class _NoEngine(Engine):
+    """Placeholder until the configured engine is loaded (or after it failed to be created)."""
+
+    name = "none"
+
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__()
+        if error:
+            self.state, self.error = EngineState.FAILED, error
+
+    def load(self, progress: ProgressFn | None = None) -> None:
+        return None
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        raise EngineError(self.error or "no engine", "not-ready")
+
+    def close(self) -> None:
+        return None
+
+
+def elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000

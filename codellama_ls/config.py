@@ -1,0 +1,215 @@
+"""One typed settings object, fed by defaults, environment, CLI flags and the LSP client.
+
+Every source goes through :meth:`Settings.updated`, so a value is validated the same way
+whether it came from ``--max-new-tokens``, ``CODELLAMA_LS_MAX_NEW_TOKENS``,
+``initializationOptions`` or ``workspace/didChangeConfiguration``. A bad value is reported
+by name and the previous valid value stays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ENV_PREFIX = "CODELLAMA_LS_"
+# Keys under which a client may nest our settings in didChangeConfiguration.
+SECTION_KEYS = ("codellama", "codellama-ls", "codellamaLs", "codellama_ls")
+
+
+class SettingError(ValueError):
+    """A setting has a value it cannot take; the message names the setting."""
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        if text.lower() not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return text.lower()
+
+    return parse
+
+
+def _int_range(lo: int, hi: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError("must be an integer")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError("must be an integer")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be an integer") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return number
+
+    return parse
+
+
+def _float_range(lo: float, hi: float, *, open_low: bool = False) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError("must be a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be a number") from None
+        if number != number or number > hi or number < lo or (open_low and number == lo):
+            bracket = "(" if open_low else "["
+            raise ValueError(f"must be in {bracket}{lo}, {hi}]")
+        return number
+
+    return parse
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _text(value)
+
+
+def _device(value: Any) -> str:
+    text = _text(value).lower()
+    if text in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", text):
+        return text
+    raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+
+
+def _setting(default: Any, parse: Callable[[Any], Any], doc: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"parse": parse, "doc": doc, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user can configure. Field names are snake_case; the wire uses camelCase."""
+
+    model: str = _setting("codellama/CodeLlama-7b-hf", _text, "Hub id or local folder of the model.")
+    tokenizer: str | None = _setting(None, _optional_text, "Tokenizer folder or hub id, when it differs from `model`.")
+    engine: str = _setting("local", _choice("local", "tgi", "openai"), "Where the model runs.")
+    url: str | None = _setting(None, _optional_text, "Server URL for the `tgi`/`openai` engines.")
+    api_token: str | None = _setting(None, _optional_text, "Token for a remote engine (else `HF_TOKEN`).", secret=True)
+    device: str = _setting("auto", _device, "auto, cpu, cuda, cuda:N or mps.")
+    dtype: str = _setting(
+        "auto",
+        _choice("auto", "float32", "float16", "bfloat16"),
+        "Weights dtype (auto: bf16/fp16 on GPU, fp32 on CPU).",
+    )
+    quantization: str = _setting("none", _choice("none", "8bit", "4bit"), "bitsandbytes quantization (CUDA only).")
+    max_new_tokens: int = _setting(128, _int_range(1, 4096), "Longest suggestion, in tokens.")
+    max_prompt_tokens: int = _setting(
+        2048, _int_range(16, 100_000), "Prompt budget (capped at context minus maxNewTokens)."
+    )
+    prefix_share: float = _setting(0.75, _float_range(0.0, 1.0), "Share of the prompt budget given to the prefix.")
+    fim_format: str = _setting("spm", _choice("psm", "spm"), "Infilling order.")
+    debounce_ms: int = _setting(150, _int_range(0, 10_000), "Wait after the last keystroke (0 disables).")
+    temperature: float = _setting(0.0, _float_range(0.0, 5.0), "0 = greedy decoding.")
+    top_p: float = _setting(0.95, _float_range(0.0, 1.0, open_low=True), "Nucleus sampling when temperature > 0.")
+    generation_timeout_ms: int = _setting(30_000, _int_range(100, 600_000), "A generation running longer is stopped.")
+    enable: bool = _setting(True, _bool, "Turn suggestions on or off.")
+
+    # -- names ---------------------------------------------------------------------------
+    @staticmethod
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part.capitalize() for part in rest)
+
+    @classmethod
+    def keys(cls) -> dict[str, str]:
+        """Map every accepted spelling (camelCase, snake_case) to the field name."""
+        out: dict[str, str] = {}
+        for f in fields(cls):
+            out[f.name] = f.name
+            out[cls.camel(f.name)] = f.name
+        return out
+
+    # -- updates -------------------------------------------------------------------------
+    def updated(self, changes: Mapping[str, Any]) -> tuple[Settings, list[str]]:
+        """Apply valid changes, return the new settings and one message per rejected key.
+
+        Unknown keys are rejected too, so a typo in an editor config is not silently ignored.
+        """
+        names = self.keys()
+        by_field = {f.name: f for f in fields(self)}
+        accepted: dict[str, Any] = {}
+        errors: list[str] = []
+        for key, raw in changes.items():
+            name = names.get(key)
+            if name is None:
+                errors.append(f"unknown setting '{key}'")
+                continue
+            parse = by_field[name].metadata["parse"]
+            try:
+                accepted[name] = parse(raw)
+            except ValueError as exc:
+                shown = "<hidden>" if by_field[name].metadata["secret"] else repr(raw)
+                errors.append(f"setting '{self.camel(name)}' = {shown} {exc}")
+        return dataclasses.replace(self, **accepted), errors
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
+        env = os.environ if environ is None else environ
+        changes = {f.name: env[ENV_PREFIX + f.name.upper()] for f in fields(cls) if ENV_PREFIX + f.name.upper() in env}
+        return cls().updated(changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """camelCase view with secrets masked, for logs and `codellama/status`."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[self.camel(f.name)] = "<hidden>" if f.metadata["secret"] and value else value
+        return out
+
+    def __repr__(self) -> str:  # never print a token, even by accident
+        return f"Settings({self.to_dict()})"
+
+    @property
+    def token(self) -> str | None:
+        """The API token: the setting, else the standard ``HF_TOKEN`` variable."""
+        return self.api_token or os.environ.get("HF_TOKEN") or None
+
+
+def extract_section(payload: Any) -> dict[str, Any]:
+    """Find our settings in a didChangeConfiguration / initializationOptions payload.
+
+    Clients send either our keys at the top level or nested under a section name.
+    """
+    if not isinstance(payload, Mapping):
+        return {}
+    for key in SECTION_KEYS:
+        nested = payload.get(key)
+        if isinstance(nested, Mapping):
+            return dict(nested)
+    return dict(payload)
+
+
+def settings_table() -> str:
+    """Markdown table of all settings, used to keep README in sync with the code."""
+    rows = ["| setting | env | default | meaning |", "| --- | --- | --- | --- |"]
+    for f in fields(Settings):
+        default = f.default if f.default is not None else ""
+        rows.append(
+            f"| `{Settings.camel(f.name)}` | `{ENV_PREFIX}{f.name.upper()}` | `{default}` | {f.metadata['doc']} |"
+        )
+    return "\n".join(rows)

@@ -1,0 +1,15 @@
+"""Engines run the model: in-process (``local``) or on a server (``tgi``, ``openai``)."""
+
+from __future__ import annotations
+
+from codellama_ls.config import Settings
+from codellama_ls.engines.base import Engine, EngineError
+
+
+def create_engine(settings: Settings) -> Engine:
+    """The engine the settings ask for (not loaded yet)."""
+    if settings.engine == "local":
+        from codellama_ls.engines.local import LocalEngine
+
+        return LocalEngine(settings)
+    raise EngineError(f"setting 'engine' = {settings.engine!r} is not available in this build", "load")

@@ -1,0 +1,242 @@
+"""In-process generation with transformers (+ accelerate, bitsandbytes).
+
+The decoding loop is our own rather than ``model.generate``: it checks the cancel flag and
+the stop check after every token, so a superseded request frees the device within one
+step, and it ends on ``▁<EOT>`` (which is not the tokenizer's EOS).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from codellama_ls.config import Settings
+from codellama_ls.engines.base import (
+    Engine,
+    EngineError,
+    EngineState,
+    GenerationRequest,
+    GenerationResult,
+    ProgressFn,
+)
+from codellama_ls.tokens import CodeTokenizer, TokenizerNotFound
+
+log = logging.getLogger(__name__)
+
+
+def missing_model_hint(model: str) -> str:
+    return (
+        f"Model '{model}' could not be loaded: it is neither a local folder nor in the Hugging Face "
+        f"cache. Download it with `hf download {model}` (needs network; HF_HUB_OFFLINE must be unset) "
+        "or set `model` to a local folder that holds config.json, the weights and tokenizer.json."
+    )
+
+
+class LocalEngine(Engine):
+    """A causal LM loaded through ``AutoModelForCausalLM.from_pretrained``."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.model: Any = None
+        self.device: Any = None
+        self._lock = threading.Lock()  # one generation at a time
+        self._cache_kw = "cache"
+
+    # -- loading -------------------------------------------------------------------------
+    def load(self, progress: ProgressFn | None = None) -> None:
+        report = progress or (lambda message, pct: None)
+        s = self.settings
+        self.state = EngineState.LOADING
+        self.model_id = s.model
+        try:
+            report("Loading tokenizer", 5)
+            try:
+                self.tokenizer = CodeTokenizer.load(s.tokenizer or s.model)
+            except TokenizerNotFound as exc:
+                raise EngineError(missing_model_hint(s.model) + f" ({exc})", "load") from exc
+            report("Loading model weights", 20)
+            self.model, self.device = self._load_model()
+            config = self.model.config
+            self.context_length = getattr(config, "max_position_embeddings", None)
+            report("Model ready", 100)
+            self.state = EngineState.READY
+            self.error = None
+        except EngineError as exc:
+            self.state, self.error = EngineState.FAILED, str(exc)
+            raise
+        except Exception as exc:  # any loader failure leaves the server answering
+            self.state = EngineState.FAILED
+            self.error = f"Loading model '{s.model}' failed: {type(exc).__name__}: {exc}"
+            raise EngineError(self.error, "load") from exc
+
+    def _load_model(self) -> tuple[Any, Any]:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        s = self.settings
+        device = resolve_device(s.device)
+        dtype = resolve_dtype(s.dtype, device)
+        kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": False}
+        if s.quantization != "none":
+            if device.type != "cuda":
+                raise EngineError(
+                    f"setting 'quantization' = {s.quantization!r} needs a CUDA GPU (bitsandbytes); "
+                    f"this run uses {device.type}. Set quantization to none.",
+                    "load",
+                )
+            from transformers import BitsAndBytesConfig
+
+            if s.quantization == "8bit":
+                kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+            else:
+                kwargs["quantization_config"] = BitsAndBytesConfig(
+                    load_in_4bit=True,
+                    bnb_4bit_quant_type="nf4",
+                    bnb_4bit_use_double_quant=True,
+                    bnb_4bit_compute_dtype=dtype,
+                )
+        if device.type == "cuda":
+            kwargs["device_map"] = "auto" if s.device in ("auto", "cuda") else {"": device.index or 0}
+        local = Path(s.model).expanduser()
+        source = str(local) if local.is_dir() else s.model
+        try:
+            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        except OSError as exc:
+            raise EngineError(missing_model_hint(s.model) + f" ({exc})", "load") from exc
+        if device.type != "cuda":
+            model = model.to(device)
+        model.eval()
+        torch.set_grad_enabled(False)
+        first = next(model.parameters()).device
+        # transformers 5.x renamed ``past_key_values`` to ``cache`` in a minor release.
+        params = inspect.signature(model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        return model, first
+
+    # -- generation ----------------------------------------------------------------------
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        if not self.ready or self.tokenizer is None:
+            raise EngineError(self.error or "the model is not loaded", "not-ready")
+        with self._lock:
+            return self._generate(request)
+
+    def _generate(self, req: GenerationRequest) -> GenerationResult:
+        import torch
+
+        tok = self.tokenizer
+        assert tok is not None
+        ids = list(req.prompt.ids)
+        stop_ids = {i for i in (tok.special.eot, tok.special.eos) if i is not None}
+        deadline = time.monotonic() + req.timeout_s if req.timeout_s else None
+        started = time.perf_counter()
+        generated: list[int] = []
+        reason = "length"
+        try:
+            with torch.inference_mode():
+                logits, cache = self._prefill(ids)
+                for _ in range(req.max_new_tokens):
+                    if req.cancel.is_set():
+                        reason = "cancelled"
+                        break
+                    if deadline is not None and time.monotonic() > deadline:
+                        reason = "timeout"
+                        break
+                    token = _pick(logits, req.temperature, req.top_p)
+                    if token in stop_ids:
+                        reason = "eot" if token == tok.special.eot else "eos"
+                        break
+                    generated.append(token)
+                    if req.should_stop is not None and req.should_stop(tok.decode(generated)):
+                        reason = "early"
+                        break
+                    if len(generated) >= req.max_new_tokens:
+                        break
+                    out = self.model(
+                        input_ids=torch.tensor([[token]], device=self.device),
+                        use_cache=True,
+                        **{self._cache_kw: cache},
+                    )
+                    logits, cache = out.logits[0, -1], out[self._cache_kw]
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            raise EngineError(
+                "The GPU ran out of memory while generating; the suggestion was skipped. "
+                "Lower maxPromptTokens or use quantization 8bit/4bit.",
+                "oom",
+            ) from exc
+        return self.record(
+            GenerationResult(
+                text=tok.decode(generated),
+                new_tokens=len(generated),
+                prefill_tokens=len(ids),
+                prompt_tokens=len(ids),
+                stop_reason=reason,
+                seconds=time.perf_counter() - started,
+            )
+        )
+
+    def _prefill(self, ids: list[int]) -> tuple[Any, Any]:
+        """Run the prompt through the model; returns last-position logits and the KV cache."""
+        import torch
+
+        out = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
+        return out.logits[0, -1], out[self._cache_kw]
+
+    def close(self) -> None:
+        self.model = None
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # pragma: no cover - best effort
+            pass
+
+
+def _pick(logits: Any, temperature: float, top_p: float) -> int:
+    """Greedy at temperature 0, else nucleus sampling."""
+    import torch
+
+    if temperature <= 0:
+        return int(torch.argmax(logits).item())
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
+        sorted_probs = sorted_probs * keep
+        probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
+    return int(torch.multinomial(probs / probs.sum(), 1).item())
+
+
+def resolve_device(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", 0)
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EngineError(f"setting 'device' = {name!r}: no CUDA GPU is available", "load")
+    return device
+
+
+def resolve_dtype(name: str, device: Any) -> Any:
+    import torch
+
+    if name != "auto":
+        return getattr(torch, name)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32

@@ -1,0 +1,171 @@
+"""Turn the text around the cursor into the exact token ids Code Llama was trained on.
+
+Formats (Meta's reference infilling):
+- ``psm``: BOS ▁<PRE> encode(prefix) ▁<SUF> encode_infill(suffix) ▁<MID>
+- ``spm``: BOS ▁<PRE> ▁<SUF> encode_infill(suffix) ▁<MID> encode(prefix)
+- ``prefix`` (models without infilling): BOS encode(prefix)
+
+The token budget is split between prefix and suffix; whole lines farthest from the cursor
+are dropped first. Only a window near the cursor is ever tokenized, so a 10,000-line file
+costs the same as a 100-line one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from codellama_ls.tokens import CodeTokenizer
+
+FORMATS = ("psm", "spm", "prefix")
+# Code averages 3-4 characters a token; start with a window this many chars per token,
+# and widen it when it turns out too small.
+_CHARS_PER_TOKEN = 6
+
+
+@dataclass
+class Prompt:
+    """A prompt as the model gets it; ``prefix``/``suffix`` are the parts kept after trimming."""
+
+    format: str
+    prefix: str
+    suffix: str
+    ids: list[int]
+    truncated: bool
+    prefix_ids: list[int] = field(default_factory=list, repr=False)
+    suffix_ids: list[int] = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["prefix_ids"], data["suffix_ids"]
+        return data
+
+
+def prompt_budget(max_prompt_tokens: int, context_length: int | None, max_new_tokens: int) -> int:
+    """The prompt budget: the setting, but never more than the context leaves after generation."""
+    if context_length:
+        return max(8, min(max_prompt_tokens, context_length - max_new_tokens))
+    return max_prompt_tokens
+
+
+def build_prompt(
+    tok: CodeTokenizer,
+    prefix: str,
+    suffix: str,
+    *,
+    fmt: str = "spm",
+    budget: int = 2048,
+    prefix_share: float = 0.75,
+) -> Prompt:
+    """Build the prompt ids for a cursor between ``prefix`` and ``suffix`` (LF text)."""
+    sp = tok.special
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown prompt format {fmt!r}")
+    if fmt != "prefix" and not sp.infill:
+        fmt = "prefix"
+    bos = [sp.bos] if sp.bos is not None else []
+    if fmt == "prefix":
+        kept, ids, cut = trim_prefix(tok, prefix, budget - len(bos))
+        return Prompt("prefix", kept, "", bos + ids, cut, ids, [])
+
+    content = max(budget - len(bos) - 3, 2)
+    want_prefix = max(1, int(content * prefix_share))
+    want_suffix = max(content - want_prefix, 0)
+    # Measure each side within its own share; whatever one side leaves unused goes to the other.
+    p_text, p_ids, p_cut = trim_prefix(tok, prefix, want_prefix)
+    s_text, s_ids, s_cut = trim_suffix(tok, suffix, want_suffix)
+    if p_cut and not s_cut and len(s_ids) < want_suffix:
+        p_text, p_ids, p_cut = trim_prefix(tok, prefix, content - len(s_ids))
+    elif s_cut and not p_cut and len(p_ids) < want_prefix:
+        s_text, s_ids, s_cut = trim_suffix(tok, suffix, content - len(p_ids))
+    assert sp.pre is not None and sp.suf is not None and sp.mid is not None
+    if fmt == "psm":
+        ids = [*bos, sp.pre, *p_ids, sp.suf, *s_ids, sp.mid]
+    else:
+        ids = [*bos, sp.pre, sp.suf, *s_ids, sp.mid, *p_ids]
+    return Prompt(fmt, p_text, s_text, ids, p_cut or s_cut, p_ids, s_ids)
+
+
+def trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
+    """Keep the longest tail of ``text`` that starts at a line start and fits ``budget`` tokens."""
+    if budget <= 0:
+        return "", [], bool(text)
+    window = budget * _CHARS_PER_TOKEN
+    while True:
+        start = 0 if window >= len(text) else _next_line_start(text, len(text) - window)
+        part = text[start:]
+        ids, offsets = tok.encode_with_offsets(part)
+        if len(ids) <= budget:
+            if start == 0:
+                return text, ids, False
+            window *= 2  # the window fits: there may be more lines to keep
+            continue
+        break
+    # ``part`` is over budget: skip enough tokens, then snap forward to a line start.
+    target = offsets[len(ids) - budget][0]
+    cut = _next_line_start(text, start + target) if target > 0 else start
+    while True:
+        ids = tok.encode(text[cut:])
+        if len(ids) <= budget:
+            return text[cut:], ids, cut > 0
+        nxt = _next_line_start(text, cut + 1)
+        if nxt >= len(text) or text.find("\n", cut) < 0:
+            # The cursor line alone is over budget: keep its last tokens.
+            ids, offsets = tok.encode_with_offsets(text[cut:])
+            start_char = cut + offsets[len(ids) - budget][0]
+            while True:
+                ids = tok.encode(text[start_char:])
+                if len(ids) <= budget:
+                    return text[start_char:], ids, True
+                start_char += 1
+        cut = nxt
+
+
+def trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
+    """Keep the longest head of ``text`` that ends at a line end and fits ``budget`` tokens."""
+    if budget <= 0:
+        return "", [], bool(text)
+    window = budget * _CHARS_PER_TOKEN
+    while True:
+        end = len(text) if window >= len(text) else _prev_line_end(text, window)
+        part = text[:end]
+        ids, offsets = tok.encode_infill_with_offsets(part)
+        if len(ids) <= budget:
+            if end == len(text):
+                return text, ids, False
+            window *= 2
+            continue
+        break
+    cut = _prev_line_end(text, offsets[budget][0])  # offsets[budget]: first token that does not fit
+    while cut > 0:
+        ids = tok.encode_infill(text[:cut])
+        if len(ids) <= budget:
+            return text[:cut], ids, True
+        cut = _prev_line_end(text, cut - 1)
+    # Even the rest of the cursor line is over budget: keep its first tokens.
+    ids, offsets = tok.encode_infill_with_offsets(text)
+    end_char = offsets[budget][0] if len(ids) > budget else len(text)
+    while end_char > 0:
+        ids = tok.encode_infill(text[:end_char])
+        if len(ids) <= budget:
+            return text[:end_char], ids, True
+        end_char -= 1
+    return "", [], bool(text)
+
+
+def _next_line_start(text: str, pos: int) -> int:
+    """The first line start at or after ``pos`` (``len(text)`` if none)."""
+    if pos <= 0:
+        return 0
+    if text[pos - 1] == "\n":
+        return pos
+    nl = text.find("\n", pos)
+    return len(text) if nl < 0 else nl + 1
+
+
+def _prev_line_end(text: str, pos: int) -> int:
+    """The last line end (index just after a newline) at or before ``pos``; 0 if none."""
+    if pos >= len(text):
+        return len(text)
+    nl = text.rfind("\n", 0, pos)
+    return 0 if nl < 0 else nl + 1

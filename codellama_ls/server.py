@@ -1,0 +1,197 @@
+"""The LSP feature table: each handler translates protocol types and delegates.
+
+Document sync is handled by our own store (``documents.py``) instead of pygls' workspace,
+whose line splitting and position clamping are not exact (see that module).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from codellama_ls import __version__
+from codellama_ls.completion import Answer, CompletionService, Notifier
+from codellama_ls.config import Settings, extract_section
+from codellama_ls.documents import PositionError
+from codellama_ls.tokens import TokenizerNotFound
+
+log = logging.getLogger(__name__)
+
+PROMPT_METHOD = "codellama/prompt"
+STATUS_METHOD = "codellama/status"
+RESTART_COMMAND = "codellama.restartEngine"
+TOGGLE_COMMAND = "codellama.toggle"
+
+
+class Protocol(LanguageServerProtocol):
+    """Routes document sync to the completion service's own document store."""
+
+    _server: CodeLlamaServer
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        self._server.service.documents.open(params.text_document)
+        yield from ()
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        self._server.service.documents.change(params, self._server.service.encoding)
+        yield from ()
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        self._server.service.documents.close(params.text_document.uri)
+        yield from ()
+
+
+class CodeLlamaServer(LanguageServer):
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__("codellama-ls", __version__, protocol_cls=Protocol)
+        self.service = CompletionService(settings, Notifier(self._show, self._progress))
+
+    def _show(self, message: str, kind: types.MessageType) -> None:
+        log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def _progress(self) -> Any:
+        """A thread-safe progress reporter when the client supports work-done progress."""
+        caps = self.client_capabilities.window
+        if not (caps and caps.work_done_progress):
+            return None
+        loop = asyncio.get_running_loop()
+        token = f"codellama-ls/load/{uuid.uuid4()}"
+        progress = self.work_done_progress
+        state = {"begun": False}
+
+        def send(message: str, pct: int | None) -> None:
+            if not state["begun"]:
+                state["begun"] = True
+                progress.create(token)
+                progress.begin(
+                    token, types.WorkDoneProgressBegin(title="codellama-ls", message=message, percentage=pct)
+                )
+            if pct is not None and pct >= 100:
+                progress.end(token, types.WorkDoneProgressEnd(message=message))
+            else:
+                progress.report(token, types.WorkDoneProgressReport(message=message, percentage=pct))
+
+        return lambda message, pct: loop.call_soon_threadsafe(send, message, pct)
+
+
+def _invalid(exc: Exception) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(str(exc).strip("'\""))
+
+
+async def _answer(
+    ls: CodeLlamaServer, document: types.TextDocumentIdentifier, position: types.Position
+) -> Answer | None:
+    try:
+        return await ls.service.suggest(document.uri, position)
+    except (KeyError, PositionError) as exc:
+        raise _invalid(exc) from exc
+
+
+def _range(ls: CodeLlamaServer, uri: str, answer: Answer) -> types.Range:
+    doc = ls.service.documents.get(uri)
+    enc = ls.service.encoding
+    return types.Range(
+        start=doc.position(answer.line, answer.start, enc), end=doc.position(answer.line, answer.end, enc)
+    )
+
+
+def create_server(settings: Settings | None = None) -> CodeLlamaServer:
+    server = CodeLlamaServer(settings)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CodeLlamaServer, params: types.InitializeParams) -> None:
+        ls.service.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        ls.service.configure(extract_section(params.initialization_options or {}))
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: CodeLlamaServer, params: types.InitializedParams) -> None:
+        ls.service.start_loading()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: CodeLlamaServer, params: types.DidChangeConfigurationParams) -> None:
+        if ls.service.configure(extract_section(params.settings)):
+            ls.service.start_loading()
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: CodeLlamaServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        answer = await _answer(ls, params.text_document, params.position)
+        if answer is None:
+            return types.InlineCompletionList(items=[])
+        item = types.InlineCompletionItem(insert_text=answer.text, range=_range(ls, params.text_document.uri, answer))
+        return types.InlineCompletionList(items=[item])
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
+    async def completion(ls: CodeLlamaServer, params: types.CompletionParams) -> types.CompletionList:
+        answer = await _answer(ls, params.text_document, params.position)
+        if answer is None:
+            return types.CompletionList(is_incomplete=True, items=[])
+        label = answer.text.splitlines()[0] if answer.text.strip() else answer.text
+        item = types.CompletionItem(
+            label=label.strip() or label,
+            kind=types.CompletionItemKind.Text,
+            detail="Code Llama",
+            documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=answer.text),
+            insert_text_format=types.InsertTextFormat.PlainText,
+            text_edit=types.TextEdit(range=_range(ls, params.text_document.uri, answer), new_text=answer.text),
+            filter_text=None,
+            sort_text="0",
+            preselect=True,
+        )
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+    @server.feature(PROMPT_METHOD)
+    def prompt(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
+        try:
+            pos = ls.protocol._converter.structure(_as_dict(params), types.TextDocumentPositionParams)
+        except Exception as exc:
+            raise JsonRpcInvalidParams(f"{PROMPT_METHOD} needs textDocument and position: {exc}") from exc
+        try:
+            _, cursor = ls.service.cursor(pos.text_document.uri, pos.position)
+            return ls.service.build(cursor).to_json()
+        except (KeyError, PositionError) as exc:
+            raise _invalid(exc) from exc
+        except TokenizerNotFound as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
+
+    @server.feature(STATUS_METHOD)
+    def status(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
+        return ls.service.status()
+
+    @server.command(RESTART_COMMAND)
+    async def restart_engine(ls: CodeLlamaServer, *args: Any) -> None:
+        await ls.service.load_engine()
+
+    @server.command(TOGGLE_COMMAND)
+    def toggle(ls: CodeLlamaServer, *args: Any) -> bool:
+        ls.service.configure({"enable": not ls.service.settings.enable})
+        return ls.service.settings.enable
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: CodeLlamaServer, *args: Any) -> None:
+        ls.service.shutdown()
+
+    return server
+
+
+def _as_dict(params: Any) -> Any:
+    """pygls hands params of custom methods over as namedtuple-like objects; undo that."""
+    if isinstance(params, dict) or params is None:
+        return params
+    if hasattr(params, "_asdict"):
+        return {k: _as_dict(v) for k, v in params._asdict().items()}
+    if isinstance(params, (list, tuple)):
+        return [_as_dict(v) for v in params]
+    return params
