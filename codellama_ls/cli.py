@@ -78,7 +78,10 @@ def setup_logging(args: argparse.Namespace) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(getattr(args, "log_level", "INFO"))
+    level = getattr(args, "log_level", "INFO")
+    root.setLevel(level)
+    # pygls logs every message at INFO; keep it for --log-level DEBUG only.
+    logging.getLogger("pygls").setLevel(level if level == "DEBUG" else "WARNING")
 
 
 def parse_location(text: str) -> tuple[Path, int, int]:
