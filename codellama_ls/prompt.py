@@ -104,21 +104,22 @@ def trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[i
     # ``part`` is over budget: skip enough tokens, then snap forward to a line start.
     target = offsets[len(ids) - budget][0]
     cut = _next_line_start(text, start + target) if target > 0 else start
-    while True:
+    while cut < len(text):
         ids = tok.encode(text[cut:])
         if len(ids) <= budget:
             return text[cut:], ids, cut > 0
-        nxt = _next_line_start(text, cut + 1)
-        if nxt >= len(text) or text.find("\n", cut) < 0:
-            # The cursor line alone is over budget: keep its last tokens.
-            ids, offsets = tok.encode_with_offsets(text[cut:])
-            start_char = cut + offsets[len(ids) - budget][0]
-            while True:
-                ids = tok.encode(text[start_char:])
-                if len(ids) <= budget:
-                    return text[start_char:], ids, True
-                start_char += 1
-        cut = nxt
+        cut = _next_line_start(text, cut + 1)
+    # Not even the cursor line fits: keep its last tokens.
+    line_start = text.rfind("\n") + 1
+    if line_start == len(text):
+        return "", [], bool(text)
+    ids, offsets = tok.encode_with_offsets(text[line_start:])
+    start_char = line_start + offsets[max(len(ids) - budget, 0)][0]
+    while True:
+        ids = tok.encode(text[start_char:])
+        if len(ids) <= budget:
+            return text[start_char:], ids, True
+        start_char += 1
 
 
 def trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:

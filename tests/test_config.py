@@ -1,0 +1,56 @@
+"""One settings object for flags, environment and the client; bad values are named and ignored."""
+
+from __future__ import annotations
+
+from codellama_ls.cli import build_parser, settings_from_args
+from codellama_ls.config import Settings, extract_section, settings_table
+
+
+def test_camel_and_snake_keys_and_validation():
+    s, errors = Settings().updated({"maxNewTokens": "64", "fim_format": "PSM", "temperature": 0.2})
+    assert (s.max_new_tokens, s.fim_format, s.temperature) == (64, "psm", 0.2)
+    assert errors == []
+
+
+def test_invalid_values_are_reported_and_previous_value_kept():
+    base = Settings(max_new_tokens=32)
+    s, errors = base.updated({"maxNewTokens": -5, "fimFormat": "middle", "topP": 0, "bogus": 1, "debounceMs": True})
+    assert s == base
+    text = "\n".join(errors)
+    for name in ("maxNewTokens", "fimFormat", "topP", "bogus", "debounceMs"):
+        assert name in text
+
+
+def test_secret_never_printed():
+    s, errors = Settings().updated({"apiToken": "hf_secret123"})
+    assert "hf_secret123" not in repr(s) and "hf_secret123" not in str(s.to_dict())
+    _, errors = Settings().updated({"apiToken": 42})
+    assert "42" not in "".join(errors)
+
+
+def test_env_then_flags():
+    env = {"CODELLAMA_LS_MODEL": "/models/cl", "CODELLAMA_LS_MAX_NEW_TOKENS": "99", "CODELLAMA_LS_DEVICE": "gpu"}
+    s, errors = Settings.from_env(env)
+    assert s.model == "/models/cl" and s.max_new_tokens == 99 and s.device == "auto"
+    assert any("device" in e for e in errors)
+
+
+def test_cli_flags(monkeypatch):
+    monkeypatch.setenv("CODELLAMA_LS_MAX_NEW_TOKENS", "10")
+    args = build_parser().parse_args(["--max-new-tokens", "20", "--fim-format", "psm", "serve", "--tcp", "9000"])
+    s, errors = settings_from_args(args)
+    assert (s.max_new_tokens, s.fim_format, errors) == (20, "psm", [])
+    assert args.tcp == "9000"
+
+
+def test_section_extraction():
+    assert extract_section({"codellama": {"model": "m"}, "other": 1}) == {"model": "m"}
+    assert extract_section({"model": "m"}) == {"model": "m"}
+    assert extract_section(None) == {}
+
+
+def test_settings_table_lists_every_setting():
+    table = settings_table()
+    for key in Settings.keys():
+        if "_" not in key:
+            assert f"`{key}`" in table
