@@ -54,3 +54,12 @@ def test_settings_table_lists_every_setting():
     for key in Settings.keys():
         if "_" not in key:
             assert f"`{key}`" in table
+
+
+def test_readme_documents_every_setting():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for name in Settings.keys():
+        if "_" not in name:
+            assert f"| `{name}` |" in readme, f"README settings table lacks {name}"

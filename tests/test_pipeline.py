@@ -1,0 +1,135 @@
+"""The pipeline in-process with a scripted engine: placement, line endings, faults."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from lsprotocol import types
+
+from codellama_ls.completion import CompletionService, Notifier
+from codellama_ls.config import Settings
+from codellama_ls.engines.base import Engine, EngineError, EngineState, GenerationRequest, GenerationResult
+from codellama_ls.tokens import CodeTokenizer
+
+
+class ScriptedEngine(Engine):
+    """Returns chosen raw outputs (or raises), token by token through the stop check."""
+
+    name = "scripted"
+
+    def __init__(self, tok: CodeTokenizer, outputs: list[str | Exception]) -> None:
+        super().__init__()
+        self.tokenizer = tok
+        self.state = EngineState.READY
+        self.outputs = outputs
+        self.requests: list[GenerationRequest] = []
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        self.requests.append(request)
+        out = self.outputs.pop(0)
+        if isinstance(out, Exception):
+            raise out
+        text, reason = "", "eot"
+        for ch in out:
+            text += ch
+            if request.should_stop and request.should_stop(text):
+                reason = "early"
+                break
+        return self.record(GenerationResult(text, len(text), len(request.prompt.ids), len(request.prompt.ids), reason))
+
+
+@pytest.fixture
+def tok(tokenizer_dir) -> CodeTokenizer:
+    return CodeTokenizer.load(str(tokenizer_dir))
+
+
+def service_with(tok: CodeTokenizer, outputs: list, shown: list | None = None) -> CompletionService:
+    notifier = Notifier(lambda message, kind: shown.append((kind, message)) if shown is not None else None)
+    service = CompletionService(Settings(debounce_ms=0), notifier)
+    service.engine = ScriptedEngine(tok, outputs)
+    return service
+
+
+def open_text(service: CompletionService, text: str, uri: str = "file:///t.py") -> str:
+    service.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
+    return uri
+
+
+async def test_crlf_suggestions_come_back_with_crlf(tok):
+    service = service_with(tok, ["if x:\n        return 1\n    return 0"])
+    uri = open_text(service, "def f(x):\r\n    \r\n")
+    answer = await service.suggest(uri, types.Position(line=1, character=4))
+    assert answer is not None
+    assert answer.text == "if x:\r\n        return 1\r\n    return 0"
+    # The model saw LF text only.
+    req = service.engine.requests[0]
+    assert "\r" not in req.prompt.prefix + req.prompt.suffix
+
+
+async def test_mid_line_is_single_line_and_closing_bracket_not_doubled(tok):
+    service = service_with(tok, ['"hello")\nprint(2)'])
+    uri = open_text(service, "print()\n")
+    answer = await service.suggest(uri, types.Position(line=0, character=6))
+    assert answer is not None and answer.text == '"hello"'
+    assert (answer.line, answer.start) == (0, 6)
+    # Decoding stopped at the first newline instead of running on.
+    assert service.engine.history[-1].stop_reason == "early"
+
+
+async def test_suggestion_that_closes_its_own_bracket_keeps_it(tok):
+    service = service_with(tok, ["len(x)"])
+    uri = open_text(service, "print()\n")
+    answer = await service.suggest(uri, types.Position(line=0, character=6))
+    assert answer is not None and answer.text == "len(x)"
+
+
+async def test_blank_output_is_no_suggestion(tok):
+    service = service_with(tok, ["   \n  "])
+    uri = open_text(service, "x = \n")
+    assert await service.suggest(uri, types.Position(line=0, character=4)) is None
+
+
+async def test_oom_is_reported_once_and_serving_continues(tok):
+    shown: list = []
+    oom = EngineError("The GPU ran out of memory while generating; the suggestion was skipped.", "oom")
+    service = service_with(tok, [oom, oom, "1"], shown)
+    uri = open_text(service, "x = \n")
+    pos = types.Position(line=0, character=4)
+    assert await service.suggest(uri, pos) is None
+    assert await service.suggest(uri, pos) is None
+    assert [kind for kind, _ in shown] == [types.MessageType.Warning]
+    answer = await service.suggest(uri, pos)
+    assert answer is not None and answer.text == "1"
+
+
+async def test_disabled_makes_no_model_call(tok):
+    service = service_with(tok, ["1"])
+    service.configure({"enable": False})
+    uri = open_text(service, "x = \n")
+    assert await service.suggest(uri, types.Position(line=0, character=4)) is None
+    assert service.engine.generations == 0
+
+
+async def test_superseded_request_answers_empty_at_once(tok):
+    release = threading.Event()
+
+    class Slow(ScriptedEngine):
+        def generate(self, request):
+            while not request.cancel.is_set() and not release.is_set():
+                release.wait(0.01)
+            return super().generate(request)
+
+    service = service_with(tok, [])
+    service.engine = Slow(tok, ["first", "second"])
+    uri = open_text(service, "x = \n")
+    pos = types.Position(line=0, character=4)
+    import asyncio
+
+    first = asyncio.ensure_future(service.suggest(uri, pos))
+    await asyncio.sleep(0.1)
+    second = asyncio.ensure_future(service.suggest(uri, pos))
+    assert await asyncio.wait_for(first, 5) is None  # the old one gives way at once
+    release.set()
+    answer = await asyncio.wait_for(second, 5)
+    assert answer is not None and answer.text == "second"
