@@ -175,7 +175,11 @@ async def _complete(service: Any, doc: Any, position: Any) -> int:
     from codellama_ls.engines.base import EngineState
 
     bar = _progress_bar()
-    service.notifier._progress = lambda: bar
+
+    async def progress() -> Any:
+        return bar
+
+    service.notifier._progress = progress
     await service.load_engine()
     if service.engine.state is not EngineState.READY:
         return 1

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,10 +56,10 @@ class Notifier:
     def __init__(
         self,
         show: Callable[[str, types.MessageType], None] | None = None,
-        progress: Callable[[], ProgressFn | None] | None = None,
+        progress: Callable[[], Awaitable[ProgressFn | None]] | None = None,
     ) -> None:
         self._show = show or (lambda message, kind: log.warning("%s", message))
-        self._progress = progress or (lambda: None)
+        self._progress = progress
         self._shown: set[str] = set()
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
@@ -76,8 +76,9 @@ class Notifier:
     def reset(self, prefix: str = "") -> None:
         self._shown = {k for k in self._shown if not k.startswith(prefix)} if prefix else set()
 
-    def progress(self) -> ProgressFn | None:
-        return self._progress()
+    async def progress(self) -> ProgressFn | None:
+        """A thread-safe load-progress reporter, when the client can show one."""
+        return await self._progress() if self._progress else None
 
 
 class CompletionService:
@@ -122,10 +123,12 @@ class CompletionService:
         engine.state = EngineState.LOADING
         self.engine = engine
         self.notifier.reset("load:")
-        progress = self.notifier.progress()
+        progress = await self.notifier.progress()
         try:
             await asyncio.to_thread(self._load, old, engine, progress)
         except EngineError as exc:
+            if progress is not None:
+                progress("Loading failed", 100)
             self.notifier.once("load:" + str(exc), str(exc))
             return
         self._prompt_tokenizer = engine.tokenizer

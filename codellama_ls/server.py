@@ -60,23 +60,31 @@ class CodeLlamaServer(LanguageServer):
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
-    def _progress(self) -> Any:
-        """A thread-safe progress reporter when the client supports work-done progress."""
+    async def _progress(self) -> Any:
+        """A thread-safe reporter of load progress, when the client supports work-done progress.
+
+        The token is created (and acknowledged by the client) before the first notification,
+        as the specification requires; a client that does not answer just gets no progress.
+        """
         caps = self.client_capabilities.window
         if not (caps and caps.work_done_progress):
             return None
-        loop = asyncio.get_running_loop()
         token = f"codellama-ls/load/{uuid.uuid4()}"
         progress = self.work_done_progress
-        state = {"begun": False}
+        try:
+            await asyncio.wait_for(progress.create_async(token), 5)
+        except Exception:  # no answer or an error: load without progress
+            log.info("client did not accept a progress token; loading without progress")
+            return None
+        loop = asyncio.get_running_loop()
+        begun = False
 
         def send(message: str, pct: int | None) -> None:
-            if not state["begun"]:
-                state["begun"] = True
-                progress.create(token)
-                progress.begin(
-                    token, types.WorkDoneProgressBegin(title="codellama-ls", message=message, percentage=pct)
-                )
+            nonlocal begun
+            if not begun:
+                begun = True
+                begin = types.WorkDoneProgressBegin(title="codellama-ls", message=message, percentage=pct)
+                progress.begin(token, begin)
             if pct is not None and pct >= 100:
                 progress.end(token, types.WorkDoneProgressEnd(message=message))
             else:

@@ -219,6 +219,10 @@ async def test_missing_model_keeps_serving_and_recovers(tiny_model, tmp_path):
     async with lsp_session({"model": str(missing), "debounceMs": 0}) as client:
         st = await wait_state(client, {"failed"})
         assert str(missing) in st["error"]
+        await asyncio.sleep(0.2)
+        # The progress the editor shows is ended, not left spinning.
+        kinds = [type(v).__name__ for reports in client.progress_reports.values() for v in reports]
+        assert kinds and kinds[-1] == "WorkDoneProgressEnd"
         errors = [m for m in client.messages if m.type == types.MessageType.Error]
         assert len(errors) == 1 and "hf download" in errors[0].message and "local folder" in errors[0].message
         uri = "file:///w/m.py"
