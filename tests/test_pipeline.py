@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -9,6 +10,7 @@ from lsprotocol import types
 
 from codellama_ls.completion import CompletionService, Notifier
 from codellama_ls.config import Settings
+from codellama_ls.documents import Document
 from codellama_ls.engines.base import Engine, EngineError, EngineState, GenerationRequest, GenerationResult
 from codellama_ls.tokens import CodeTokenizer
 
@@ -124,8 +126,6 @@ async def test_superseded_request_answers_empty_at_once(tok):
     service.engine = Slow(tok, ["first", "second"])
     uri = open_text(service, "x = \n")
     pos = types.Position(line=0, character=4)
-    import asyncio
-
     first = asyncio.ensure_future(service.suggest(uri, pos))
     await asyncio.sleep(0.1)
     second = asyncio.ensure_future(service.suggest(uri, pos))
@@ -133,3 +133,45 @@ async def test_superseded_request_answers_empty_at_once(tok):
     release.set()
     answer = await asyncio.wait_for(second, 5)
     assert answer is not None and answer.text == "second"
+
+
+async def test_requests_while_loading_answer_empty(tok):
+    service = service_with(tok, ["never"])
+    service.engine.state = EngineState.LOADING
+    uri = open_text(service, "x = \n")
+    assert await service.suggest(uri, types.Position(line=0, character=4)) is None
+    assert service.engine.generations == 0
+
+
+async def test_quantization_without_cuda_is_a_clear_load_error(tiny_model):
+    shown: list = []
+    service = CompletionService(
+        Settings(model=str(tiny_model), quantization="4bit", device="cpu"),
+        Notifier(lambda message, kind: shown.append(message)),
+    )
+    await service.load_engine()
+    assert service.engine.state is EngineState.FAILED
+    assert len(shown) == 1 and "quantization" in shown[0] and "CUDA" in shown[0]
+
+
+async def test_local_engine_stops_at_eot_and_counts_tokens(tiny_model):
+    from codellama_ls.engines.local import LocalEngine
+
+    engine = LocalEngine(Settings(model=str(tiny_model)))
+    engine.load()
+    assert engine.tokenizer is not None and engine.context_length == 4096
+    cursor = Document("file:///x", "def f():\n    ").cursor(types.Position(line=1, character=4), "utf-16")
+    prompt = service_with(engine.tokenizer, []).build(cursor, engine.tokenizer)
+    result = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=5))
+    assert result.new_tokens == 5 and result.stop_reason == "length" and result.prefill_tokens == len(prompt.ids)
+    # Greedy decoding is deterministic.
+    again = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=5))
+    assert again.text == result.text
+    # A stop check ends decoding after the first token.
+    early = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=5, should_stop=lambda text: True))
+    assert early.new_tokens == 1 and early.stop_reason == "early"
+    # A raised cancel flag ends it before any token.
+    cancel = threading.Event()
+    cancel.set()
+    stopped = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=5, cancel=cancel))
+    assert stopped.new_tokens == 0 and stopped.stop_reason == "cancelled"
