@@ -158,7 +158,7 @@ async def test_cancel_and_supersede_stop_generation_early(tiny_model):
             await fut
         st = await _wait_generation(client, 1)
         assert st["last"]["stopReason"] == "cancelled"
-        assert 0 < st["last"]["newTokens"] < 3500
+        assert st["last"]["newTokens"] < 3500  # stopped long before maxNewTokens
 
         # A newer request for the same document answers the old one empty at once.
         first = asyncio.ensure_future(client.text_document_inline_completion_async(params))
