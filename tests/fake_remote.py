@@ -9,7 +9,9 @@ up before the stream was over.
 
 from __future__ import annotations
 
+import functools
 import json
+import select
 import socket
 import ssl
 import threading
@@ -84,11 +86,13 @@ class FakeServer:
         self.model_id = model_id
         self.max_input = max_input
         self.max_total = max_total
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")) if tokenizer_dir else None
+        self.tokenizer = _server_tokenizer(str(tokenizer_dir / "tokenizer.json")) if tokenizer_dir else None
         self.replies: dict[str, deque[Reply | Stream]] = defaultdict(deque)
         self.defaults: dict[str, Reply | Stream] = {}
         self.seen: list[Seen] = []
         self.streams: list[StreamLog] = []
+        self.stream_started = threading.Event()  # set when a stream's headers went out
+        self.request_seen = threading.Event()  # set at every request
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._httpd.daemon_threads = True
@@ -148,6 +152,12 @@ class FakeServer:
         return [
             {"id": i, "text": text[s:e], "start": s, "stop": e} for i, (s, e) in zip(enc.ids, enc.offsets, strict=True)
         ]
+
+
+@functools.lru_cache(maxsize=2)
+def _server_tokenizer(path: str) -> Tokenizer:
+    """The tokenizer as TGI loads it (BOS added, added tokens matched)."""
+    return Tokenizer.from_file(path)
 
 
 def tgi_events(stream: Stream) -> list[dict[str, Any]]:
@@ -211,6 +221,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         def _record(self, body: Any) -> None:
             with server._lock:
                 server.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+            server.request_seen.set()
 
         def do_GET(self) -> None:
             self._record(None)
@@ -267,14 +278,15 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 self.wfile.flush()
-                time.sleep(stream.first_delay)
+                server.stream_started.set()
+                self._pause(stream.first_delay)
                 for index, event in enumerate(events):
                     if stream.drop_after is not None and index >= stream.drop_after:
                         self.close_connection = True
                         self.connection.shutdown(socket.SHUT_RDWR)
                         return
                     if index:
-                        time.sleep(stream.delay)
+                        self._pause(stream.delay)
                     payload = event if isinstance(event, str) else json.dumps(event)
                     self._chunk(f"data: {payload}\n\n".encode())
                     log.sent += 1
@@ -284,6 +296,24 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             finally:
                 log.done.set()
+
+        def _pause(self, seconds: float) -> None:
+            """Wait, watching the connection: a client that hangs up is noticed at once."""
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                readable, _, _ = select.select([self.connection], [], [], min(left, 0.02))
+                if not readable:
+                    continue
+                try:
+                    data = self.connection.recv(1, socket.MSG_PEEK)
+                except ValueError:  # TLS sockets cannot peek: just wait
+                    time.sleep(left)
+                    return
+                except OSError:
+                    data = b""
+                if not data:
+                    raise BrokenPipeError("the client hung up")
+                time.sleep(min(left, 0.02))
 
         def _chunk(self, data: bytes) -> None:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

@@ -195,8 +195,9 @@ class Http:
                 text = ""
             finally:
                 response.close()
-            wanted = cancel is None or not cancel.is_set()
-            if status in RETRY_STATUS and attempt < limit and wanted:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()  # nobody waits for this answer any more: no retry, no message
+            if status in RETRY_STATUS and attempt < limit:
                 delay = backoff(attempt, response.headers.get("retry-after"))
                 log.info(
                     "%s at %s answered HTTP %d; retry %d of %d in %.2fs",

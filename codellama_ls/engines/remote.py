@@ -32,6 +32,7 @@ from codellama_ls.engines.base import (
 )
 from codellama_ls.engines.http import Deadline, EventStream, Http, base_url, check_url
 from codellama_ls.prompt import Prompt, build_prompt
+from codellama_ls.textprompt import server_encoder
 from codellama_ls.tokens import CodeTokenizer, SpecialIds, TokenizerNotFound
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class RemoteEngine(Engine):
     route_suffixes: tuple[str, ...] = ()
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        self._settings = settings
         self.max_input: int | None = None
         self.max_total: int | None = None
         super().__init__()
@@ -69,6 +70,16 @@ class RemoteEngine(Engine):
         self._info_failed_at = 0.0
         self._pinned = False  # the tokenizer came from the settings or the server's model id
         self._lock = threading.RLock()  # guards reading /info
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        """The service hands over changed settings (timeouts, retries) without a reload."""
+        self._settings = value
+        self.http.settings = value
 
     # -- limits --------------------------------------------------------------------------
     @property  # type: ignore[override]
@@ -104,6 +115,8 @@ class RemoteEngine(Engine):
             log.warning("%s", exc)
         if self.tokenizer is None:
             self.tokenizer = ServerTokenizer(self)  # type: ignore[assignment]
+        if isinstance(self.tokenizer, CodeTokenizer):
+            server_encoder(self.tokenizer)  # built once here rather than in the first suggestion
         self.state = EngineState.READY
         report(f"Using {self.label} at {self.http.shown}", 100)
 
@@ -143,6 +156,7 @@ class RemoteEngine(Engine):
         except TokenizerNotFound as exc:
             log.info("no local tokenizer for %r (%s); asking the server", self.model_id, exc)
             return
+        server_encoder(tok)
         self.tokenizer, self._pinned = tok, True
 
     def real_tokenizer(self) -> CodeTokenizer | None:
@@ -345,8 +359,6 @@ class ServerTokenizer:
     def server_encode(self, text: str) -> list[int]:
         real = self._real()
         if real is not None:
-            from codellama_ls.textprompt import server_encoder
-
             return server_encoder(real)(text)
         return [t[0] for t in self._tokenize(text)]
 
