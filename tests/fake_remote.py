@@ -22,7 +22,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tokenizers import Tokenizer
+
+from codellama_ls.config import Settings
+from codellama_ls.engines import create_engine
+from codellama_ls.engines.remote import RemoteEngine
+from codellama_ls.tokens import CodeTokenizer
 
 
 @dataclass
@@ -320,3 +326,37 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.flush()
 
     return Handler
+
+
+# -- helpers for the remote-engine tests ---------------------------------------------------------
+def engine_for(server: FakeServer | str, tokenizer_dir: Path | None = None, **changes: Any) -> RemoteEngine:
+    url = server if isinstance(server, str) else server.url
+    values: dict[str, Any] = {"engine": "tgi", "url": url, "maxRetries": 2, **changes}
+    if tokenizer_dir is not None:
+        values["tokenizer"] = str(tokenizer_dir)
+    settings, errors = Settings().updated(values)
+    assert not errors
+    engine = create_engine(settings)
+    assert isinstance(engine, RemoteEngine)
+    engine.load()
+    return engine
+
+
+def tokens(*texts: str, start: int = 500) -> list[tuple[int, str]]:
+    return [(start + i, t) for i, t in enumerate(texts)]
+
+
+_loaded: dict[str, CodeTokenizer] = {}
+_load = CodeTokenizer.load
+
+
+@pytest.fixture(autouse=True)
+def reuse_tokenizers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading tokenizer.json takes seconds on a busy machine: load each one once per session."""
+
+    def load(name_or_path: str, revision: str | None = None) -> CodeTokenizer:
+        if name_or_path not in _loaded:
+            _loaded[name_or_path] = _load(name_or_path, revision)
+        return _loaded[name_or_path]
+
+    monkeypatch.setattr(CodeTokenizer, "load", staticmethod(load))

@@ -19,47 +19,14 @@ from codellama_ls.engines.remote import RemoteEngine
 from codellama_ls.prompt import Prompt, build_prompt, prompt_budget
 from codellama_ls.textprompt import fim_text
 from codellama_ls.tokens import CodeTokenizer
-from tests.fake_remote import FakeServer, Reply, Stream
+from tests.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 
 EOT = 32010
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "fim-vectors" / "codellama-infill.jsonl"
 
 
-def engine_for(server: FakeServer | str, tokenizer_dir: Path | None = None, **changes: Any) -> RemoteEngine:
-    url = server if isinstance(server, str) else server.url
-    values: dict[str, Any] = {"engine": "tgi", "url": url, "maxRetries": 2, **changes}
-    if tokenizer_dir is not None:
-        values["tokenizer"] = str(tokenizer_dir)
-    settings, errors = Settings().updated(values)
-    assert not errors
-    engine = create_engine(settings)
-    assert isinstance(engine, RemoteEngine)
-    engine.load()
-    return engine
-
-
 def request(prompt: Prompt, **kw: Any) -> GenerationRequest:
     return GenerationRequest(prompt=prompt, max_new_tokens=kw.pop("max_new_tokens", 32), **kw)
-
-
-def tokens(*texts: str, start: int = 500) -> list[tuple[int, str]]:
-    return [(start + i, t) for i, t in enumerate(texts)]
-
-
-_loaded: dict[str, CodeTokenizer] = {}
-_load = CodeTokenizer.load
-
-
-@pytest.fixture(autouse=True)
-def _reuse_tokenizers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loading tokenizer.json takes seconds on a busy machine: load each one once per session."""
-
-    def load(name_or_path: str, revision: str | None = None) -> CodeTokenizer:
-        if name_or_path not in _loaded:
-            _loaded[name_or_path] = _load(name_or_path, revision)
-        return _loaded[name_or_path]
-
-    monkeypatch.setattr(CodeTokenizer, "load", staticmethod(load))
 
 
 @pytest.fixture
