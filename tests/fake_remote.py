@@ -67,6 +67,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: Any
+    peer: tuple[str, int] = ("", 0)  # the client's address: the same one for a reused connection
 
 
 @dataclass
@@ -226,7 +227,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def _record(self, body: Any) -> None:
             with server._lock:
-                server.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+                server.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body, self.client_address))
             server.request_seen.set()
 
         def do_GET(self) -> None:

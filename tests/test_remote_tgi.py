@@ -94,6 +94,14 @@ def test_request_body_is_the_exact_text_prompt_with_eot_stop(engine: RemoteEngin
     assert engine.prompts["exact"] == 1
 
 
+def test_finished_streams_keep_the_connection_for_the_next_request(engine: RemoteEngine, server: FakeServer) -> None:
+    for _ in range(3):
+        server.queue("/generate_stream", Stream(tokens(" a", " b"), finish="length"))
+        assert engine.generate(request(spm(engine))).stop_reason == "length"
+    peers = {seen.peer for seen in server.seen_on("/generate_stream")}
+    assert len(peers) == 1  # one TCP (and TLS) connection, not one per suggestion
+
+
 def test_sampling_parameters(engine: RemoteEngine, server: FakeServer) -> None:
     server.queue("/generate_stream", Stream(tokens(" x"), finish="length"))
     engine.generate(request(spm(engine), temperature=0.4, top_p=0.9))

@@ -340,6 +340,18 @@ class EventStream:
                 raise self.http.transport_error(item, self.path)
             yield item
 
+    def drain(self, wait_s: float = 0.5) -> None:
+        """After the last event: let the reader finish the body, so the connection is kept for reuse."""
+        end = time.monotonic() + wait_s
+        while (left := end - time.monotonic()) > 0:
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                return
+            if item is _END or isinstance(item, Exception):
+                self._reader.join(left)
+                return
+
     def close(self) -> None:
         """Cut the connection now (idempotent)."""
         with self._lock:

@@ -29,7 +29,13 @@ class OpenAIEngine(RemoteEngine):
         self.accepts_ids: bool | None = None  # learnt from the first answer
 
     def read_info(self) -> None:
-        data = self.http.json("GET", "/v1/models", retries=0)
+        try:
+            data = self.http.json("GET", "/v1/models", retries=0)
+        except EngineError as exc:
+            if exc.kind not in ("not-found", "protocol"):
+                raise
+            log.info("%s has no model list (%s); using the settings' model name", self.label, exc)
+            return
         models = data.get("data") if isinstance(data, dict) else None
         if not isinstance(models, list):
             raise EngineError(

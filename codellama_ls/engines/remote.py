@@ -184,15 +184,18 @@ class RemoteEngine(Engine):
                 for event in stream:
                     if event.data.strip() == "[DONE]":
                         finished = True
+                        stream.drain()
                         break
                     piece = self.parse(_json(event, self.http.label))
                     if piece.text:
                         text += piece.text
                         pieces += 1
-                    if EOT_TEXT in text:  # a server that streams the stop text itself
-                        text, piece.stop = text[: text.index(EOT_TEXT)].removesuffix(" "), "eot"
-                    if piece.stop is not None:
+                    if EOT_TEXT in text:  # a server that streams the stop text itself: we end it
+                        text, reason, finished = text[: text.index(EOT_TEXT)].removesuffix(" "), "eot", True
+                        break
+                    if piece.stop is not None:  # the server ended it: keep the connection for reuse
                         reason, finished = piece.stop, True
+                        stream.drain()
                         break
                     if req.cancel.is_set():
                         reason = "cancelled"
