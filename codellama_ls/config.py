@@ -90,6 +90,17 @@ def _optional_text(value: Any) -> str | None:
     return _text(value)
 
 
+def _optional_file(value: Any) -> str | None:
+    """A path that must exist when given (a CA bundle file or a folder of certificates)."""
+    text = _optional_text(value)
+    if text is None:
+        return None
+    path = os.path.expanduser(text)
+    if not os.path.exists(path):
+        raise ValueError("must be an existing file or folder")
+    return path
+
+
 def _device(value: Any) -> str:
     text = _text(value).lower()
     if text in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", text):
@@ -128,6 +139,14 @@ class Settings:
     top_p: float = _setting(0.95, _float_range(0.0, 1.0, open_low=True), "Nucleus sampling when temperature > 0.")
     generation_timeout_ms: int = _setting(30_000, _int_range(100, 600_000), "A generation running longer is stopped.")
     enable: bool = _setting(True, _bool, "Turn suggestions on or off.")
+    connect_timeout_ms: int = _setting(5_000, _int_range(100, 120_000), "Remote engines: time to connect to `url`.")
+    read_timeout_ms: int = _setting(
+        20_000, _int_range(100, 600_000), "Remote engines: longest wait for the next bytes of an answer."
+    )
+    max_retries: int = _setting(2, _int_range(0, 10), "Remote engines: retries of a 429/503 answer (with backoff).")
+    ca_bundle: str | None = _setting(
+        None, _optional_file, "Remote engines: CA certificates (PEM file or folder) to verify `url` with."
+    )
 
     # -- names ---------------------------------------------------------------------------
     @staticmethod

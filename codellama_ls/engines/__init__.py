@@ -12,4 +12,12 @@ def create_engine(settings: Settings) -> Engine:
         from codellama_ls.engines.local import LocalEngine
 
         return LocalEngine(settings)
+    if settings.engine == "tgi":
+        from codellama_ls.engines.tgi import TGIEngine
+
+        return TGIEngine(settings)
+    if settings.engine == "openai":
+        from codellama_ls.engines.openai import OpenAIEngine
+
+        return OpenAIEngine(settings)
     raise EngineError(f"setting 'engine' = {settings.engine!r} is not available in this build", "load")

@@ -1,0 +1,109 @@
+"""OpenAI-compatible servers (vLLM, llama.cpp server, TGI's OpenAI route): ``/v1/completions``.
+
+The prompt goes as token ids (vLLM and llama.cpp accept a list of ints), so the model gets
+exactly the reference ids. A server that rejects ids (TGI's route takes only strings) gets
+the text form from :mod:`codellama_ls.textprompt`, and the engine remembers that.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from codellama_ls.engines.base import EngineError, GenerationRequest
+from codellama_ls.engines.http import EventStream
+from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Piece, RemoteEngine
+from codellama_ls.prompt import Prompt
+from codellama_ls.textprompt import server_encoder, text_prompt
+
+log = logging.getLogger(__name__)
+
+
+class OpenAIEngine(RemoteEngine):
+    name = "openai"
+    label = "OpenAI-compatible server"
+    route_suffixes = ("/v1/completions", "/v1")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accepts_ids: bool | None = None  # learnt from the first answer
+
+    def read_info(self) -> None:
+        try:
+            data = self.http.json("GET", "/v1/models", retries=0)
+        except EngineError as exc:
+            if exc.kind not in ("not-found", "protocol"):
+                raise
+            log.info("%s has no model list (%s); using the settings' model name", self.label, exc)
+            return
+        models = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(models, list):
+            raise EngineError(
+                f"codellama-ls: {self.http.shown}/v1/models is not an OpenAI model list; is the setting 'engine' "
+                "right?",
+                "protocol",
+            )
+        first = models[0] if models and isinstance(models[0], dict) else {}
+        self.model_id = str(first.get("id") or "")
+        if first.get("max_model_len"):  # vLLM
+            self.max_total = int(first["max_model_len"])
+            return
+        try:  # TGI's OpenAI route: its /info has the limits
+            info = self.http.json("GET", "/info", retries=0)
+        except EngineError:
+            return
+        if isinstance(info, dict) and info.get("max_total_tokens"):
+            self.max_total = int(info["max_total_tokens"])
+            self.max_input = int(info.get("max_input_tokens") or self.max_total - 1)
+
+    def open(self, prompt: Prompt, req: GenerationRequest, deadline: float | None) -> tuple[EventStream, int]:
+        if self.accepts_ids is not False:
+            body = self._body(prompt.ids, req, len(prompt.ids))
+            try:
+                stream = self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline)
+            except EngineError as exc:
+                if exc.kind != "validation" or self.accepts_ids is not None:
+                    raise
+                log.info("%s rejected a prompt of token ids (%s); sending text from now on", self.label, exc)
+                self.accepts_ids = False
+            else:
+                self.accepts_ids = True
+                self.prompts["ids"] += 1
+                return stream, len(prompt.ids)
+        tok = self.tokenizer
+        assert tok is not None
+        if self.max_input is not None or self.max_total is not None:
+            prompt = self.fit(prompt, _TEXT_MARGIN)
+        sp = tok.special
+        sent = text_prompt(prompt, server_encoder(tok), (sp.pre, sp.suf, sp.mid))
+        self.prompts["exact" if sent.exact else "adjusted" if sent.adjusted else "inexact"] += 1
+        body = self._body(sent.text, req, len(sent.ids))
+        return self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline), len(sent.ids)
+
+    def _body(self, prompt: list[int] | str, req: GenerationRequest, prompt_tokens: int) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_id or self.settings.model,
+            "prompt": prompt,
+            "max_tokens": self.new_tokens(req, prompt_tokens),
+            "temperature": req.temperature,
+            "stop": list(STOP),
+            "stream": True,
+        }
+        if req.temperature > 0 and 0 < req.top_p < 1:
+            body["top_p"] = req.top_p
+        return body
+
+    def parse(self, data: Any) -> Piece:
+        if not isinstance(data, dict):
+            raise EngineError(f"codellama-ls: {self.label} at {self.http.shown} sent an unexpected event.", "protocol")
+        if data.get("error") is not None:
+            raise self.error_event(data)
+        choices = data.get("choices") or []
+        if not choices:  # a usage-only chunk
+            return Piece("")
+        choice = choices[0]
+        text = choice.get("text") or ""
+        finish = choice.get("finish_reason")
+        if finish is None:
+            return Piece(text)
+        return Piece(text, "length" if finish == "length" else "eot")

@@ -1,0 +1,363 @@
+"""A scripted TGI / OpenAI-compatible server for the remote-engine tests.
+
+Speaks the routes of ``../shared/specs/tgi-openapi.json`` that the engines use (``/info``,
+``/generate``, ``/generate_stream``, ``/tokenize``) and the OpenAI ``/v1/models`` and
+``/v1/completions`` stream, on 127.0.0.1 with a random port. Tests queue answers per route
+(errors, slow or dropped streams) and read back what the client sent and whether it hung
+up before the stream was over.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import select
+import socket
+import ssl
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tokenizers import Tokenizer
+
+from codellama_ls.config import Settings
+from codellama_ls.engines import create_engine
+from codellama_ls.engines.remote import RemoteEngine
+from codellama_ls.tokens import CodeTokenizer
+
+
+@dataclass
+class Reply:
+    """An answer with a status and a JSON body (errors, /info, /generate)."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
+
+
+@dataclass
+class Stream:
+    """A server-sent-event answer: one event per token, then (TGI) a final event with details.
+
+    ``tokens`` are (id, text) pairs; ``finish`` is TGI's finish_reason or OpenAI's. With
+    ``drop_after`` the connection is cut after that many events (an incomplete chunked body);
+    with ``final=False`` the stream ends cleanly but without its final event.
+    """
+
+    tokens: list[tuple[int, str]]
+    finish: str = "length"
+    delay: float = 0.0
+    first_delay: float = 0.0
+    drop_after: int | None = None
+    final: bool = True
+    error_event: dict[str, Any] | None = None  # sent after the tokens instead of the final event
+
+
+@dataclass
+class Seen:
+    """One request as the server received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    peer: tuple[str, int] = ("", 0)  # the client's address: the same one for a reused connection
+
+
+@dataclass
+class StreamLog:
+    path: str
+    total: int
+    sent: int = 0
+    disconnected: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class FakeServer:
+    def __init__(
+        self,
+        tokenizer_dir: Path | None = None,
+        *,
+        model_id: str = "/nonexistent/codellama-13b",
+        max_input: int = 4096,
+        max_total: int = 4352,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.max_input = max_input
+        self.max_total = max_total
+        self.tokenizer = _server_tokenizer(str(tokenizer_dir / "tokenizer.json")) if tokenizer_dir else None
+        self.replies: dict[str, deque[Reply | Stream]] = defaultdict(deque)
+        self.defaults: dict[str, Reply | Stream] = {}
+        self.seen: list[Seen] = []
+        self.streams: list[StreamLog] = []
+        self.stream_started = threading.Event()  # set when a stream's headers went out
+        self.request_seen = threading.Event()  # set at every request
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._httpd.daemon_threads = True
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if isinstance(self._httpd.socket, ssl.SSLSocket) else "http"
+        host = "localhost" if scheme == "https" else "127.0.0.1"
+        return f"{scheme}://{host}:{self._httpd.server_address[1]}"
+
+    def __enter__(self) -> FakeServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    # -- scripting -------------------------------------------------------------------------
+    def queue(self, path: str, *replies: Reply | Stream) -> None:
+        self.replies[path].extend(replies)
+
+    def seen_on(self, path: str) -> list[Seen]:
+        with self._lock:
+            return [s for s in self.seen if s.path == path]
+
+    def next_reply(self, path: str) -> Reply | Stream | None:
+        with self._lock:
+            if self.replies[path]:
+                return self.replies[path].popleft()
+        return self.defaults.get(path)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "model_sha": None,
+            "model_pipeline_tag": "text-generation",
+            "max_concurrent_requests": 128,
+            "max_best_of": 2,
+            "max_stop_sequences": 4,
+            "max_input_tokens": self.max_input,
+            "max_total_tokens": self.max_total,
+            "validation_workers": 2,
+            "max_client_batch_size": 4,
+            "router": "text-generation-router",
+            "version": "3.3.0",
+            "sha": None,
+            "docker_label": None,
+        }
+
+    def tokenize(self, text: str) -> list[dict[str, Any]]:
+        assert self.tokenizer is not None, "FakeServer needs tokenizer_dir for /tokenize"
+        enc = self.tokenizer.encode(text, add_special_tokens=True)
+        return [
+            {"id": i, "text": text[s:e], "start": s, "stop": e} for i, (s, e) in zip(enc.ids, enc.offsets, strict=True)
+        ]
+
+
+@functools.lru_cache(maxsize=2)
+def _server_tokenizer(path: str) -> Tokenizer:
+    """The tokenizer as TGI loads it (BOS added, added tokens matched)."""
+    return Tokenizer.from_file(path)
+
+
+def tgi_events(stream: Stream) -> list[dict[str, Any]]:
+    """StreamResponse records as TGI sends them (``details`` only in the last one)."""
+    events = []
+    text = ""
+    for index, (token_id, token_text) in enumerate(stream.tokens):
+        text += token_text
+        last = index == len(stream.tokens) - 1 and stream.final and stream.error_event is None
+        events.append(
+            {
+                "index": index + 1,
+                "token": {"id": token_id, "text": token_text, "logprob": -0.5, "special": False},
+                "top_tokens": None,
+                "generated_text": text if last else None,
+                "details": {
+                    "finish_reason": stream.finish,
+                    "generated_tokens": index + 1,
+                    "input_length": 10,
+                    "seed": None,
+                }
+                if last
+                else None,
+            }
+        )
+    if stream.error_event is not None:
+        events.append(stream.error_event)
+    return events
+
+
+def openai_events(stream: Stream, model: str) -> list[Any]:
+    events: list[Any] = []
+    for index, (_, token_text) in enumerate(stream.tokens):
+        last = index == len(stream.tokens) - 1 and stream.final
+        events.append(
+            {
+                "id": "cmpl-1",
+                "object": "text_completion",
+                "created": 0,
+                "model": model,
+                "system_fingerprint": "fake",
+                "choices": [
+                    {"index": 0, "text": token_text, "logprobs": None, "finish_reason": stream.finish if last else None}
+                ],
+            }
+        )
+    if stream.error_event is not None:
+        events.append(stream.error_event)
+    if stream.final:
+        events.append("[DONE]")
+    return events
+
+
+def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            return
+
+        def _record(self, body: Any) -> None:
+            with server._lock:
+                server.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body, self.client_address))
+            server.request_seen.set()
+
+        def do_GET(self) -> None:
+            self._record(None)
+            reply = server.next_reply(self.path)
+            if reply is None:
+                if self.path == "/info":
+                    reply = Reply(body=server.info())
+                elif self.path == "/v1/models":
+                    reply = Reply(
+                        body={"object": "list", "data": [{"id": server.model_id, "object": "model", "owned_by": "me"}]}
+                    )
+                else:
+                    reply = Reply(404, {"error": "not found"})
+            self._answer(reply)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            body = json.loads(self.rfile.read(length) or b"null")
+            self._record(body)
+            reply = server.next_reply(self.path)
+            if reply is None and self.path == "/tokenize":
+                reply = Reply(body=server.tokenize(body["inputs"]))
+            if reply is None and self.path == "/generate":
+                reply = Reply(body={"generated_text": "", "details": None})
+            if reply is None:
+                reply = Reply(404, {"error": "no reply scripted", "error_type": "test"})
+            self._answer(reply)
+
+        def _answer(self, reply: Reply | Stream) -> None:
+            if isinstance(reply, Stream):
+                self._stream(reply)
+                return
+            time.sleep(reply.delay)
+            data = json.dumps(reply.body).encode()
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _stream(self, stream: Stream) -> None:
+            if self.path == "/v1/completions":
+                events = openai_events(stream, server.model_id)
+            else:
+                events = tgi_events(stream)
+            log = StreamLog(self.path, len(events))
+            with server._lock:
+                server.streams.append(log)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.flush()
+                server.stream_started.set()
+                self._pause(stream.first_delay)
+                for index, event in enumerate(events):
+                    if stream.drop_after is not None and index >= stream.drop_after:
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    if index:
+                        self._pause(stream.delay)
+                    payload = event if isinstance(event, str) else json.dumps(event)
+                    self._chunk(f"data: {payload}\n\n".encode())
+                    log.sent += 1
+                self._chunk(b"")
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                log.disconnected = True
+                self.close_connection = True
+            finally:
+                log.done.set()
+
+        def _pause(self, seconds: float) -> None:
+            """Wait, watching the connection: a client that hangs up is noticed at once."""
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                readable, _, _ = select.select([self.connection], [], [], min(left, 0.02))
+                if not readable:
+                    continue
+                try:
+                    data = self.connection.recv(1, socket.MSG_PEEK)
+                except ValueError:  # TLS sockets cannot peek: just wait
+                    time.sleep(left)
+                    return
+                except OSError:
+                    data = b""
+                if not data:
+                    raise BrokenPipeError("the client hung up")
+                time.sleep(min(left, 0.02))
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+    return Handler
+
+
+# -- helpers for the remote-engine tests ---------------------------------------------------------
+def engine_for(server: FakeServer | str, tokenizer_dir: Path | None = None, **changes: Any) -> RemoteEngine:
+    url = server if isinstance(server, str) else server.url
+    values: dict[str, Any] = {"engine": "tgi", "url": url, "maxRetries": 2, **changes}
+    if tokenizer_dir is not None:
+        values["tokenizer"] = str(tokenizer_dir)
+    settings, errors = Settings().updated(values)
+    assert not errors
+    engine = create_engine(settings)
+    assert isinstance(engine, RemoteEngine)
+    engine.load()
+    return engine
+
+
+def tokens(*texts: str, start: int = 500) -> list[tuple[int, str]]:
+    return [(start + i, t) for i, t in enumerate(texts)]
+
+
+_loaded: dict[str, CodeTokenizer] = {}
+_load = CodeTokenizer.load
+
+
+@pytest.fixture(autouse=True)
+def reuse_tokenizers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading tokenizer.json takes seconds on a busy machine: load each one once per session."""
+
+    def load(name_or_path: str, revision: str | None = None) -> CodeTokenizer:
+        if name_or_path not in _loaded:
+            _loaded[name_or_path] = _load(name_or_path, revision)
+        return _loaded[name_or_path]
+
+    monkeypatch.setattr(CodeTokenizer, "load", staticmethod(load))

@@ -1,0 +1,132 @@
+"""The `openai` engine against a local server with the OpenAI /v1/completions stream."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
+from codellama_ls.engines.openai import OpenAIEngine
+from codellama_ls.prompt import Prompt, build_prompt
+from tests.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
+
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "fim-vectors" / "codellama-infill.jsonl"
+
+
+@pytest.fixture
+def server(tokenizer_dir: Path):
+    with FakeServer(tokenizer_dir, model_id="codellama/CodeLlama-13b-hf") as srv:
+        yield srv
+
+
+@pytest.fixture
+def engine(server: FakeServer, tokenizer_dir: Path) -> OpenAIEngine:
+    eng = engine_for(server, tokenizer_dir, engine="openai")
+    assert isinstance(eng, OpenAIEngine)
+    yield eng
+    eng.close()
+
+
+def request(prompt: Prompt, **kw: Any) -> GenerationRequest:
+    return GenerationRequest(prompt=prompt, max_new_tokens=kw.pop("max_new_tokens", 32), **kw)
+
+
+def vector_prompt(engine: OpenAIEngine) -> tuple[Prompt, list[int]]:
+    case = json.loads(VECTORS.read_text(encoding="utf-8").splitlines()[7])
+    prompt = build_prompt(engine.tokenizer, case["prefix"], case["suffix"], fmt="spm", budget=4096)
+    return prompt, case["spm_ids"]
+
+
+def test_prompt_is_sent_as_the_reference_ids(engine: OpenAIEngine, server: FakeServer) -> None:
+    assert engine.state is EngineState.READY and engine.model_id == "codellama/CodeLlama-13b-hf"
+    prompt, reference = vector_prompt(engine)
+    server.queue("/v1/completions", Stream(tokens(" a", " =", " 1"), finish="length"))
+    result = engine.generate(request(prompt, max_new_tokens=24))
+    body = server.seen_on("/v1/completions")[-1].body
+    assert body["prompt"] == reference
+    assert body["model"] == "codellama/CodeLlama-13b-hf"
+    assert body["max_tokens"] == 24 and body["stream"] is True and "<EOT>" in body["stop"]
+    assert body["temperature"] == 0.0 and "top_p" not in body
+    assert result.text == " a = 1" and result.stop_reason == "length"
+    assert engine.prompts == {"ids": 1}
+
+
+def test_sampling_parameters(engine: OpenAIEngine, server: FakeServer) -> None:
+    prompt, _ = vector_prompt(engine)
+    server.queue("/v1/completions", Stream(tokens(" a"), finish="stop"))
+    result = engine.generate(request(prompt, temperature=0.7, top_p=0.8))
+    body = server.seen_on("/v1/completions")[-1].body
+    assert body["temperature"] == 0.7 and body["top_p"] == 0.8
+    assert result.stop_reason == "eot"
+
+
+def test_a_server_that_rejects_ids_gets_text_from_then_on(engine: OpenAIEngine, server: FakeServer) -> None:
+    prompt = build_prompt(engine.tokenizer, "x = foo", "(a, b)\n", fmt="spm")
+    rejected = Reply(422, {"error": "Input validation error: `prompt` must be a string", "error_type": "validation"})
+    server.queue("/v1/completions", rejected, Stream(tokens(" bar"), finish="length"))
+    server.queue("/v1/completions", Stream(tokens(" baz"), finish="length"))
+    assert engine.generate(request(prompt)).text == " bar"
+    assert engine.generate(request(prompt)).text == " baz"
+    bodies = [s.body for s in server.seen_on("/v1/completions")]
+    assert bodies[0]["prompt"] == prompt.ids
+    assert bodies[1]["prompt"] == bodies[2]["prompt"] == "<PRE> <SUF> (a, b)\n <MID> x = foo"
+    assert engine.accepts_ids is False and engine.prompts == {"adjusted": 2}
+
+
+def test_stop_text_streamed_by_the_server_is_cut(engine: OpenAIEngine, server: FakeServer) -> None:
+    prompt, _ = vector_prompt(engine)
+    server.queue("/v1/completions", Stream(tokens(" x", " +", " 1", " <", "EOT", ">", " junk"), delay=0.02))
+    result = engine.generate(request(prompt))
+    assert result.text == " x + 1" and result.stop_reason == "eot"
+    assert server.streams[-1].done.wait(10) and server.streams[-1].disconnected
+
+
+def test_early_stop_closes_the_stream(engine: OpenAIEngine, server: FakeServer) -> None:
+    prompt, _ = vector_prompt(engine)
+    server.queue("/v1/completions", Stream(tokens(*[" x\n"] * 50), delay=0.05))
+    result = engine.generate(request(prompt, should_stop=lambda text: "\n" in text))
+    assert result.stop_reason == "early" and result.text == " x\n"
+    log = server.streams[-1]
+    assert log.done.wait(10) and log.disconnected and log.sent < log.total
+
+
+def test_cancel_closes_the_stream(engine: OpenAIEngine, server: FakeServer) -> None:
+    prompt, _ = vector_prompt(engine)
+    server.queue("/v1/completions", Stream(tokens(" y"), first_delay=60.0))
+    cancel = threading.Event()
+    threading.Thread(target=lambda: server.stream_started.wait(20) and cancel.set(), daemon=True).start()
+    result = engine.generate(request(prompt, cancel=cancel))
+    assert result.stop_reason == "cancelled"
+    assert server.streams[-1].done.wait(10) and server.streams[-1].disconnected and server.streams[-1].sent == 0
+
+
+def test_retry_on_503_but_not_on_500(engine: OpenAIEngine, server: FakeServer) -> None:
+    prompt, _ = vector_prompt(engine)
+    server.queue("/v1/completions", Reply(503, {"error": {"message": "busy"}}, {"Retry-After": "0"}))
+    server.queue("/v1/completions", Stream(tokens(" ok"), finish="length"))
+    assert engine.generate(request(prompt)).text == " ok"
+    server.queue("/v1/completions", Reply(500, {"error": {"message": "engine died", "type": "server_error"}}))
+    with pytest.raises(EngineError) as err:
+        engine.generate(request(prompt))
+    assert err.value.kind == "server" and "engine died" in str(err.value)
+    assert len(server.seen_on("/v1/completions")) == 3
+
+
+def test_dropped_stream(engine: OpenAIEngine, server: FakeServer) -> None:
+    prompt, _ = vector_prompt(engine)
+    server.queue("/v1/completions", Stream(tokens(" a", " b", " c"), drop_after=1))
+    with pytest.raises(EngineError) as err:
+        engine.generate(request(prompt))
+    assert err.value.kind == "stream"
+
+
+def test_limits_from_vllm_model_list(server: FakeServer, tokenizer_dir: Path) -> None:
+    server.defaults["/v1/models"] = Reply(
+        body={"object": "list", "data": [{"id": "cl13", "object": "model", "max_model_len": 2048}]}
+    )
+    eng = engine_for(server, tokenizer_dir, engine="openai", maxNewTokens=128)
+    assert eng.model_id == "cl13" and eng.context_length == 2048
