@@ -20,6 +20,7 @@ from codellama_ls import __version__
 from codellama_ls.completion import Answer, CompletionService, Notifier
 from codellama_ls.config import Settings, extract_section
 from codellama_ls.documents import PositionError
+from codellama_ls.engines.base import EngineError
 from codellama_ls.tokens import TokenizerNotFound
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
             return ls.service.build(cursor).to_json()
         except (KeyError, PositionError) as exc:
             raise _invalid(exc) from exc
-        except TokenizerNotFound as exc:
+        except (TokenizerNotFound, EngineError) as exc:  # no tokenizer to be had right now
             raise JsonRpcInvalidParams(str(exc)) from exc
 
     @server.feature(STATUS_METHOD)
