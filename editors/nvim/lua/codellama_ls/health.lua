@@ -23,8 +23,10 @@ function M.check()
 
   health.start("codellama_ls: server")
   local cmd = cfg.cmd or { "codellama-ls" }
-  local exe = vim.fn.exepath(cmd[1])
-  if exe ~= "" then
+  local exe = type(cmd) == "table" and vim.fn.exepath(cmd[1]) or ""
+  if type(cmd) ~= "table" then
+    health.info("server command: a Lua function (not checked)")
+  elseif exe ~= "" then
     health.ok(("server executable found: %s"):format(exe))
     health.info("command: " .. table.concat(cmd, " "))
   else

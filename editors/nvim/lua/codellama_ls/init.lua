@@ -145,53 +145,74 @@ local function native_partial(bufnr, how, item)
   api.nvim_win_set_cursor(0, { erow + 1, ecol })
 end
 
-local function attach_native(client, bufnr)
-  local ic = vim.lsp.inline_completion
-  ic.enable(true, { bufnr = bufnr, client_id = client.id })
-  local keys = M.config.keymaps
-  map(bufnr, keys.accept, function()
-    return ic.get({ bufnr = bufnr })
-  end, "accept suggestion")
-  for how, lhs in pairs({ word = keys.accept_word, line = keys.accept_line }) do
-    map(bufnr, lhs, function()
-      return ic.get({
+-- The keys are mapped once per buffer and decide at each press what to do, so a restarted
+-- client (or a second attach) never wraps our own mapping as "what the key did before".
+local actions = {
+  accept = function(bufnr)
+    if M.native() then
+      return vim.lsp.inline_completion.get({ bufnr = bufnr })
+    end
+    return ghost.accept(bufnr, "all")
+  end,
+  accept_word = function(bufnr)
+    if M.native() then
+      return vim.lsp.inline_completion.get({
         bufnr = bufnr,
         on_accept = function(item)
-          native_partial(bufnr, how, item)
+          native_partial(bufnr, "word", item)
         end,
       })
-    end, "accept one " .. how)
-  end
-  map(bufnr, keys.dismiss, function()
-    if not native_visible(bufnr) then
-      return false
     end
-    ic.enable(false, { bufnr = bufnr })
-    ic.enable(true, { bufnr = bufnr, client_id = client.id })
-    return true
-  end, "dismiss suggestion")
-end
-
--- -- Neovim 0.11 --------------------------------------------------------------------------
-
-local function attach_ghost(client, bufnr)
-  ghost.attach(bufnr, client.id)
-  local keys = M.config.keymaps
-  map(bufnr, keys.accept, function()
-    return ghost.accept(bufnr, "all")
-  end, "accept suggestion")
-  map(bufnr, keys.accept_word, function()
     return ghost.accept(bufnr, "word")
-  end, "accept one word")
-  map(bufnr, keys.accept_line, function()
+  end,
+  accept_line = function(bufnr)
+    if M.native() then
+      return vim.lsp.inline_completion.get({
+        bufnr = bufnr,
+        on_accept = function(item)
+          native_partial(bufnr, "line", item)
+        end,
+      })
+    end
     return ghost.accept(bufnr, "line")
-  end, "accept one line")
-  map(bufnr, keys.dismiss, function()
+  end,
+  dismiss = function(bufnr)
+    if M.native() then
+      if not native_visible(bufnr) then
+        return false
+      end
+      -- 0.12 has no dismiss call: switching off and on again drops the shown item.
+      vim.lsp.inline_completion.enable(false, { bufnr = bufnr })
+      vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
+      return true
+    end
     return ghost.dismiss(bufnr)
-  end, "dismiss suggestion")
-  map(bufnr, keys.suggest, function()
-    return ghost.request(bufnr, ghost.INVOKED)
-  end, "suggest now")
+  end,
+  suggest = function(bufnr)
+    return not M.native() and ghost.request(bufnr, ghost.INVOKED)
+  end,
+}
+
+local DESCRIPTIONS = {
+  accept = "accept suggestion",
+  accept_word = "accept one word",
+  accept_line = "accept one line",
+  dismiss = "dismiss suggestion",
+  suggest = "suggest now",
+}
+
+local function map_keys(bufnr)
+  if vim.b[bufnr].codellama_ls_mapped then
+    return
+  end
+  vim.b[bufnr].codellama_ls_mapped = true
+  for name, lhs in pairs(M.config.keymaps) do
+    if lhs and actions[name] then
+      map(bufnr, lhs, function()
+        return actions[name](bufnr)
+      end, DESCRIPTIONS[name])
+    end
+  end
 end
 
 local attached = {} ---@type table<integer, integer> bufnr -> client id
@@ -202,13 +223,14 @@ local function on_attach(client, bufnr)
   end
   attached[bufnr] = client.id
   if M.native() then
-    attach_native(client, bufnr)
+    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
   else
-    attach_ghost(client, bufnr)
+    ghost.attach(bufnr, client.id)
     if M.config.completion.enabled then
       vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = M.config.completion.autotrigger })
     end
   end
+  map_keys(bufnr)
   if M.config.on_attach then
     M.config.on_attach(client, bufnr)
   end
