@@ -201,6 +201,8 @@ def editor(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterat
     editor = Editor(pynvim.attach("socket", path=str(sock)), proc, tmp, server_log)
     try:
         assert editor.lua("return vim.version().minor") >= 11
+        # Opening a Python file starts the server; wait for the model once, here.
+        open_python(editor, "start.py", "", {})
         yield editor
     finally:
         try:
