@@ -72,6 +72,7 @@ class Cursor:
     index: int  # Python index of the cursor within its line
     line_text: str  # the cursor line without its ending
     eol: str  # the document's line ending, used for text sent back
+    language_id: str = ""  # the client's languageId (post-processing adapts to it)
 
 
 class Document:
@@ -125,7 +126,7 @@ class Document:
         text = self.lines[line]
         prefix = (before + "\n" if line else "") + text[:index]
         suffix = text[index:] + ("\n" + after if line + 1 < len(self.lines) else "")
-        return Cursor(prefix, suffix, line, index, text, self.eol)
+        return Cursor(prefix, suffix, line, index, text, self.eol, self.language_id)
 
     # -- edits ---------------------------------------------------------------------------
     def apply(self, change: types.TextDocumentContentChangeEvent, encoding: str) -> None:

@@ -1,45 +1,154 @@
 """Turn raw model output into a suggestion that is safe to insert.
 
-Each step is a small named function ``(Suggestion, Context) -> Suggestion``, applied in
-``STEPS`` order; ``stop_check`` lets the engine end decoding as soon as the steps would
-throw the rest away.
+Raw output starts right at the cursor. Each step is a small named function
+``(Suggestion, Context) -> Suggestion``, applied in ``STEPS`` order:
+
+1. ``single_line``: mid-line with code after the cursor, keep the first line only;
+2. ``close_line``: the rest of the line is auto-closed punctuation and the model wrote it
+   itself, end at that line;
+3. ``scope``: end where the output leaves the cursor's block (dedent), keeping
+   ``else:``/``} else {`` continuations and one closing line the suffix does not already
+   have; at top level, end at a blank line;
+4. ``repetition``: cut the model looping on a line or block;
+5. ``whitespace``: no doubled space at the join, the document's indentation (tabs/spaces),
+   no trailing whitespace;
+6. ``suffix_overlap``: drop trailing lines that repeat the lines after the cursor;
+7. ``line_suffix_overlap``: mid-line, drop a tail that repeats the rest of the line;
+8. ``auto_closed``: when the rest of the line is only closing punctuation, the suggestion
+   replaces it (``Suggestion.replace``), so accepting never duplicates a ``)``;
+9. ``minimum``: drop suggestions that add too little or just repeat the next line.
+
+The first four steps only ever cut the text, and each is backed by a *finder* that decides
+where the suggestion ends from the text generated so far. ``stop_check`` asks the same
+finders after every token, so decoding stops as soon as the cut is known, and stopping
+early gives exactly the suggestion that generating to the end would have given.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from codellama_ls.documents import Cursor
 
-_PAIRS = {")": "(", "]": "[", "}": "{"}
-_QUOTES = ('"', "'", "`")
+_OPEN = "([{"
+_CLOSE = ")]}"
+_PAIR = {")": "(", "]": "[", "}": "{"}
+_QUOTES = "\"'`"
+_TAIL_PUNCT = ";,:"  # may follow closing brackets at the end of a line: `foo(|);`
+# A line that continues the statement of the block above it rather than leaving it.
+_CONTINUATION = re.compile(r"^(?:[)\]}]\s*)?(?:else|elif|except|finally|catch)\b")
+_CLOSER_WORDS = ("end", "fi", "done", "esac", "endif", "endfor", "endwhile", "endfunction")
+# A line that closes a block: `}`, `)`, `});`, `end`...
+_CLOSING = re.compile(r"^(?:[)\]}]|(?:" + "|".join(_CLOSER_WORDS) + r")\b)")
+_KEYWORDS = ("else", "elif", "except", "finally", "catch", *_CLOSER_WORDS)
+_WORD = re.compile(r"\w+")
+_TRAILING_COMMENT = re.compile(r"\s+(?:#|//).*$")
+# A line ending like this opens a block (its body is indented deeper).
+_OPENERS = ("{", "(", "[", ":")
+# A line ending like this continues on the next line (no statement ends there).
+_CONTINUES = (*_OPENERS, ",", "\\", "=", "+", "-", "*", "/", "|", "&", ".", "?")
+
+TAB_WIDTH = 4
+MIN_CHARS = 2  # a suggestion must add at least this many non-blank characters
+MAX_BLOCK = 8  # longest block (in lines) the repetition filter looks for
+_STYLE_LINES = 400  # lines around the cursor used to detect the indentation style
+# Indentation unit when the document has no indented line yet.
+_DEFAULT_UNIT = {"javascript": 2, "javascriptreact": 2, "typescript": 2, "typescriptreact": 2, "json": 2, "yaml": 2}
+_TAB_LANGUAGES = ("go", "makefile")
 
 
 @dataclass(frozen=True)
 class Context:
-    """The cursor's surroundings, LF line endings."""
+    """The cursor's surroundings (LF line endings) and the document's language id."""
 
     prefix: str
     suffix: str
+    language_id: str = ""
 
     @classmethod
     def from_cursor(cls, cursor: Cursor) -> Context:
-        return cls(cursor.prefix, cursor.suffix)
+        return cls(cursor.prefix, cursor.suffix, getattr(cursor, "language_id", "") or "")
 
-    @property
+    @cached_property
     def line_prefix(self) -> str:
         return self.prefix[self.prefix.rfind("\n") + 1 :]
 
-    @property
+    @cached_property
     def line_suffix(self) -> str:
         nl = self.suffix.find("\n")
         return self.suffix if nl < 0 else self.suffix[:nl]
 
+    @cached_property
+    def mode(self) -> str:
+        """``single`` (code after the cursor), ``closers`` (only `)]}`, quotes, `;` after it) or ``multi``."""
+        rest = self.line_suffix.strip()
+        if not rest:
+            return "multi"
+        if all(c in _CLOSE or c in _QUOTES or c in _TAIL_PUNCT or c.isspace() for c in rest):
+            return "closers"
+        return "single"
+
     @property
     def single_line(self) -> bool:
         """Mid-line with code after the cursor: only the rest of this line makes sense."""
-        return bool(self.line_suffix.strip())
+        return self.mode == "single"
+
+    @cached_property
+    def need(self) -> str:
+        """The brackets and quotes after the cursor that a suggestion must close (closers mode)."""
+        if self.mode != "closers":
+            return ""
+        return "".join(c for c in self.line_suffix if c in _CLOSE or c in _QUOTES)
+
+    @cached_property
+    def open_quote(self) -> str | None:
+        """The quote of a string the cursor is inside, when the rest of the line closes it."""
+        best, where = None, -1
+        for q in set(self.need) & set(_QUOTES):
+            if _unescaped(self.line_prefix, q) % 2 == 1 and self.line_prefix.rfind(q) > where:
+                best, where = q, self.line_prefix.rfind(q)
+        return best
+
+    @cached_property
+    def next_lines(self) -> list[str]:
+        """The lines after the cursor line (a window, enough for the filters)."""
+        nl = self.suffix.find("\n")
+        if nl < 0:
+            return []
+        return self.suffix[nl + 1 :].split("\n", _STYLE_LINES)[:_STYLE_LINES]
+
+    @cached_property
+    def next_nonblank(self) -> list[str]:
+        return [line.rstrip() for line in self.next_lines if line.strip()]
+
+    @cached_property
+    def indent_style(self) -> tuple[bool | None, int]:
+        """(uses tabs, spaces per level); tabs is None when nothing near the cursor is indented."""
+        before = self.prefix[-_STYLE_LINES * 80 :].split("\n")[-_STYLE_LINES:]
+        lines = [*before, *self.next_lines]
+        tabs = sum(1 for line in lines if line.startswith("\t") and line.strip())
+        spaced = [len(line) - len(line.lstrip(" ")) for line in lines if line.startswith(" ") and line.strip()]
+        unit = _DEFAULT_UNIT.get(self.language_id, 4)
+        deltas: dict[int, int] = {}
+        previous = 0
+        for line in lines:
+            if not line.strip() or line.startswith("\t"):
+                continue
+            width = len(line) - len(line.lstrip(" "))
+            if width != previous and abs(width - previous) in (2, 3, 4, 8):
+                deltas[abs(width - previous)] = deltas.get(abs(width - previous), 0) + 1
+            previous = width
+        if deltas:
+            unit = max(deltas, key=lambda d: (deltas[d], -d))
+        if tabs or spaced:
+            return tabs > len(spaced), unit
+        if self.language_id in _TAB_LANGUAGES:
+            return True, unit
+        return None, unit
 
 
 @dataclass(frozen=True)
@@ -51,60 +160,410 @@ class Suggestion:
 
 
 Step = Callable[[Suggestion, Context], Suggestion]
+# Where the suggestion ends in the text generated so far (``final``: the text is complete);
+# ``None`` while undecided. A decision never changes when more text arrives.
+Finder = Callable[[str, Context, bool], "int | None"]
 
 
-def single_line(s: Suggestion, ctx: Context) -> Suggestion:
-    """Mid-line, keep only the first line of the output."""
-    if ctx.single_line and "\n" in s.text:
-        return replace(s, text=s.text[: s.text.index("\n")])
-    return s
+class Cutter:
+    """A step that only cuts the text, where its finder says; ``stop_check`` asks the finder too."""
+
+    def __init__(self, find: Finder, doc: str) -> None:
+        self.find = find
+        self.__name__ = find.__name__.strip("_").removesuffix("_end")
+        self.__doc__ = doc
+
+    def __call__(self, s: Suggestion, ctx: Context) -> Suggestion:
+        end = self.find(s.text, ctx, True)
+        return s if end is None else replace(s, text=s.text[:end])
+
+    def __repr__(self) -> str:
+        return self.__name__
 
 
-def drop_repeated_line_suffix(s: Suggestion, ctx: Context) -> Suggestion:
-    """Drop a tail that repeats what already follows the cursor (a ``)`` is not inserted twice).
+# -- helpers -----------------------------------------------------------------------------
+def _unescaped(text: str, quote: str) -> int:
+    count, i = 0, 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        count += text[i] == quote
+        i += 1
+    return count
 
-    Only tails whose brackets/quotes are unmatched inside the suggestion are dropped, so a
-    suggestion ``f(x)`` before an existing ``)`` keeps its own closing bracket.
-    """
-    rest = ctx.line_suffix.strip()
-    if not rest or "\n" in s.text:
+
+def _indent(line: str) -> int:
+    width = 0
+    for ch in line:
+        if ch == " ":
+            width += 1
+        elif ch == "\t":
+            width += TAB_WIDTH
+        else:
+            break
+    return width
+
+
+def _lead(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _code(line: str) -> str:
+    """The line without a trailing ``#``/``//`` comment (roughly; enough to see how it ends)."""
+    return _TRAILING_COMMENT.sub("", line.rstrip())
+
+
+def _line_starts(lines: list[str]) -> list[int]:
+    starts, pos = [], 0
+    for line in lines:
+        starts.append(pos)
+        pos += len(line) + 1
+    return starts
+
+
+def _may_be_special(partial: str) -> bool:
+    """Could this start of a line still become a continuation or closing line?"""
+    if partial[0] in _CLOSE:
+        return True
+    m = _WORD.match(partial)
+    if not m:
+        return False
+    word = m.group()
+    if m.end() < len(partial):
+        return word in _KEYWORDS
+    return any(k.startswith(word) for k in _KEYWORDS)
+
+
+def _extras(text: str, ctx: Context) -> list[tuple[int, str]]:
+    """Closing brackets and quotes in ``text`` that close something opened before the cursor."""
+    out: list[tuple[int, str]] = []
+    stack: list[str] = []
+    in_str = ctx.open_quote
+    outer = in_str is not None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if in_str:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == in_str:
+                if outer:
+                    out.append((i, ch))
+                in_str, outer = None, False
+            elif ch == "\n" and in_str != "`":
+                in_str, outer = None, False
+        elif ch in _QUOTES:
+            in_str = ch
+        elif ch in _OPEN:
+            stack.append(ch)
+        elif ch in _CLOSE:
+            if stack and stack[-1] == _PAIR[ch]:
+                stack.pop()
+            else:
+                out.append((i, ch))
+        i += 1
+    return out
+
+
+# -- 1. single line ----------------------------------------------------------------------
+def _single_line_end(text: str, ctx: Context, final: bool) -> int | None:
+    if ctx.mode != "single":
+        return None
+    nl = text.find("\n")
+    return nl if nl >= 0 else None
+
+
+single_line = Cutter(_single_line_end, "Mid-line with code after the cursor: keep only the first line.")
+
+
+# -- 2. close line -----------------------------------------------------------------------
+def _close_line_end(text: str, ctx: Context, final: bool) -> int | None:
+    need = ctx.need
+    if not need:
+        return None
+    n = 0
+    for pos, ch in _extras(text, ctx):
+        if ch != need[n]:
+            return None  # it closed something else: leave the end to the other steps
+        n += 1
+        if n == len(need):
+            nl = text.find("\n", pos)
+            if nl >= 0:
+                return nl
+            return len(text) if final else None
+    return None
+
+
+close_line = Cutter(_close_line_end, "Only closers after the cursor and the model wrote them itself: end at that line.")
+
+
+# -- 3. scope ----------------------------------------------------------------------------
+def _suffix_closes(ctx: Context, indent: int, block: int, opens: bool) -> bool:
+    """Does the code after the cursor already close the block at ``indent``?"""
+    for line in ctx.next_lines:
+        if not line.strip():
+            continue
+        width = _indent(line)
+        if width <= block if opens else width < block:
+            return width == indent and bool(_CLOSING.match(line.strip()))
+    return False
+
+
+def _scope_end(text: str, ctx: Context, final: bool) -> int | None:
+    if "\n" not in text:
+        return None
+    lines = text.split("\n")
+    starts = _line_starts(lines)
+    last = len(lines) - 1
+
+    def end_of(i: int) -> int:
+        return starts[i] + len(lines[i])
+
+    # The anchor is the cursor line as it will read after accepting (or, when that stays
+    # blank, the first non-blank line of the output): its indentation is the block's.
+    anchor = 0
+    head = ctx.line_prefix + lines[0]
+    if not head.strip():
+        anchor = next((i for i in range(1, len(lines)) if lines[i].strip()), -1)
+        if anchor < 0 or (anchor == last and not final):
+            return None
+        head = lines[anchor]
+    block = _indent(head)
+    opens = _code(head).endswith(_OPENERS)
+    top = block == 0 and not opens
+    prev = anchor  # the last non-blank line kept
+    blank_since = False
+    for i in range(anchor + 1, len(lines)):
+        line = lines[i]
+        complete = final or i < last
+        stripped = line.strip()
+        if not stripped:
+            if not complete:
+                return None
+            blank_since = True
+            previous = head if prev == anchor else lines[prev]
+            if top and _indent(previous) == 0 and not _code(previous).endswith(_CONTINUES):
+                return end_of(prev)  # a blank line after a finished top-level statement
+            continue
+        width = _indent(line)
+        if top and blank_since and width == 0:
+            return end_of(prev)  # a new top-level item after a blank line
+        blank_since = False
+        if not (width <= block if opens else width < block):
+            prev = i
+            continue
+        if not complete:
+            return None if _may_be_special(stripped) else end_of(prev)
+        if _CONTINUATION.match(stripped):
+            prev = i
+            continue
+        if _CLOSING.match(stripped) and not _suffix_closes(ctx, width, block, opens):
+            return end_of(i)  # keep one closing line the suffix does not have
+        return end_of(prev)
+    return None
+
+
+scope = Cutter(_scope_end, "End where the output leaves the cursor's block, or at a blank line at top level.")
+
+
+# -- 4. repetition -----------------------------------------------------------------------
+def _meaningful(line: str) -> bool:
+    return any(c.isalpha() or c == "_" for c in line)
+
+
+def _repetition_end(text: str, ctx: Context, final: bool) -> int | None:
+    if "\n" not in text:
+        return None
+    lines = text.split("\n")
+    complete = len(lines) if final else len(lines) - 1
+    rows = [(ctx.line_prefix + lines[0]).rstrip(), *(line.rstrip() for line in lines[1:])]
+    # Scan by the line where a repetition completes, so the first one found never moves.
+    for e in range(2, complete + 1):
+        for k in range(1, min(MAX_BLOCK, e // 2) + 1):
+            copies = 3 if k == 1 else 2
+            if e < copies * k:
+                continue
+            block = rows[e - k : e]
+            if not any(_meaningful(r) for r in block):
+                continue
+            if all(rows[e - j * k : e - (j - 1) * k] == block for j in range(2, copies + 1)):
+                keep = e - (copies - 1) * k  # lines kept: up to the end of the first copy
+                return _line_starts(lines)[keep - 1] + len(lines[keep - 1])
+    return None
+
+
+repetition = Cutter(_repetition_end, "The model loops (a line three times, a block twice in a row): keep one copy.")
+
+
+# -- 5. whitespace -----------------------------------------------------------------------
+def _reindent(line: str, tabs: bool, unit: int, own_unit: int) -> str:
+    lead = _lead(line)
+    if not lead:
+        return line
+    if tabs and " " in lead:
+        width = sum(TAB_WIDTH if c == "\t" else 1 for c in lead) if "\t" in lead else len(lead)
+        levels, extra = divmod(width, own_unit)
+        return "\t" * levels + " " * extra + line[len(lead) :]
+    if not tabs and "\t" in lead:
+        return lead.replace("\t", " " * unit) + line[len(lead) :]
+    return line
+
+
+def whitespace(s: Suggestion, ctx: Context) -> Suggestion:
+    """No doubled space at the join, the document's tabs or spaces, no trailing whitespace."""
+    text = s.text
+    lp = ctx.line_prefix
+    if lp.strip() and lp[-1] in " \t":
+        first, nl, rest = text.partition("\n")
+        text = first.lstrip(" \t") + nl + rest
+    lines = text.split("\n")
+    tabs, unit = ctx.indent_style
+    if tabs is not None:
+        own = math.gcd(*(len(_lead(line)) for line in lines[1:] if line.strip() and "\t" not in _lead(line)))
+        own_unit = next((u for u in (4, 2, 3) if own and own % u == 0), 4)  # the output's own space unit
+        first = 0 if lp else 1  # the first line's indentation is the cursor's when it is mid-line
+        lines = lines[:first] + [_reindent(line, tabs, unit, own_unit) for line in lines[first:]]
+    lines = [line.rstrip() for line in lines[:-1]] + lines[-1:]
+    text = "\n".join(lines)
+    if ctx.mode == "single":
+        if ctx.line_suffix[:1] in (" ", "\t"):
+            text = text.rstrip(" \t")
+    else:
+        text = text.rstrip()
+    return replace(s, text=text)
+
+
+# -- 6. suffix overlap -------------------------------------------------------------------
+def suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
+    """Drop trailing lines that repeat the next non-blank lines after the cursor."""
+    if ctx.mode == "single" or not ctx.next_nonblank:
         return s
-    text = s.text.rstrip()
-    for k in range(min(len(rest), len(text)), 0, -1):
-        tail = rest[:k]
-        if text.endswith(tail) and _only_extra_closers(text[:-k], text):
-            return replace(s, text=text[:-k])
+    lines = s.text.split("\n")
+    first = 0 if not ctx.line_prefix.strip() else 1  # the cursor line counts when it is new
+    rows = [ctx.line_prefix + lines[0], *lines[1:]]
+    kept = [i for i in range(first, len(rows)) if rows[i].strip()]
+    nxt = ctx.next_nonblank
+    for m in range(min(len(kept), len(nxt)), 0, -1):
+        if [rows[i].rstrip() for i in kept[-m:]] == nxt[:m]:
+            cut = kept[-m]
+            return replace(s, text="\n".join(lines[:cut]).rstrip() if cut else "")
     return s
 
 
-def _only_extra_closers(kept: str, full: str) -> bool:
-    """True when dropping ``full[len(kept):]`` removes no closer that ``kept`` still needs."""
-    for close, open_ in _PAIRS.items():
-        if kept.count(open_) - kept.count(close) > max(full.count(open_) - full.count(close), 0):
-            return False
-    return all(kept.count(q) % 2 == 0 or full.count(q) % 2 == 1 for q in _QUOTES)
+# -- 7. line suffix overlap --------------------------------------------------------------
+def line_suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
+    """Mid-line: drop a tail that repeats what already follows the cursor on its line.
+
+    A tail's brackets and quotes must close something opened before the suggestion, so
+    ``f(x)`` before an existing ``)`` keeps its own closing bracket.
+    """
+    if ctx.mode != "single":
+        return s
+    rest = ctx.line_suffix.strip()
+    text = s.text.rstrip()
+    extra = {pos for pos, _ in _extras(text, ctx)}
+    for k in range(min(len(rest), len(text)), 0, -1):
+        if not text.endswith(rest[:k]):
+            continue
+        tail = range(len(text) - k, len(text))
+        if all(p in extra for p in tail if text[p] in _CLOSE):
+            kept = text[:-k]
+            return replace(s, text=kept.rstrip(" \t") if ctx.line_suffix[:1] in (" ", "\t") else kept)
+    return s
 
 
-def drop_blank(s: Suggestion, ctx: Context) -> Suggestion:
-    """Whitespace-only output is no suggestion."""
-    return s if s.text.strip() else replace(s, text="")
+# -- 8. auto-closed characters -----------------------------------------------------------
+def auto_closed(s: Suggestion, ctx: Context) -> Suggestion:
+    """Only closers after the cursor: the suggestion replaces them and ends with them.
+
+    A FIM model leaves them out (they are in its suffix) and gets them appended; a model
+    that wrote them itself keeps its own. Either way accepting leaves one ``)``.
+    """
+    if ctx.mode != "closers":
+        return s
+    rest = ctx.line_suffix.rstrip()
+    need = ctx.need
+    text = s.text
+    n, last = 0, -1
+    for pos, ch in _extras(text, ctx):
+        if n == len(need) or ch != need[n]:
+            break
+        n, last = n + 1, pos
+    if n == len(need):  # the model closed everything itself; `;` and the like may still be due
+        tail = rest[_nth(rest, n - 1) + 1 :].strip() if n else rest.strip()
+        done = not tail or text[last + 1 :].rstrip().endswith(tail)
+        missing = "" if done else (tail if n else rest)
+    else:
+        missing = rest[_nth(rest, n) :] if n else rest
+    if missing and "\n" in text and missing.lstrip()[:1] in _CLOSE:
+        indent = _lead(ctx.line_prefix)
+        if _indent(text.rsplit("\n", 1)[1]) > _indent(indent):
+            missing = "\n" + indent + missing.lstrip()
+    return Suggestion(text + missing, len(rest))
 
 
-STEPS: list[Step] = [single_line, drop_repeated_line_suffix, drop_blank]
+def _nth(rest: str, n: int) -> int:
+    """Index in ``rest`` of the ``n``-th (0-based) bracket or quote."""
+    seen = -1
+    for i, c in enumerate(rest):
+        if c in _CLOSE or c in _QUOTES:
+            seen += 1
+            if seen == n:
+                return i
+    return len(rest)
+
+
+# -- 9. minimum --------------------------------------------------------------------------
+def minimum(s: Suggestion, ctx: Context) -> Suggestion:
+    """Drop suggestions that add fewer than MIN_CHARS non-blank characters or repeat the next line."""
+    replaced = ctx.line_suffix[: s.replace]
+    added = sum(not c.isspace() for c in s.text) - sum(not c.isspace() for c in replaced)
+    if added < MIN_CHARS:
+        return replace(s, text="")
+    if "\n" not in s.text and ctx.next_nonblank:
+        line = (ctx.line_prefix + s.text + ctx.line_suffix[s.replace :]).strip()
+        if line == ctx.next_nonblank[0].strip():
+            return replace(s, text="")
+    return s
+
+
+STEPS: list[Step] = [
+    single_line,
+    close_line,
+    scope,
+    repetition,
+    whitespace,
+    suffix_overlap,
+    line_suffix_overlap,
+    auto_closed,
+    minimum,
+]
 
 
 def postprocess(raw: str, ctx: Context, steps: list[Step] | None = None) -> Suggestion | None:
     """Apply every step in order; ``None`` when nothing worth showing is left."""
-    s = Suggestion(raw)
-    for step in steps or STEPS:
+    s = Suggestion(raw.replace("\r\n", "\n"))
+    for step in STEPS if steps is None else steps:
         s = step(s, ctx)
         if not s.text:
             return None
     return s
 
 
-def stop_check(ctx: Context) -> Callable[[str], bool]:
-    """Tell the engine when generating more cannot change the suggestion."""
-    if ctx.single_line:
-        return lambda text: "\n" in text
-    return lambda text: False
+def stop_check(ctx: Context, steps: list[Step] | None = None) -> Callable[[str], bool]:
+    """Tell the engine when generating more cannot change the suggestion.
+
+    True as soon as one of the cutting steps knows where the suggestion ends (single-line:
+    the first newline; multi-line: a line leaving the block, a blank line at top level, a
+    closing line, a loop). Those decisions never change with more text, so the suggestion
+    is the same as if decoding had run to the end.
+    """
+    finders: list[Finder] = [f for f in (getattr(step, "find", None) for step in steps or STEPS) if f]
+
+    def check(text: str) -> bool:
+        text = text.replace("\r\n", "\n")
+        return any(find(text, ctx, False) is not None for find in finders)
+
+    return check

@@ -1,0 +1,807 @@
+"""Golden cases: document with a cursor (█), raw model output → suggestion and replace range.
+
+Each case names the post-processing step it exercises, and the suite checks that the step
+matters (without it the result differs), so a case cannot pass by accident. The same table
+checks early stop: feeding the raw output to ``stop_check`` piece by piece and cutting where
+it fires gives exactly the suggestion that decoding to the end gives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import pytest
+from lsprotocol import types
+
+from codellama_ls import postprocess
+from codellama_ls.completion import CompletionService
+from codellama_ls.documents import Document
+from codellama_ls.engines.base import GenerationResult
+
+CURSOR = "█"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    lang: str
+    step: str  # the step this case exercises ("none": output already clean)
+    doc: str
+    raw: str
+    text: str | None  # expected suggestion, None for no suggestion
+    replace: int = 0  # characters after the cursor the suggestion replaces
+    stops_at: str | None = None  # the output so far when decoding stops (char by char)
+
+
+CASES = [
+    # -- Python ---------------------------------------------------------------------------
+    Case(
+        "py-plain",
+        "python",
+        "none",
+        "def double(x):\n    return █\n",
+        "x * 2",
+        "x * 2",
+    ),
+    Case(
+        "py-single-line-mid-call",
+        "python",
+        "single_line",
+        "total = compute(█, 2)\n",
+        "items\nprint(total)",
+        "items",
+        stops_at="items\n",
+    ),
+    Case(
+        "py-scope-dedent-to-next-def",
+        "python",
+        "scope",
+        "def total(items):\n    s = 0█\n",
+        "\n    for item in items:\n        s += item\n    return s\n\n\ndef other():\n    pass",
+        "\n    for item in items:\n        s += item\n    return s",
+        stops_at="\n    for item in items:\n        s += item\n    return s\n\n\nde",  # `d` might start `done`
+    ),
+    Case(
+        "py-scope-keeps-else",
+        "python",
+        "scope",
+        "def sign(x):\n    if x < 0:\n        █\n",
+        "return -1\n    else:\n        return 1\n\nprint(sign(3))",
+        "return -1\n    else:\n        return 1",
+        stops_at="return -1\n    else:\n        return 1\n\np",
+    ),
+    Case(
+        "py-scope-keeps-except",
+        "python",
+        "scope",
+        "try:\n    █\n",
+        "value = int(text)\nexcept ValueError:\n    value = 0\nprint(value)",
+        "value = int(text)\nexcept ValueError:\n    value = 0",
+    ),
+    Case(
+        "py-scope-top-level-blank",
+        "python",
+        "scope",
+        "import os\n█",
+        "import sys\n\nprint(sys.argv)",
+        "import sys",
+        stops_at="import sys\n\n",
+    ),
+    Case(
+        "py-scope-new-function-ends",
+        "python",
+        "scope",
+        "def add(a, b):\n    return a + b\n\n\n█",
+        "def sub(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b",
+        "def sub(a, b):\n    return a - b",
+    ),
+    Case(
+        "py-scope-keeps-closing-bracket",
+        "python",
+        "scope",
+        'COLORS = [\n    "red",\n    "green",█',
+        '\n    "blue",\n]\n\n\ndef main():\n    pass',
+        '\n    "blue",\n]',
+    ),
+    Case(
+        "py-scope-drops-closing-bracket-suffix-has",
+        "python",
+        "scope",
+        'COLORS = [\n    "red",█\n]\n',
+        '\n    "green",\n]\nprint(COLORS)',
+        '\n    "green",',
+    ),
+    Case(
+        "py-repetition-line",
+        "python",
+        "repetition",
+        "def run(x):\n    █",
+        'log.debug("x")\n    log.debug("x")\n    log.debug("x")\n    log.debug("x")\n    return x',
+        'log.debug("x")',
+        stops_at='log.debug("x")\n    log.debug("x")\n    log.debug("x")\n',
+    ),
+    Case(
+        "py-repetition-block",
+        "python",
+        "repetition",
+        "def setup():\n    █",
+        "load()\n    check()\n    load()\n    check()\n    load()",
+        "load()\n    check()",
+    ),
+    Case(
+        "py-whitespace-join",
+        "python",
+        "whitespace",
+        "answer = █",
+        " 42",
+        "42",
+    ),
+    Case(
+        "py-whitespace-tabs-to-spaces",
+        "python",
+        "whitespace",
+        "class A:\n    def f(self):\n        █",
+        "if self.x:\n\t\t\treturn 1",
+        "if self.x:\n            return 1",
+    ),
+    Case(
+        "py-whitespace-trailing",
+        "python",
+        "whitespace",
+        "def f(x):\n    return █",
+        "x + 1   \n\n",
+        "x + 1",
+    ),
+    Case(
+        "py-suffix-overlap",
+        "python",
+        "suffix_overlap",
+        "def area(r):\n    █\n    return result\n",
+        "result = 3.14159 * r * r\n    return result",
+        "result = 3.14159 * r * r",
+    ),
+    Case(
+        "py-suffix-overlap-whole",
+        "python",
+        "suffix_overlap",
+        "def f():\n    █\n    return 0\n",
+        "return 0",
+        None,
+    ),
+    Case(
+        "py-minimum-identical-next-line",
+        "python",
+        "minimum",
+        "def f():\n    ret█\n    return 0\n",
+        "urn 0",
+        None,
+    ),
+    Case(
+        "py-minimum-too-short",
+        "python",
+        "minimum",
+        "values = sorted(items, key=len█",
+        ")",
+        None,
+    ),
+    Case(
+        "py-auto-closed-fim",
+        "python",
+        "auto_closed",
+        "print(█)",
+        '"hello"',
+        '"hello")',
+        1,
+    ),
+    Case(
+        "py-auto-closed-prefix-model",
+        "python",
+        "close_line",
+        "print(█)",
+        '"hello")\nprint("bye")',
+        '"hello")',
+        1,
+        stops_at='"hello")\n',
+    ),
+    Case(
+        "py-auto-closed-multiline",
+        "python",
+        "auto_closed",
+        "result = max(█)",
+        "\n    values,\n    key=len,\n",
+        "\n    values,\n    key=len,\n)",
+        1,
+    ),
+    Case(
+        "py-auto-closed-quote",
+        "python",
+        "auto_closed",
+        'name = "█"',
+        "Alice",
+        'Alice"',
+        1,
+    ),
+    Case(
+        "py-auto-closed-inner-call",
+        "python",
+        "auto_closed",
+        "print(█)",
+        "len(items)",
+        "len(items))",
+        1,
+    ),
+    Case(
+        "py-line-suffix-overlap",
+        "python",
+        "line_suffix_overlap",
+        "value = max(█, limit)",
+        "count, limit)",
+        "count",
+    ),
+    Case(
+        "py-line-suffix-overlap-space",
+        "python",
+        "line_suffix_overlap",
+        "if x █ 0:",
+        ">= 0:\n    pass",
+        ">=",
+        stops_at=">= 0:\n",
+    ),
+    # -- JavaScript / TypeScript ----------------------------------------------------------
+    Case(
+        "js-plain",
+        "javascript",
+        "none",
+        "const add = (a, b) => █;\n",
+        "a + b",
+        "a + b;",
+        1,
+    ),
+    Case(
+        "js-scope-suffix-closes",
+        "javascript",
+        "scope",
+        "function greet(name) {\n  █\n}\n",
+        'return "Hello, " + name;\n}\n\nfunction bye() {',
+        'return "Hello, " + name;',
+        stops_at='return "Hello, " + name;\n}\n',
+    ),
+    Case(
+        "js-scope-keeps-closing-at-eof",
+        "javascript",
+        "scope",
+        "function greet(name) {\n  █",
+        'return "Hi " + name;\n}\n\nmodule.exports = greet;',
+        'return "Hi " + name;\n}',
+    ),
+    Case(
+        "js-scope-else",
+        "javascript",
+        "scope",
+        "function abs(x) {\n  if (x < 0) {\n    █\n  }\n  return x;\n}\n",
+        "return -x;\n  } else {\n    return x;\n  }\n}",
+        "return -x;\n  } else {\n    return x;",
+    ),
+    Case(
+        "js-scope-callback",
+        "javascript",
+        "scope",
+        "items.forEach((item) => {\n  █\n});\n",
+        "console.log(item);\n});\n\nitems.length;",
+        "console.log(item);",
+    ),
+    Case(
+        "ts-scope-catch",
+        "typescript",
+        "scope",
+        "async function load() {\n  try {\n    █\n  }\n}\n",
+        "await fetchData();\n  } catch (err) {\n    console.error(err);\n  }\n}",
+        "await fetchData();\n  } catch (err) {\n    console.error(err);",
+    ),
+    Case(
+        "ts-scope-top-level-blank",
+        "typescript",
+        "scope",
+        'import { a } from "./a";\n█',
+        'import { b } from "./b";\n\nexport function c() {}',
+        'import { b } from "./b";',
+    ),
+    Case(
+        "js-auto-closed-fim",
+        "javascript",
+        "auto_closed",
+        "console.log(█);",
+        '"ready"',
+        '"ready");',
+        2,
+    ),
+    Case(
+        "js-auto-closed-prefix-model",
+        "javascript",
+        "close_line",
+        "console.log(█);",
+        '"ready");\nconsole.log("done");',
+        '"ready");',
+        2,
+        stops_at='"ready");\n',
+    ),
+    Case(
+        "js-auto-closed-object",
+        "javascript",
+        "auto_closed",
+        "const point = {█};",
+        "x: 1, y: 2",
+        "x: 1, y: 2};",
+        2,
+    ),
+    Case(
+        "js-auto-closed-block",
+        "javascript",
+        "auto_closed",
+        "function f() {█}",
+        "\n  return 1;\n",
+        "\n  return 1;\n}",
+        1,
+    ),
+    Case(
+        "ts-repetition",
+        "typescript",
+        "repetition",
+        "interface User {\n  █\n}\n",
+        "name: string;\n  name: string;\n  name: string;\n  name: string;",
+        "name: string;",
+    ),
+    Case(
+        "ts-line-suffix-overlap",
+        "typescript",
+        "line_suffix_overlap",
+        "const total = sum(█, tax);",
+        "price, tax);",
+        "price",
+    ),
+    Case(
+        "js-single-line",
+        "javascript",
+        "single_line",
+        "const url = base + █ + query;",
+        '"/api"\nfetch(url);',
+        '"/api"',
+    ),
+    Case(
+        "js-whitespace-spaces-to-tabs",
+        "javascript",
+        "whitespace",
+        "function f() {\n\tconst a = 1;\n\t█\n}\n",
+        "if (a) {\n        return a;\n    }",
+        "if (a) {\n\t\treturn a;\n\t}",
+    ),
+    Case(
+        "js-minimum",
+        "javascript",
+        "minimum",
+        "let █",
+        "x",
+        None,
+    ),
+    Case(
+        "js-suffix-overlap",
+        "javascript",
+        "suffix_overlap",
+        "const items = [1, 2, 3];\n█\nconsole.log(doubled);\n",
+        "const doubled = items.map((x) => x * 2);\nconsole.log(doubled);",
+        "const doubled = items.map((x) => x * 2);",
+    ),
+    # -- Go -------------------------------------------------------------------------------
+    Case(
+        "go-plain",
+        "go",
+        "none",
+        "func half(x int) int {\n\treturn █\n}\n",
+        "x / 2",
+        "x / 2",
+    ),
+    Case(
+        "go-scope-suffix-closes",
+        "go",
+        "scope",
+        "func add(a, b int) int {\n\t█\n}\n",
+        "return a + b\n}\n\nfunc sub(a, b int) int {",
+        "return a + b",
+    ),
+    Case(
+        "go-scope-keeps-closing-at-eof",
+        "go",
+        "scope",
+        'func main() {\n\tfmt.Println("a")█',
+        '\n\tfmt.Println("b")\n}\n\nfunc other() {}',
+        '\n\tfmt.Println("b")\n}',
+        stops_at='\n\tfmt.Println("b")\n}\n',
+    ),
+    Case(
+        "go-scope-else-if",
+        "go",
+        "scope",
+        'func f(err error) string {\n\tif err != nil {\n\t\t█\n\t}\n\treturn "ok"\n}\n',
+        'return "fail"\n\t} else if err == io.EOF {\n\t\treturn "eof"\n\t}\n\treturn "ok"\n}',
+        'return "fail"\n\t} else if err == io.EOF {\n\t\treturn "eof"',
+    ),
+    Case(
+        "go-whitespace-spaces-to-tabs",
+        "go",
+        "whitespace",
+        "package main\n\nfunc main() {\n\tfor i := 0; i < 3; i++ {\n\t\t█\n\t}\n}\n",
+        "if i > 1 {\n            fmt.Println(i)\n        }",
+        "if i > 1 {\n\t\t\tfmt.Println(i)\n\t\t}",
+    ),
+    Case(
+        "go-whitespace-new-file-tabs",
+        "go",
+        "whitespace",
+        "package main\n\nfunc main() {█",
+        '\n    fmt.Println("hi")\n}',
+        '\n\tfmt.Println("hi")\n}',
+    ),
+    Case(
+        "go-single-line",
+        "go",
+        "single_line",
+        "func f(a []int) {\n\tfor i := █; i < len(a); i++ {\n",
+        "start\n\t\tfmt.Println(a[i])",
+        "start",
+        stops_at="start\n",
+    ),
+    Case(
+        "go-line-suffix-overlap",
+        "go",
+        "line_suffix_overlap",
+        '\tx := strings.ToUpper(█) + "!"\n',
+        'name) + "!"\n\treturn x',
+        "name",
+    ),
+    Case(
+        "go-auto-closed",
+        "go",
+        "auto_closed",
+        "\tfmt.Println(█)",
+        '"hi"',
+        '"hi")',
+        1,
+    ),
+    Case(
+        "go-repetition",
+        "go",
+        "repetition",
+        "func main() {\n\t█\n}\n",
+        'fmt.Println("x")\n\tfmt.Println("x")\n\tfmt.Println("x")\n\tfmt.Println("x")',
+        'fmt.Println("x")',
+    ),
+    Case(
+        "go-minimum-identical-next-line",
+        "go",
+        "minimum",
+        'func main() {\n\tfmt.Pri█\n\tfmt.Println("hi")\n}\n',
+        'ntln("hi")',
+        None,
+    ),
+    Case(
+        "go-suffix-overlap",
+        "go",
+        "suffix_overlap",
+        "type Point struct {\n\tX int\n\t█\n\tZ int\n}\n",
+        "Y int\n\tZ int\n}",
+        "Y int",
+    ),
+    # -- Rust -----------------------------------------------------------------------------
+    Case(
+        "rs-plain",
+        "rust",
+        "none",
+        "fn square(x: i32) -> i32 {\n    █\n}\n",
+        "x * x",
+        "x * x",
+    ),
+    Case(
+        "rs-scope-suffix-closes",
+        "rust",
+        "scope",
+        "fn square(x: i32) -> i32 {\n    █\n}\n",
+        "x * x\n}\n\nfn cube(x: i32) -> i32 {",
+        "x * x",
+    ),
+    Case(
+        "rs-scope-match-arms",
+        "rust",
+        "scope",
+        'fn name(n: u8) -> &\'static str {\n    match n {\n        0 => "zero",\n        █\n    }\n}\n',
+        '1 => "one",\n        _ => "many",\n    }\n}',
+        '1 => "one",\n        _ => "many",',
+    ),
+    Case(
+        "rs-scope-else-at-eof",
+        "rust",
+        "scope",
+        "fn sign(x: i32) -> i32 {\n    if x < 0 {\n        █",
+        "-1\n    } else {\n        1\n    }\n}",
+        "-1\n    } else {\n        1\n    }",
+    ),
+    Case(
+        "rs-auto-closed-fim",
+        "rust",
+        "auto_closed",
+        "    let v = vec![█];",
+        "1, 2, 3",
+        "1, 2, 3];",
+        2,
+    ),
+    Case(
+        "rs-auto-closed-prefix-model",
+        "rust",
+        "close_line",
+        "    let v = vec![█];",
+        '1, 2, 3];\n    println!("{:?}", v);',
+        "1, 2, 3];",
+        2,
+    ),
+    Case(
+        "rs-line-suffix-overlap",
+        "rust",
+        "line_suffix_overlap",
+        '    let s = format!("{}-{}", █, b);',
+        "a.name, b);",
+        "a.name",
+    ),
+    Case(
+        "rs-repetition",
+        "rust",
+        "repetition",
+        "impl Foo {\n    █\n}\n",
+        "fn a(&self) {}\n    fn a(&self) {}\n    fn a(&self) {}\n    fn a(&self) {}",
+        "fn a(&self) {}",
+    ),
+    Case(
+        "rs-whitespace-tabs-to-spaces",
+        "rust",
+        "whitespace",
+        "fn main() {\n    let x = 5;\n    if x > 3 {█",
+        '\n\t\tprintln!("big");\n\t}',
+        '\n        println!("big");\n    }',
+    ),
+    Case(
+        "rs-minimum-too-short",
+        "rust",
+        "minimum",
+        "    let n = █;",
+        "0",
+        None,
+    ),
+    Case(
+        "rs-single-line",
+        "rust",
+        "single_line",
+        "    let total = a █ b;",
+        "* 2 +\n    return",
+        "* 2 +",
+    ),
+    # -- C --------------------------------------------------------------------------------
+    Case(
+        "c-plain",
+        "c",
+        "none",
+        "int inc(int x) {\n    return █\n}\n",
+        "x + 1;",
+        "x + 1;",
+    ),
+    Case(
+        "c-scope-suffix-closes",
+        "c",
+        "scope",
+        "int max(int a, int b) {\n    █\n}\n",
+        "return a > b ? a : b;\n}\n\nint min(int a, int b) {",
+        "return a > b ? a : b;",
+    ),
+    Case(
+        "c-scope-for-block",
+        "c",
+        "scope",
+        "int sum(int *v, int n) {\n    int s = 0;\n    for (int i = 0; i < n; i++) {█\n    }\n    return s;\n}\n",
+        "\n        s += v[i];\n    }\n    return s;\n}",
+        "\n        s += v[i];",
+        stops_at="\n        s += v[i];\n    }\n",
+    ),
+    Case(
+        "c-scope-switch-case",
+        "c",
+        "scope",
+        "int f(char c) {\n    switch (c) {\n    case 'a':\n        █",
+        "return 1;\n    case 'b':\n        return 2;\n    }\n}",
+        "return 1;",
+        stops_at="return 1;\n    cas",  # `ca` might start `catch`
+    ),
+    Case(
+        "c-scope-top-level-blank",
+        "c",
+        "scope",
+        "#include <stdio.h>\n█",
+        "#include <stdlib.h>\n\nint main(void) {",
+        "#include <stdlib.h>",
+    ),
+    Case(
+        "c-auto-closed",
+        "c",
+        "auto_closed",
+        '    printf("%d\\n", █);',
+        "count",
+        "count);",
+        2,
+    ),
+    Case(
+        "c-auto-closed-string-fim",
+        "c",
+        "auto_closed",
+        '    puts("█");',
+        "hello",
+        'hello");',
+        3,
+    ),
+    Case(
+        "c-auto-closed-string-prefix-model",
+        "c",
+        "close_line",
+        '    puts("█");',
+        'hello");\n    return 0;',
+        'hello");',
+        3,
+        stops_at='hello");\n',
+    ),
+    Case(
+        "c-repetition",
+        "c",
+        "repetition",
+        "void f(void) {\n    █\n}\n",
+        "counter++;\n    counter++;\n    counter++;\n    counter++;",
+        "counter++;",
+    ),
+    Case(
+        "c-suffix-overlap",
+        "c",
+        "suffix_overlap",
+        "int main(void) {\n    █\n    return 0;\n}\n",
+        "init();\n    return 0;\n}",
+        "init();",
+    ),
+    Case(
+        "c-single-line",
+        "c",
+        "single_line",
+        "    if (x █ 0) {",
+        ">=\n        y = 1;",
+        ">=",
+    ),
+    Case(
+        "c-whitespace-join",
+        "c",
+        "whitespace",
+        "    int n = █",
+        " 10;",
+        "10;",
+    ),
+    Case(
+        "c-line-suffix-overlap",
+        "c",
+        "line_suffix_overlap",
+        "    memcpy(dst, █, n);",
+        "src, n);",
+        "src",
+    ),
+    Case(
+        "c-minimum",
+        "c",
+        "minimum",
+        "int main(void) {\n    return █",
+        "0",
+        None,
+    ),
+]
+
+LANGUAGES = {"python": "python", "javascript": "js/ts", "typescript": "js/ts", "go": "go", "rust": "rust", "c": "c"}
+
+
+def split(doc: str) -> tuple[str, types.Position]:
+    before, after = doc.split(CURSOR)
+    line = before.count("\n")
+    return before + after, types.Position(line=line, character=len(before) - before.rfind("\n") - 1)
+
+
+def context(case: Case) -> postprocess.Context:
+    before, after = case.doc.split(CURSOR)
+    return postprocess.Context(before, after, case.lang)
+
+
+def result(raw: str) -> GenerationResult:
+    return GenerationResult(text=raw, new_tokens=0, prefill_tokens=0, prompt_tokens=0, stop_reason="eot")
+
+
+@pytest.fixture(scope="module")
+def service():
+    svc = CompletionService()
+    yield svc
+    svc.shutdown()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_golden(case: Case, service: CompletionService) -> None:
+    """Through the server's own `place`: the text sent and the range it replaces."""
+    text, position = split(case.doc)
+    doc = Document("file:///golden", text, 0, case.lang)
+    cursor = doc.cursor(position, types.PositionEncodingKind.Utf32)
+    answer = service.place(cursor, result(case.raw))
+    if case.text is None:
+        assert answer is None, answer
+        return
+    assert answer is not None
+    assert answer.text == case.text
+    assert (answer.line, answer.start, answer.end) == (
+        position.line,
+        position.character,
+        position.character + case.replace,
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_case_exercises_its_step(case: Case) -> None:
+    """The step a case is about changes the suggestion when the pipeline reaches it (and only
+    that kind of case leaves every step idle), so a case cannot pass by accident."""
+    ctx = context(case)
+    assert case.step == "none" or case.step in [step.__name__ for step in postprocess.STEPS]
+    s = postprocess.Suggestion(case.raw)
+    acted = []
+    for step in postprocess.STEPS:
+        after = step(s, ctx)
+        if after != s:
+            acted.append(step.__name__)
+        s = after
+        if not s.text:
+            break
+    if case.step == "none":
+        assert acted in ([], ["auto_closed"]), acted
+    else:
+        assert case.step in acted, acted
+
+
+def _chunks(raw: str, how: str) -> list[str]:
+    if how == "chars":
+        return list(raw)
+    return re.findall(r"\s+|\w+|[^\w\s]+", raw)  # roughly what a tokenizer emits
+
+
+@pytest.mark.parametrize("how", ["chars", "tokens"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_early_stop_gives_the_same_suggestion(case: Case, how: str) -> None:
+    ctx = context(case)
+    check = postprocess.stop_check(ctx)
+    text = ""
+    for piece in _chunks(case.raw, how):
+        text += piece
+        if check(text):
+            break
+    assert "".join(_chunks(case.raw, how)) == case.raw
+    assert postprocess.postprocess(text, ctx) == postprocess.postprocess(case.raw, ctx)
+    if how == "chars" and case.stops_at is not None:
+        assert text == case.stops_at
+
+
+def test_table_covers_every_step_and_language() -> None:
+    assert len(CASES) >= 60
+    assert len({c.name for c in CASES}) == len(CASES)
+    per_language = Counter(LANGUAGES[c.lang] for c in CASES)
+    assert set(per_language) == {"python", "js/ts", "go", "rust", "c"}
+    assert min(per_language.values()) >= 10, per_language
+    steps = {c.step for c in CASES}
+    assert {step.__name__ for step in postprocess.STEPS} <= steps
+    # every language sees the core filters
+    for lang in ("python", "js/ts", "go", "rust", "c"):
+        covered = {c.step for c in CASES if LANGUAGES[c.lang] == lang}
+        assert {"scope", "auto_closed", "single_line", "repetition", "line_suffix_overlap"} <= covered, lang
+    assert sum(c.stops_at is not None for c in CASES) >= 10
