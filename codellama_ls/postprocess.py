@@ -168,8 +168,9 @@ Finder = Callable[[str, Context, bool], "int | None"]
 class Cutter:
     """A step that only cuts the text, where its finder says; ``stop_check`` asks the finder too."""
 
-    def __init__(self, find: Finder, doc: str) -> None:
+    def __init__(self, find: Finder, doc: str, *, partial: bool = False) -> None:
         self.find = find
+        self.partial = partial  # decides on the unfinished last line too (else on whole lines only)
         self.__name__ = find.__name__.strip("_").removesuffix("_end")
         self.__doc__ = doc
 
@@ -365,7 +366,9 @@ def _scope_end(text: str, ctx: Context, final: bool) -> int | None:
     return None
 
 
-scope = Cutter(_scope_end, "End where the output leaves the cursor's block, or at a blank line at top level.")
+scope = Cutter(
+    _scope_end, "End where the output leaves the cursor's block, or at a blank line at top level.", partial=True
+)
 
 
 # -- 4. repetition -----------------------------------------------------------------------
@@ -378,19 +381,21 @@ def _repetition_end(text: str, ctx: Context, final: bool) -> int | None:
         return None
     lines = text.split("\n")
     complete = len(lines) if final else len(lines) - 1
-    rows = [(ctx.line_prefix + lines[0]).rstrip(), *(line.rstrip() for line in lines[1:])]
-    # Scan by the line where a repetition completes, so the first one found never moves.
-    for e in range(2, complete + 1):
+    # Blank lines are skipped: a loop is the same code again, however it is spaced.
+    where = [i for i in range(complete) if lines[i].strip()]
+    rows = [(ctx.line_prefix + lines[0] if i == 0 else lines[i]).rstrip() for i in where]
+    # Scan by the row where a repetition completes, so the first one found never moves.
+    for e in range(2, len(rows) + 1):
         for k in range(1, min(MAX_BLOCK, e // 2) + 1):
             copies = 3 if k == 1 else 2
-            if e < copies * k:
+            if e < copies * k or rows[e - 1] != rows[e - 1 - k]:
                 continue
             block = rows[e - k : e]
             if not any(_meaningful(r) for r in block):
                 continue
             if all(rows[e - j * k : e - (j - 1) * k] == block for j in range(2, copies + 1)):
-                keep = e - (copies - 1) * k  # lines kept: up to the end of the first copy
-                return _line_starts(lines)[keep - 1] + len(lines[keep - 1])
+                last = where[e - (copies - 1) * k - 1]  # the last line of the first copy
+                return _line_starts(lines)[last] + len(lines[last])
     return None
 
 
@@ -560,10 +565,16 @@ def stop_check(ctx: Context, steps: list[Step] | None = None) -> Callable[[str],
     closing line, a loop). Those decisions never change with more text, so the suggestion
     is the same as if decoding had run to the end.
     """
-    finders: list[Finder] = [f for f in (getattr(step, "find", None) for step in steps or STEPS) if f]
+    cutters = [step for step in (steps or STEPS) if isinstance(step, Cutter)]
+    partial = [c for c in cutters if c.partial]
+    seen = {"head": None}
 
     def check(text: str) -> bool:
         text = text.replace("\r\n", "\n")
-        return any(find(text, ctx, False) is not None for find in finders)
+        # Whole-line finders cannot change their mind until another line is complete.
+        head = text[: text.rfind("\n") + 1]
+        todo = partial if head == seen["head"] else cutters
+        seen["head"] = head
+        return any(c.find(text, ctx, False) is not None for c in todo)
 
     return check

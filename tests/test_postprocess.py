@@ -1,0 +1,166 @@
+"""Post-processing details the golden table does not spell out, and early stop on random output."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lsprotocol import types
+
+from codellama_ls.completion import CompletionService
+from codellama_ls.documents import Document
+from codellama_ls.engines.base import GenerationResult
+from codellama_ls.postprocess import Context, Suggestion, postprocess, stop_check
+
+
+def ctx_at(doc: str, lang: str = "") -> Context:
+    before, after = doc.split("█")
+    return Context(before, after, lang)
+
+
+def test_modes_follow_the_rest_of_the_line() -> None:
+    assert ctx_at("x = f(█, 2)").mode == "single"
+    assert ctx_at("x = f(█)").mode == "closers"
+    assert ctx_at('x = f("█");').mode == "closers"
+    assert ctx_at("x = █   \ny").mode == "multi"
+    assert ctx_at("x = f(█)").single_line is False
+
+
+def test_language_id_travels_from_the_document() -> None:
+    doc = Document("file:///a.go", "package main\n", 0, "go")
+    cursor = doc.cursor(types.Position(line=1, character=0), types.PositionEncodingKind.Utf16)
+    assert Context.from_cursor(cursor).language_id == "go"
+
+
+def test_indent_style() -> None:
+    assert ctx_at("if x:\n    y\n█").indent_style == (False, 4)
+    assert ctx_at("if (x) {\n  y;\n  if (z) {\n    w;\n  }\n}\n█").indent_style == (False, 2)
+    assert ctx_at("func f() {\n\tx()\n}\n█").indent_style[0] is True
+    assert ctx_at("█", "go").indent_style[0] is True
+    assert ctx_at("█", "python").indent_style[0] is None  # nothing to go by: leave the model's
+
+
+def test_nested_auto_closed_brackets() -> None:
+    # The model closed the inner call only: the outer `)` still comes from the line.
+    s = postprocess("val)", ctx_at("print(foo(█))"))
+    assert s == Suggestion("val))", 2)
+    # A FIM model leaves both out.
+    assert postprocess("val", ctx_at("print(foo(█))")) == Suggestion("val))", 2)
+    # A prefix model writes both, and the `;` after them.
+    assert postprocess("val));\nmore()", ctx_at("print(foo(█));")) == Suggestion("val));", 3)
+
+
+def test_auto_closed_keeps_its_own_brackets_before_the_line_end() -> None:
+    assert postprocess("f(x)", ctx_at("print(█)")) == Suggestion("f(x))", 1)
+    assert postprocess("a[0]", ctx_at("x[█]")) == Suggestion("a[0]]", 1)
+
+
+def test_crlf_document_gets_crlf_suggestion_and_range() -> None:
+    doc = Document("file:///a.js", "function f() {\r\n  █\r\n}\r\n".replace("█", ""), 0, "javascript")
+    cursor = doc.cursor(types.Position(line=1, character=2), types.PositionEncodingKind.Utf16)
+    service = CompletionService()
+    try:
+        result = GenerationResult("if (a) {\r\n    b();\r\n  }\r\n}", 0, 0, 0, "eot")
+        answer = service.place(cursor, result)
+    finally:
+        service.shutdown()
+    assert answer is not None
+    assert answer.text == "if (a) {\r\n    b();\r\n  }"
+    assert (answer.start, answer.end) == (2, 2)
+
+
+def test_stop_check_single_line() -> None:
+    check = stop_check(ctx_at("x = f(█, 2)"))
+    assert not check("abc")
+    assert check("abc\n")
+
+
+def test_stop_check_waits_for_possible_continuations() -> None:
+    check = stop_check(ctx_at("def f(x):\n    if x:\n        █\n", "python"))
+    assert not check("return 1\n    el")  # may become `else:`
+    assert not check("return 1\n    else:\n        return 2\n")
+    assert check("return 1\n    else:\n        return 2\n    x")  # `x` starts no continuation
+    brace = stop_check(ctx_at("function f() {\n  █\n}", "javascript"))
+    assert not brace("a();\n}")  # may become `} else {`
+    assert brace("a();\n}\n")
+
+
+def test_stop_check_top_level_blank_line() -> None:
+    check = stop_check(ctx_at("import os\n█", "python"))
+    assert not check("import sys\n")
+    assert not check("import sys\n   ")
+    assert check("import sys\n\n")
+    # ... but not while the statement goes on
+    assert not stop_check(ctx_at("█", "python"))("x = [\n\n")
+
+
+def test_stop_check_never_fires_on_clean_fim_output() -> None:
+    check = stop_check(ctx_at("def f(a):\n    █\n    return a\n", "python"))
+    assert not check("a = a * 2")
+    assert not check("a = a * 2\n    a += 1")
+
+
+# -- early stop on random output -----------------------------------------------------------
+CONTEXTS = [
+    ctx_at("def f(x):\n    if x:\n        █\n    return x\n", "python"),
+    ctx_at("def f(x):\n    y = 1█", "python"),
+    ctx_at("import os\n█", "python"),
+    ctx_at("function f() {\n  █\n}\n", "javascript"),
+    ctx_at("function f() {█", "javascript"),
+    ctx_at("func f() {\n\tif x {\n\t\t█\n\t}\n}\n", "go"),
+    ctx_at("    foo(█);", "c"),
+    ctx_at('    puts("█");', "c"),
+    ctx_at("    let v = vec![█];", "rust"),
+    ctx_at("x = f(█, 2)", "python"),
+    ctx_at("items = [\n    1,█", "python"),
+]
+PIECES = [
+    "foo()",
+    "x = 1",
+    "}",
+    "} else {",
+    "else:",
+    "elif y:",
+    "return x",
+    ")",
+    "]",
+    "});",
+    "end",
+    "",
+    "def g():",
+    "if x:",
+    "for (i = 0; i < n; i++) {",
+    '"a")',
+    "a);",
+    "x++;",
+    "catch (e) {",
+    "  ",
+    "1, 2];",
+    "# note",
+    "print('x')",
+    "x = (",
+    "a,",
+    "'",
+    "{",
+    "done",
+    "x = 1  # c:",
+    "]:",
+    "case 1:",
+    "finally:",
+]
+LINE = st.tuples(st.sampled_from(["", "  ", "    ", "        ", "\t", "\t\t"]), st.sampled_from(PIECES)).map("".join)
+RAW = st.tuples(st.sampled_from(PIECES), st.lists(LINE, max_size=10), st.booleans()).map(
+    lambda t: "\n".join([t[0], *t[1]]) + ("\n" if t[2] else "")
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ctx=st.sampled_from(CONTEXTS), raw=RAW)
+def test_early_stop_never_changes_the_suggestion(ctx: Context, raw: str) -> None:
+    check = stop_check(ctx)
+    full = postprocess(raw, ctx)
+    for end in range(1, len(raw) + 1):
+        if check(raw[:end]):
+            assert postprocess(raw[:end], ctx) == full, raw[:end]
+            # once complete, a suggestion stays complete
+            assert all(check(raw[:later]) for later in range(end, len(raw) + 1))
+            break
