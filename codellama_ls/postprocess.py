@@ -566,15 +566,16 @@ def stop_check(ctx: Context, steps: list[Step] | None = None) -> Callable[[str],
     is the same as if decoding had run to the end.
     """
     cutters = [step for step in (steps or STEPS) if isinstance(step, Cutter)]
+    whole = [c for c in cutters if not c.partial]
     partial = [c for c in cutters if c.partial]
-    seen = {"head": None}
+    memo: dict[str, object] = {"head": None, "done": False}
 
     def check(text: str) -> bool:
         text = text.replace("\r\n", "\n")
         # Whole-line finders cannot change their mind until another line is complete.
         head = text[: text.rfind("\n") + 1]
-        todo = partial if head == seen["head"] else cutters
-        seen["head"] = head
-        return any(c.find(text, ctx, False) is not None for c in todo)
+        if head != memo["head"]:
+            memo["head"], memo["done"] = head, any(c.find(text, ctx, False) is not None for c in whole)
+        return bool(memo["done"]) or any(c.find(text, ctx, False) is not None for c in partial)
 
     return check
