@@ -1,4 +1,4 @@
-"""Command line: serve LSP (stdio or TCP), or run the pipeline once from a shell.
+"""Command line: serve LSP (stdio or TCP), run the pipeline once from a shell, or evaluate it.
 
 Every setting is also a flag (``--max-new-tokens``), generated from the settings object so
 the two never drift apart.
@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("location", metavar="FILE:LINE:COL")
         if name == "prompt":
             p.add_argument("--json", action="store_true", help="Print the codellama/prompt JSON.")
+    p = sub.add_parser("eval", parents=[common], help="Measure suggestions on human-eval-infilling problems.")
+    p.add_argument("dataset", metavar="DATASET.jsonl", help="Problems, one JSON object a line (.jsonl or .jsonl.gz).")
+    p.add_argument("--limit", type=int, default=None, help="Only the first N problems.")
+    p.add_argument("--output", default=None, help="Samples JSONL (default: DATASET-samples.jsonl here).")
+    p.add_argument("--timeout", type=float, default=10.0, help="Seconds each Python check may run.")
     return parser
 
 
@@ -108,6 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s; using the default", error)
     if args.command in ("complete", "prompt"):
         return _run_once(args, settings, errors)
+    if args.command == "eval":
+        from codellama_ls.evaluate import main as run_eval
+
+        if errors:
+            print("\n".join(errors), file=sys.stderr)
+            return 2
+        return run_eval(args, settings)
     from codellama_ls.server import create_server
 
     server = create_server(settings)
