@@ -130,7 +130,7 @@ def test_load_problems(dataset: Path, tmp_path: Path) -> None:
     assert len(load_problems(dataset, limit=2)) == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task_id": "x"}\n', encoding="utf-8")
-    with pytest.raises(DatasetError, match="bad.jsonl:1"):
+    with pytest.raises(DatasetError, match=r"bad\.jsonl:1"):
         load_problems(bad)
 
 
