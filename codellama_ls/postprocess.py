@@ -332,7 +332,12 @@ def _scope_end(text: str, ctx: Context, final: bool) -> int | None:
             return None
         head = lines[anchor]
     block = _indent(head)
-    opens = _code(head).endswith(_OPENERS)
+    # The user typed a block opener and the output goes on the next line: it fills that
+    # block, and ends at the first line back at the opener's indentation.
+    opens = anchor == 0 and not lines[0].strip() and _code(ctx.line_prefix).endswith(_OPENERS)
+    # The output opened a block itself (a new function...): a blank line and a line back at
+    # its indentation start a sibling, which belongs to another suggestion.
+    sibling = not opens and _code(head).endswith(_OPENERS)
     top = block == 0 and not opens
     prev = anchor  # the last non-blank line kept
     blank_since = False
@@ -349,8 +354,8 @@ def _scope_end(text: str, ctx: Context, final: bool) -> int | None:
                 return end_of(prev)  # a blank line after a finished top-level statement
             continue
         width = _indent(line)
-        if top and blank_since and width == 0:
-            return end_of(prev)  # a new top-level item after a blank line
+        if (top or sibling) and blank_since and width <= block:
+            return end_of(prev)  # a new item (top-level statement, sibling definition) after a blank line
         blank_since = False
         if not (width <= block if opens else width < block):
             prev = i

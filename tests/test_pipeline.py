@@ -73,8 +73,9 @@ async def test_mid_line_is_single_line_and_closing_bracket_not_doubled(tok):
     service = service_with(tok, ['"hello")\nprint(2)'])
     uri = open_text(service, "print()\n")
     answer = await service.suggest(uri, types.Position(line=0, character=6))
-    assert answer is not None and answer.text == '"hello"'
-    assert (answer.line, answer.start) == (0, 6)
+    # The suggestion ends with the `)` and its range covers the one already there.
+    assert answer is not None and answer.text == '"hello")'
+    assert (answer.line, answer.start, answer.end) == (0, 6, 7)
     # Decoding stopped at the first newline instead of running on.
     assert service.engine.history[-1].stop_reason == "early"
 
@@ -83,7 +84,7 @@ async def test_suggestion_that_closes_its_own_bracket_keeps_it(tok):
     service = service_with(tok, ["len(x)"])
     uri = open_text(service, "print()\n")
     answer = await service.suggest(uri, types.Position(line=0, character=6))
-    assert answer is not None and answer.text == "len(x)"
+    assert answer is not None and answer.text == "len(x))" and answer.end == 7
 
 
 async def test_blank_output_is_no_suggestion(tok):
@@ -95,14 +96,14 @@ async def test_blank_output_is_no_suggestion(tok):
 async def test_oom_is_reported_once_and_serving_continues(tok):
     shown: list = []
     oom = EngineError("The GPU ran out of memory while generating; the suggestion was skipped.", "oom")
-    service = service_with(tok, [oom, oom, "1"], shown)
+    service = service_with(tok, [oom, oom, "10"], shown)
     uri = open_text(service, "x = \n")
     pos = types.Position(line=0, character=4)
     assert await service.suggest(uri, pos) is None
     assert await service.suggest(uri, pos) is None
     assert [kind for kind, _ in shown] == [types.MessageType.Warning]
     answer = await service.suggest(uri, pos)
-    assert answer is not None and answer.text == "1"
+    assert answer is not None and answer.text == "10"
 
 
 async def test_disabled_makes_no_model_call(tok):

@@ -112,6 +112,8 @@ CONTEXTS = [
     ctx_at("    let v = vec![█];", "rust"),
     ctx_at("x = f(█, 2)", "python"),
     ctx_at("items = [\n    1,█", "python"),
+    ctx_at("class A:\n    █", "python"),
+    ctx_at("class A {\n  █\n}", "typescript"),
 ]
 PIECES = [
     "foo()",
@@ -146,6 +148,8 @@ PIECES = [
     "]:",
     "case 1:",
     "finally:",
+    "def h(self):",
+    "bar() {",
 ]
 LINE = st.tuples(st.sampled_from(["", "  ", "    ", "        ", "\t", "\t\t"]), st.sampled_from(PIECES)).map("".join)
 RAW = st.tuples(st.sampled_from(PIECES), st.lists(LINE, max_size=10), st.booleans()).map(

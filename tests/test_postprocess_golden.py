@@ -98,6 +98,23 @@ CASES = [
         "def sub(a, b):\n    return a - b",
     ),
     Case(
+        "py-scope-block-then-statement",
+        "python",
+        "scope",
+        "def f(x):\n    █\n",
+        "if x:\n        return 1\n    return 0\n\n\ndef g():\n    pass",
+        "if x:\n        return 1\n    return 0",
+    ),
+    Case(
+        "py-scope-sibling-method",
+        "python",
+        "scope",
+        "class A:\n    def f(self):\n        return 1\n\n    █",
+        "def g(self):\n        return 2\n\n    def h(self):\n        return 3",
+        "def g(self):\n        return 2",
+        stops_at="def g(self):\n        return 2\n\n    d",
+    ),
+    Case(
         "py-scope-keeps-closing-bracket",
         "python",
         "scope",
@@ -307,6 +324,14 @@ CASES = [
         'import { a } from "./a";\n█',
         'import { b } from "./b";\n\nexport function c() {}',
         'import { b } from "./b";',
+    ),
+    Case(
+        "ts-scope-sibling-method",
+        "typescript",
+        "scope",
+        "class Greeter {\n  █\n}\n",
+        'hello(): string {\n    return "hi";\n  }\n\n  bye(): string {\n    return "bye";\n  }\n}',
+        'hello(): string {\n    return "hi";\n  }',
     ),
     Case(
         "js-auto-closed-fim",
