@@ -375,8 +375,10 @@ def main(args: Any, settings: Settings) -> int:
         print(f"codellama-ls: {args.dataset} has no problems", file=sys.stderr)
         return 2
     output = Path(args.output) if args.output else default_output(args.dataset)
-    bar = _progress_bar()
-    notifier = Notifier(lambda message, kind: print(message, file=sys.stderr), lambda: bar)
+    async def load_progress() -> Any:
+        return _progress_bar()
+
+    notifier = Notifier(lambda message, kind: print(message, file=sys.stderr), load_progress)
     try:
         report = evaluate(problems, settings, output=output, timeout_s=args.timeout, progress=True, notifier=notifier)
     except EngineError as exc:
