@@ -375,6 +375,7 @@ def main(args: Any, settings: Settings) -> int:
         print(f"codellama-ls: {args.dataset} has no problems", file=sys.stderr)
         return 2
     output = Path(args.output) if args.output else default_output(args.dataset)
+
     async def load_progress() -> Any:
         return _progress_bar()
 
