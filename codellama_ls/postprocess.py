@@ -332,9 +332,11 @@ def _scope_end(text: str, ctx: Context, final: bool) -> int | None:
             return None
         head = lines[anchor]
     block = _indent(head)
-    # The user typed a block opener and the output goes on the next line: it fills that
-    # block, and ends at the first line back at the opener's indentation.
-    opens = anchor == 0 and not lines[0].strip() and _code(ctx.line_prefix).endswith(_OPENERS)
+    # The user typed a block opener and the output goes on the next line, or the cursor sits
+    # inside brackets closed after it: the output fills that block, and ends at the first
+    # line back at the cursor line's indentation.
+    typed = not lines[0].strip() and _code(ctx.line_prefix).endswith(_OPENERS)
+    opens = anchor == 0 and (typed or ctx.mode == "closers")
     # The output opened a block itself (a new function...): a blank line and a line back at
     # its indentation start a sibling, which belongs to another suggestion.
     sibling = not opens and _code(head).endswith(_OPENERS)

@@ -115,6 +115,16 @@ CASES = [
         stops_at="def g(self):\n        return 2\n\n    d",
     ),
     Case(
+        "py-scope-inside-auto-closed-brackets",
+        "python",
+        "scope",
+        "total = compute(█)\n",
+        "values\nx = 1\nx = 1\nx = 1\nx = 1",
+        "values)",
+        1,
+        stops_at="values\nx",
+    ),
+    Case(
         "py-scope-keeps-closing-bracket",
         "python",
         "scope",

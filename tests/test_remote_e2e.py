@@ -43,7 +43,7 @@ async def test_completions_stream_from_tgi_and_errors_are_shown_once(tokenizer_d
             open_doc(client, URI, "def add(a, b):\n    return \n")
             server.queue("/generate_stream", Stream([*tokens(" a", " +", " b"), (32010, " <EOT>")], "stop_sequence"))
             result = await inline(client, 1, 11)
-            assert [i.insert_text for i in result.items] == [" a + b"]
+            assert [i.insert_text for i in result.items] == ["a + b"]  # no doubled space after `return `
             body = server.seen_on("/generate_stream")[-1].body
             assert body["inputs"] == "<PRE> <SUF>\n <MID> def add(a, b):\n    return "
             assert "<EOT>" in body["parameters"]["stop"]
@@ -69,7 +69,7 @@ async def test_mid_line_early_stop_and_supersede_close_the_stream(tokenizer_dir:
             # Mid-line: only the rest of this line is wanted, so the newline ends generation.
             server.queue("/generate_stream", Stream(tokens("values", "\n", *["x = 1\n"] * 40), delay=0.05))
             result = await inline(client, 0, 16)
-            assert [i.insert_text for i in result.items] == ["values"]
+            assert [i.insert_text for i in result.items] == ["values)"]  # replacing the `)` after the cursor
             assert server.streams[-1].done.wait(10)
             assert server.streams[-1].disconnected and server.streams[-1].sent < server.streams[-1].total
 
@@ -81,7 +81,7 @@ async def test_mid_line_early_stop_and_supersede_close_the_stream(tokenizer_dir:
             await asyncio.get_running_loop().run_in_executor(None, server.stream_started.wait, 20)
             second = await inline(client, 0, 16)
             assert not (await first).items
-            assert [i.insert_text for i in second.items] == ["args"]
+            assert [i.insert_text for i in second.items] == ["args)"]
             slow = next(log for log in server.streams if log.total == 1 and log.sent == 0)
             assert slow.done.wait(10) and slow.disconnected
 
