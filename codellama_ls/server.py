@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -19,7 +20,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from codellama_ls import __version__
 from codellama_ls.completion import Answer, CompletionService, Notifier
 from codellama_ls.config import Settings, extract_section
-from codellama_ls.documents import PositionError
+from codellama_ls.documents import Document, PositionError
 from codellama_ls.engines.base import EngineError
 from codellama_ls.tokens import TokenizerNotFound
 
@@ -115,6 +116,38 @@ def _range(ls: CodeLlamaServer, uri: str, answer: Answer) -> types.Range:
     )
 
 
+_WORD_BEFORE = re.compile(r"\w+$")
+
+
+def completion_item(doc: Document, answer: Answer, encoding: str) -> types.CompletionItem:
+    """The suggestion as a completion item whose edit starts at the word before the cursor.
+
+    Clients filter completion items by the text between the edit's start and the cursor;
+    eglot and Helix by the symbol at point. Starting the edit at that word and repeating the
+    word in ``newText`` (and so in the label) lets the item through every such filter and
+    still inserts exactly the suggestion. The label is the first non-blank line.
+    """
+    line = doc.lines[answer.line] if answer.line < len(doc.lines) else ""
+    match = _WORD_BEFORE.search(line[: answer.start])
+    word = match.group(0) if match else ""
+    new_text = word + answer.text
+    label = next((part.strip() for part in new_text.splitlines() if part.strip()), new_text)
+    edit_range = types.Range(
+        start=doc.position(answer.line, answer.start - len(word), encoding),
+        end=doc.position(answer.line, answer.end, encoding),
+    )
+    return types.CompletionItem(
+        label=label,
+        kind=types.CompletionItemKind.Text,
+        detail="Code Llama",
+        documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=answer.text),
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=edit_range, new_text=new_text),
+        sort_text="0",
+        preselect=True,
+    )
+
+
 def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     server = CodeLlamaServer(settings)
 
@@ -147,19 +180,8 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
         answer = await _answer(ls, params.text_document, params.position)
         if answer is None:
             return types.CompletionList(is_incomplete=True, items=[])
-        label = answer.text.splitlines()[0] if answer.text.strip() else answer.text
-        item = types.CompletionItem(
-            label=label.strip() or label,
-            kind=types.CompletionItemKind.Text,
-            detail="Code Llama",
-            documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=answer.text),
-            insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=types.TextEdit(range=_range(ls, params.text_document.uri, answer), new_text=answer.text),
-            filter_text=None,
-            sort_text="0",
-            preselect=True,
-        )
-        return types.CompletionList(is_incomplete=True, items=[item])
+        doc = ls.service.documents.get(params.text_document.uri)
+        return types.CompletionList(is_incomplete=True, items=[completion_item(doc, answer, ls.service.encoding)])
 
     @server.feature(PROMPT_METHOD)
     def prompt(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
