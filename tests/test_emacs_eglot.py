@@ -1,5 +1,6 @@
-"""Emacs + eglot (batch mode) against the real server: the server's suggestion is among the
-completion candidates and `completion-at-point` inserts it (editors/emacs).
+"""Emacs + eglot (batch mode) against the real server, configured with editors/emacs's
+snippet: the server's suggestion is among the completion candidates and
+`completion-at-point` inserts it.
 
 Needs `emacs` with eglot (Debian: emacs-nox, elpa-eglot; built in from Emacs 29) and the
 tiny model; skipped with the reason otherwise.
@@ -18,7 +19,9 @@ import pytest
 
 from tests.conftest import server_env
 
-SCRIPT = Path(__file__).resolve().parent / "emacs" / "eglot_completion.el"
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "tests" / "emacs" / "eglot_completion.el"
+SNIPPET = ROOT / "editors" / "emacs" / "codellama-ls-eglot.el"
 # name: (file text, 1-based line, 0-based column); the cursor ends line 2 in both.
 CASES = {
     # after a space: nothing to filter by
@@ -51,13 +54,14 @@ def eglot_report(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> 
         (work / name).write_text(text, encoding="utf-8")
     result = work / "result.json"
     env = server_env(
+        CODELLAMA_LS_TEST_SNIPPET=str(SNIPPET),
         CODELLAMA_LS_TEST_PYTHON=sys.executable,
         CODELLAMA_LS_TEST_MODEL=str(tiny_model),
         CODELLAMA_LS_TEST_DIR=str(work),
         CODELLAMA_LS_TEST_CASES=",".join(f"{name}:{line}:{col}" for name, (_, line, col) in CASES.items()),
         CODELLAMA_LS_TEST_RESULT=str(result),
         HOME=str(work),  # no user init files, no ~/.emacs.d writes
-        PYTHONPATH=os.pathsep.join(filter(None, [str(SCRIPT.parent.parent.parent), os.environ.get("PYTHONPATH")])),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )
     proc = subprocess.run(
         [emacs, "--batch", "-l", str(SCRIPT)], cwd=work, env=env, capture_output=True, text=True, timeout=240

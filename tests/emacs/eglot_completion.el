@@ -2,7 +2,8 @@
 
 ;; Run by tests/test_emacs_eglot.py:
 ;;   emacs --batch -l tests/emacs/eglot_completion.el
-;; Environment: CODELLAMA_LS_TEST_PYTHON (interpreter with codellama_ls),
+;; Environment: CODELLAMA_LS_TEST_SNIPPET (editors/emacs/codellama-ls-eglot.el),
+;; CODELLAMA_LS_TEST_PYTHON (interpreter with codellama_ls),
 ;; CODELLAMA_LS_TEST_MODEL (tiny model folder), CODELLAMA_LS_TEST_DIR (folder with the
 ;; Python files to open), CODELLAMA_LS_TEST_CASES (FILE:LINE:COL,... 1-based line,
 ;; 0-based column), CODELLAMA_LS_TEST_RESULT (JSON report written here).
@@ -28,12 +29,10 @@
       eglot-events-buffer-size 0
       python-indent-guess-indent-offset nil)
 
-;; What a user puts in their init file (see editors/emacs/README.md).
-(add-to-list 'eglot-server-programs
-             `(python-mode . (,clt-python "-m" "codellama_ls"
-                              :initializationOptions (:model ,clt-model
-                                                      :maxNewTokens 8
-                                                      :debounceMs 0))))
+;; What a user puts in their init file (editors/emacs/README.md).
+(setq codellama-ls-command (list clt-python "-m" "codellama_ls")
+      codellama-ls-initialization-options (list :model clt-model :maxNewTokens 8 :debounceMs 0))
+(load (clt--env "CODELLAMA_LS_TEST_SNIPPET") nil t)
 
 (defun clt--eglot-version ()
   (or (ignore-errors
