@@ -1,0 +1,136 @@
+/**
+ * The whole extension (extension.ts + vscode-languageclient) activated under node against
+ * the real server, with a stand-in `vscode` module (fakeVscode.ts): the server starts from
+ * `codellama.server.path/args`, the status bar goes to ready, VS Code's inline provider
+ * returns the server's suggestion, and the toggle command turns suggestions off and on.
+ * Run by tests/test_vscode_extension.py with CODELLAMA_LS_TEST_PYTHON / CODELLAMA_LS_TEST_MODEL.
+ */
+
+import * as assert from 'node:assert/strict';
+import Module = require('node:module');
+import { after, before, describe, it } from 'node:test';
+
+import * as fake from './fakeVscode';
+
+const python = process.env.CODELLAMA_LS_TEST_PYTHON;
+const tinyModel = process.env.CODELLAMA_LS_TEST_MODEL;
+const skip = python && tinyModel ? false : 'set CODELLAMA_LS_TEST_PYTHON and CODELLAMA_LS_TEST_MODEL';
+
+// `require('vscode')` anywhere (extension.ts, vscode-languageclient) gets the stand-in.
+const vscodeModule = fake.asModule(fake as Record<string, unknown>);
+const loader = Module as unknown as { _load(request: string, ...rest: unknown[]): unknown };
+const originalLoad = loader._load;
+loader._load = function (request: string, ...rest: unknown[]) {
+  return request === 'vscode' ? vscodeModule : originalLoad.call(this, request, ...rest);
+};
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}; messages: ${fake.messages.join(' | ')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function status(): { text: string; tooltip: string; history: string[] } {
+  return fake.statusItems[0];
+}
+
+async function suggest(doc: fake.TextDocument, line: number, character: number): Promise<string[]> {
+  const provider = await until('the inline completion provider', () => fake.inlineProviders[0]);
+  const token = new fake.CancellationTokenSource().token;
+  const context = { triggerKind: fake.InlineCompletionTriggerKind.Automatic, selectedCompletionInfo: undefined };
+  const answer = await provider.provideInlineCompletionItems(doc, new fake.Position(line, character), context, token);
+  const items: fake.InlineCompletionItem[] = Array.isArray(answer) ? answer : (answer?.items ?? []);
+  return items.map((item) => (typeof item.insertText === 'string' ? item.insertText : item.insertText.value));
+}
+
+describe('the extension in a stand-in VS Code', { skip, timeout: 180_000 }, () => {
+  // Loaded only when the test runs, after the `vscode` hook is in place.
+  let extension: typeof import('../../extension');
+  const doc = new fake.TextDocument(
+    fake.Uri.file('/tmp/codellama-vscode-e2e/calc.py'),
+    'python',
+    1,
+    'def add(a, b):\n    return \n',
+  );
+
+  before(async () => {
+    Object.assign(fake.settings, {
+      'codellama.server.path': python,
+      'codellama.server.args': ['-m', 'codellama_ls', '--log-level', 'WARNING'],
+      'codellama.model': tinyModel,
+      'codellama.maxNewTokens': 8,
+      'codellama.debounceMs': 0,
+    });
+    process.env.HF_HUB_OFFLINE = '1';
+    for (const key of Object.keys(process.env).filter((k) => k.startsWith('CODELLAMA_LS_'))) {
+      delete process.env[key];
+    }
+    extension = require('../../extension');
+    const manifest = require('../../../package.json');
+    await extension.activate({ subscriptions: [], extension: { packageJSON: manifest } } as any);
+  });
+
+  after(async () => {
+    await extension?.deactivate();
+  });
+
+  it('starts the server and shows ready in the status bar', async () => {
+    await until('ready in the status bar', () => status()?.text === '$(check) Code Llama');
+    assert.match(status().tooltip, /Ready:/);
+    const percentages = status().history.filter((text) => /^\$\(loading~spin\) Code Llama \d+%$/.test(text));
+    assert.ok(percentages.length > 0, `no $/progress percentage shown: ${JSON.stringify(status().history)}`);
+    assert.ok(status().tooltip.includes(tinyModel!), 'the model from settings reached the server');
+  });
+
+  it('shows the server suggestion as an inline item', async () => {
+    fake.openDocument(doc);
+    const texts = await suggest(doc, 1, 11);
+    assert.equal(texts.length, 1);
+    assert.ok(texts[0].trim().length > 0, JSON.stringify(texts));
+  });
+
+  it('drops an answer once the document changed', async () => {
+    const provider = fake.inlineProviders[0];
+    const token = new fake.CancellationTokenSource().token;
+    const pending = provider.provideInlineCompletionItems(doc, new fake.Position(1, 11), { triggerKind: 1 }, token);
+    doc.setText('def add(a, b):\n    return a\n');
+    const answer = await pending;
+    assert.deepEqual(answer, []);
+  });
+
+  it('toggles suggestions off and on with the command', async () => {
+    await fake.commands.executeCommand('codellama-ls.toggle');
+    assert.equal(fake.settings['codellama.enable'], false);
+    await until('the off state', () => status().text === '$(circle-slash) Code Llama');
+    assert.deepEqual(await suggest(doc, 1, 12), []);
+    await fake.commands.executeCommand('codellama-ls.toggle');
+    await until('ready again', () => status().text === '$(check) Code Llama');
+    assert.equal((await suggest(doc, 1, 12)).length, 1);
+  });
+
+  it('shows a model that cannot load as an error', async () => {
+    fake.setSetting('codellama.model', '/nonexistent/codellama-model');
+    await until('the error state', () => status().text === '$(error) Code Llama');
+    assert.match(status().tooltip, /nonexistent/);
+  });
+
+  it('restarts the server when its command changes', async () => {
+    fake.setSetting('codellama.model', tinyModel);
+    await until('ready with the model back', () => status().text === '$(check) Code Llama');
+    const mark = status().history.length;
+    fake.setSetting('codellama.server.args', ['-m', 'codellama_ls', '--log-level', 'ERROR']);
+    await until('ready after the restart', () => {
+      const since = status().history.slice(mark);
+      return since.includes('$(loading~spin) Code Llama') && since.at(-1) === '$(check) Code Llama';
+    });
+    assert.ok(!status().history.slice(mark).includes('$(error) Code Llama'));
+  });
+});
