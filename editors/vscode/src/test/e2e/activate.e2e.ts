@@ -133,4 +133,11 @@ describe('the extension in a stand-in VS Code', { skip, timeout: 180_000 }, () =
     });
     assert.ok(!status().history.slice(mark).includes('$(error) Code Llama'));
   });
+
+  it('says so when the server command does not exist', async () => {
+    fake.setSetting('codellama.server.path', '/nonexistent/bin/codellama-ls');
+    await until('the error state', () => status().text === '$(error) Code Llama');
+    assert.match(status().tooltip, /was not found; install codellama-ls or set codellama.server.path/);
+    assert.ok(fake.messages.some((m) => m.includes('/nonexistent/bin/codellama-ls')), fake.messages.join('\n'));
+  });
 });
