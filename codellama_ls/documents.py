@@ -8,11 +8,14 @@ silently, so the server keeps its own store. Lines are split only on ``\\r\\n``,
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lsprotocol import types
+
+log = logging.getLogger(__name__)
 
 _EOL = re.compile(r"\r\n|\n|\r")
 
@@ -182,6 +185,12 @@ class DocumentStore:
         doc = self._docs.get(params.text_document.uri)
         if doc is None:
             return None  # a change before didOpen: nothing to apply it to
+        version = params.text_document.version
+        if version <= doc.version:
+            # Versions increase with every change (LSP); an older one is a stale or replayed
+            # change, and applying its ranges to newer text would corrupt the document.
+            log.warning("ignored change to %s: version %d is not after %d", doc.uri, version, doc.version)
+            return None
         for change in params.content_changes:
             doc.apply(change, encoding)
         doc.version = params.text_document.version

@@ -13,15 +13,16 @@ import uuid
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.protocol import lsp_method
 
 from codellama_ls import __version__
 from codellama_ls.completion import Answer, CompletionService, Notifier
 from codellama_ls.config import Settings, extract_section
 from codellama_ls.documents import Document, PositionError
 from codellama_ls.engines.base import EngineError
+from codellama_ls.jsonrpc import UNREADABLE, HardenedProtocol, describe_error
 from codellama_ls.tokens import TokenizerNotFound
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ RESTART_COMMAND = "codellama.restartEngine"
 TOGGLE_COMMAND = "codellama.toggle"
 
 
-class Protocol(LanguageServerProtocol):
+class Protocol(HardenedProtocol):
     """Routes document sync to the completion service's own document store."""
 
     _server: CodeLlamaServer
@@ -57,6 +58,12 @@ class CodeLlamaServer(LanguageServer):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("codellama-ls", __version__, protocol_cls=Protocol)
         self.service = CompletionService(settings, Notifier(self._show, self._progress))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        if source is JsonRpcException and isinstance(error, UNREADABLE):
+            self.protocol.answer_unreadable(error)  # the body was not JSON: answer ParseError
+            return
+        super().report_server_error(error, source)
 
     def _show(self, message: str, kind: types.MessageType) -> None:
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
@@ -188,7 +195,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
         try:
             pos = ls.protocol._converter.structure(_as_dict(params), types.TextDocumentPositionParams)
         except Exception as exc:
-            raise JsonRpcInvalidParams(f"{PROMPT_METHOD} needs textDocument and position: {exc}") from exc
+            raise JsonRpcInvalidParams(f"{PROMPT_METHOD} needs textDocument and position: {describe_error(exc)}") from exc
         try:
             _, cursor = ls.service.cursor(pos.text_document.uri, pos.position)
             return ls.service.build(cursor).to_json()

@@ -1,0 +1,127 @@
+"""JSON-RPC hardening: every request gets an answer, whatever the client sends.
+
+pygls reads each message with ``json.loads(body, object_hook=structure_message)``. When the
+body is not JSON, is not an object, lacks ``"jsonrpc": "2.0"``, or has params that do not
+match the method's type, pygls logs the failure and sends nothing back — the client's
+request then waits forever. Here such messages are answered with the error the JSON-RPC
+and LSP specifications name (ParseError, InvalidRequest, InvalidParams,
+ServerNotInitialized), and notifications are dropped with a log line. Nothing a client
+sends can stop the server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import cattrs
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.protocol import LanguageServerProtocol
+
+log = logging.getLogger(__name__)
+
+PARSE_ERROR = types.ErrorCodes.ParseError.value
+INVALID_REQUEST = types.ErrorCodes.InvalidRequest.value
+INVALID_PARAMS = types.ErrorCodes.InvalidParams.value
+NOT_INITIALIZED = types.ErrorCodes.ServerNotInitialized.value
+
+# What json.loads raises for bodies that are not JSON (RecursionError: absurdly deep nesting).
+UNREADABLE = (json.JSONDecodeError, UnicodeDecodeError, RecursionError)
+
+
+class Rejected:
+    """A message that could not be read; stands in for it until ``handle_message``."""
+
+    def __init__(self, data: Any, code: int, reason: str) -> None:
+        self.data = data
+        self.code = code
+        self.reason = reason
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _envelope_problem(data: dict[str, Any]) -> str | None:
+    if data.get("jsonrpc") != "2.0":
+        return '"jsonrpc" must be "2.0"'
+    if "method" in data and not isinstance(data["method"], str):
+        return '"method" must be a string'
+    if "id" in data and "method" in data and not _valid_id(data["id"]):
+        return '"id" must be a string or an integer'
+    return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, readable reason from a cattrs validation error (no values, so no secrets)."""
+    cause = exc.__cause__ or exc
+    if isinstance(cause, cattrs.BaseValidationError):
+        details = cattrs.transform_error(cause)
+        return "; ".join(d.replace("$.params.", "").replace("$.", "") for d in details[:3])
+    return type(cause).__name__
+
+
+class HardenedProtocol(LanguageServerProtocol):
+    """LanguageServerProtocol that answers malformed and out-of-order messages correctly."""
+
+    _initialize_seen = False
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        if "jsonrpc" not in data:
+            return data  # a nested object (or an invalid message: handle_message rejects it)
+        problem = _envelope_problem(data)
+        if problem:
+            return Rejected(data, INVALID_REQUEST, problem)
+        if "method" in data:
+            data.setdefault("params", None)  # JSON-RPC lets a request omit params
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            method = data.get("method", "the response")
+            return Rejected(data, INVALID_PARAMS, f"invalid params for {method}: {describe_error(exc)}")
+
+    def handle_message(self, message: Any) -> None:
+        if isinstance(message, Rejected):
+            self._reject(message.data, message.code, message.reason)
+            return
+        if not hasattr(message, "jsonrpc"):  # a bare value, a batch, an object without "jsonrpc"
+            self._reject(message, INVALID_REQUEST, "not a JSON-RPC 2.0 message object")
+            return
+        method = getattr(message, "method", None)
+        is_request = method is not None and hasattr(message, "id")
+        if method == types.INITIALIZE:
+            self._initialize_seen = True
+        elif not self._initialize_seen and method not in (None, types.EXIT):
+            if is_request:
+                self._answer_error(message.id, NOT_INITIALIZED, f"{method}: the server is not initialized yet")
+            else:
+                log.warning("dropped notification %s before initialize", method)
+            return
+        if self._shutdown and is_request:
+            self._answer_error(message.id, INVALID_REQUEST, f"{method}: the server is shutting down")
+            return
+        super().handle_message(message)
+
+    def answer_unreadable(self, exc: BaseException) -> None:
+        """The body was not JSON: ParseError, with a null id since none could be read."""
+        log.warning("unreadable message: %s: %s", type(exc).__name__, str(exc)[:200])
+        self._answer_error(None, PARSE_ERROR, f"Parse error: {type(exc).__name__}")
+
+    def _reject(self, data: Any, code: int, reason: str) -> None:
+        log.warning("rejected message (%s): %.200r", reason, data)
+        if isinstance(data, dict):
+            has_method = isinstance(data.get("method"), str)
+            if has_method and "id" not in data:
+                return  # a notification: nobody is waiting for an answer
+            if not has_method and "method" not in data:
+                return  # a response from the client that we could not read
+            msg_id = data.get("id") if _valid_id(data.get("id")) else None
+        else:
+            msg_id = None
+        self._answer_error(msg_id, code, reason)
+
+    def _answer_error(self, msg_id: Any, code: int, message: str) -> None:
+        # A plain dict: lsprotocol's serializer would drop a null id, which JSON-RPC requires.
+        self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}})
