@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,7 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start_tcp(host, port)
     else:
         server.start_io()
-    return 0
+    # LSP: `exit` after `shutdown` ends with 0, otherwise 1 (pygls swallows the code). Leave at
+    # once: finalizing torch's and transformers' modules can take seconds the editor waits for.
+    code = 0 if server.protocol._shutdown else 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(ValueError, OSError):  # pygls closes stdout on `exit`
+            stream.flush()
+    os._exit(code)
 
 
 def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -> int:

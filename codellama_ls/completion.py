@@ -36,6 +36,8 @@ from codellama_ls.tokens import CodeTokenizer
 log = logging.getLogger(__name__)
 
 # Settings whose change needs a new engine (the rest apply to the next request).
+# How long a reload waits for a cancelled generation to stop before leaving it behind.
+DRAIN_TIMEOUT_S = 10.0
 RELOAD_KEYS = ("model", "tokenizer", "engine", "url", "api_token", "device", "dtype", "quantization")
 
 
@@ -126,15 +128,23 @@ class CompletionService:
         progress = await self.notifier.progress()
         try:
             await asyncio.to_thread(self._load, old, engine, progress)
-        except EngineError as exc:
+        except Exception as exc:  # EngineError, or any bug in an engine's loader: report, keep serving
             if progress is not None:
                 progress("Loading failed", 100)
-            self.notifier.once("load:" + str(exc), str(exc))
+            message = str(exc)
+            if not isinstance(exc, EngineError):
+                log.exception("loading the engine failed")
+                message = f"Loading the engine failed: {type(exc).__name__}: {exc}"
+                engine.state, engine.error = EngineState.FAILED, message
+            self.notifier.once("load:" + message, message)
             return
         self._prompt_tokenizer = engine.tokenizer
 
     def _load(self, old: Engine, engine: Engine, progress: ProgressFn | None) -> None:
         with self._load_lock:
+            # The old engine may still be generating a (cancelled) request: let it stop before
+            # its model is freed under it. A call stuck longer than this is left behind.
+            self.scheduler.drain(DRAIN_TIMEOUT_S)
             old.close()
             engine.load(progress)
 
@@ -209,6 +219,19 @@ class CompletionService:
                 "gen:timeout", f"codellama-ls: {exc}; the suggestion was skipped.", types.MessageType.Warning
             )
             return None
+        except Exception as exc:  # a device fault or an engine bug costs this suggestion, not the server
+            log.exception("generation failed")
+            name = type(exc).__name__
+            kind = types.MessageType.Warning if "OutOfMemory" in name else types.MessageType.Error
+            self.notifier.once("gen:" + name, f"codellama-ls: generation failed ({name}: {exc}); skipped.", kind)
+            return None
+        if result is not None and result.stop_reason == "timeout":
+            self.notifier.once(
+                "gen:timeout",
+                f"codellama-ls: generation took longer than generationTimeoutMs ({s.generation_timeout_ms} ms); "
+                "the suggestion was skipped.",
+                types.MessageType.Warning,
+            )
         if result is None or result.stop_reason in ("cancelled", "timeout"):
             return None
         return self.place(cursor, result)

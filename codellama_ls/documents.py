@@ -18,6 +18,7 @@ from lsprotocol import types
 log = logging.getLogger(__name__)
 
 _EOL = re.compile(r"\r\n|\n|\r")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a str holds a valid pair as one code point
 
 
 class PositionError(ValueError):
@@ -158,6 +159,9 @@ class Document:
 
 
 def _split(text: str) -> tuple[list[str], list[str]]:
+    # JSON can carry unpaired UTF-16 surrogates ("\\ud800"); the tokenizer rejects them. U+FFFD
+    # has the same width in every position encoding, so positions stay exact.
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     lines: list[str] = []
     eols: list[str] = []
     pos = 0

@@ -18,7 +18,7 @@ from typing import Any
 import cattrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, default_converter
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,35 @@ def describe_error(exc: BaseException) -> str:
     return type(cause).__name__
 
 
+def strict_converter() -> cattrs.Converter:
+    """pygls' converter without cattrs' silent coercions of scalars.
+
+    cattrs structures ``int`` with ``int(value)``: a position ``{"line": 1.5}`` became line 1,
+    ``"7"`` became 7 and ``true`` became 1. A client that sends such values has a bug that
+    InvalidParams shows at once, instead of a suggestion placed at a guessed position.
+    """
+    converter = default_converter()
+
+    def exact(kind: type, *also: type) -> Any:
+        def hook(value: Any, _: Any) -> Any:
+            if type(value) is kind or (also and type(value) in also):
+                return kind(value)
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+
+        return hook
+
+    converter.register_structure_hook(int, exact(int))
+    converter.register_structure_hook(str, exact(str))
+    converter.register_structure_hook(bool, exact(bool))
+    converter.register_structure_hook(float, exact(float, int))
+    return converter
+
+
 class HardenedProtocol(LanguageServerProtocol):
     """LanguageServerProtocol that answers malformed and out-of-order messages correctly."""
 
     _initialize_seen = False
+    _initialized_seen = False
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         if "jsonrpc" not in data:
@@ -92,7 +117,16 @@ class HardenedProtocol(LanguageServerProtocol):
         method = getattr(message, "method", None)
         is_request = method is not None and hasattr(message, "id")
         if method == types.INITIALIZE:
+            if self._initialize_seen:
+                self._answer_error(message.id, INVALID_REQUEST, "initialize may be sent only once")
+                return
             self._initialize_seen = True
+        elif method == types.INITIALIZED and self._initialized_seen:
+            log.warning("ignored a repeated initialized notification")
+            return
+        elif method == types.CANCEL_REQUEST and not _valid_id(getattr(message.params, "id", None)):
+            log.warning("ignored $/cancelRequest without a valid id")
+            return
         elif not self._initialize_seen and method not in (None, types.EXIT):
             if is_request:
                 self._answer_error(message.id, NOT_INITIALIZED, f"{method}: the server is not initialized yet")
@@ -102,6 +136,8 @@ class HardenedProtocol(LanguageServerProtocol):
         if self._shutdown and is_request:
             self._answer_error(message.id, INVALID_REQUEST, f"{method}: the server is shutting down")
             return
+        if method == types.INITIALIZED:
+            self._initialized_seen = True
         super().handle_message(message)
 
     def answer_unreadable(self, exc: BaseException) -> None:

@@ -90,6 +90,17 @@ def trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[i
     """Keep the longest tail of ``text`` that starts at a line start and fits ``budget`` tokens."""
     if budget <= 0:
         return "", [], bool(text)
+    reach = budget * tok.max_token_chars
+    if len(text) > reach:
+        # Text farther than ``reach`` characters from the cursor can never fit, so it is never
+        # tokenized: a 10 MB minified line costs what a short one does.
+        start = _next_line_start(text, len(text) - reach)
+        kept, ids, _ = _trim_prefix(tok, text[start:] if start < len(text) else text[-reach:], budget)
+        return kept, ids, True
+    return _trim_prefix(tok, text, budget)
+
+
+def _trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
     window = budget * _CHARS_PER_TOKEN
     while True:
         start = 0 if window >= len(text) else _next_line_start(text, len(text) - window)
@@ -126,6 +137,15 @@ def trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[i
     """Keep the longest head of ``text`` that ends at a line end and fits ``budget`` tokens."""
     if budget <= 0:
         return "", [], bool(text)
+    reach = budget * tok.max_token_chars
+    if len(text) > reach:  # as in trim_prefix: what lies beyond ``reach`` can never fit
+        end = _prev_line_end(text, reach)
+        kept, ids, _ = _trim_suffix(tok, text[:end] if end > 0 else text[:reach], budget)
+        return kept, ids, True
+    return _trim_suffix(tok, text, budget)
+
+
+def _trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
     window = budget * _CHARS_PER_TOKEN
     while True:
         end = len(text) if window >= len(text) else _prev_line_end(text, window)

@@ -10,6 +10,7 @@ worker thread, so at most one runs while the LSP loop stays free.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,7 @@ class Ticket:
 class Scheduler:
     def __init__(self) -> None:
         self._latest: dict[str, Ticket] = {}
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codellama-gen")
+        self._worker = _new_worker()
         self.started = 0  # jobs that reached the worker (for tests and the soak bench)
 
     def supersede(self, key: str) -> Ticket:
@@ -90,9 +91,25 @@ class Scheduler:
             if self._latest.get(key) is ticket:
                 del self._latest[key]
 
+    def drain(self, timeout: float) -> bool:
+        """Block until the worker has finished its jobs (call ``cancel_all`` first; then they
+        end within a token). A job still running after ``timeout`` is stuck in a device call:
+        the worker is replaced so that new requests do not queue behind it. Any thread."""
+        try:
+            self._worker.submit(lambda: None).result(timeout)
+            return True
+        except concurrent.futures.TimeoutError:
+            stuck, self._worker = self._worker, _new_worker()
+            stuck.shutdown(wait=False, cancel_futures=True)
+            return False
+
     def shutdown(self) -> None:
         self.cancel_all()
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def _new_worker() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="codellama-gen")
 
 
 def _guarded(job: Callable[[threading.Event], T], cancel: threading.Event) -> T | None:

@@ -22,7 +22,7 @@ from codellama_ls.completion import Answer, CompletionService, Notifier
 from codellama_ls.config import Settings, extract_section
 from codellama_ls.documents import Document, PositionError
 from codellama_ls.engines.base import EngineError
-from codellama_ls.jsonrpc import UNREADABLE, HardenedProtocol, describe_error
+from codellama_ls.jsonrpc import UNREADABLE, HardenedProtocol, describe_error, strict_converter
 from codellama_ls.tokens import TokenizerNotFound
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Protocol(HardenedProtocol):
 
 class CodeLlamaServer(LanguageServer):
     def __init__(self, settings: Settings | None = None) -> None:
-        super().__init__("codellama-ls", __version__, protocol_cls=Protocol)
+        super().__init__("codellama-ls", __version__, protocol_cls=Protocol, converter_factory=strict_converter)
         self.service = CompletionService(settings, Notifier(self._show, self._progress))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
@@ -195,7 +195,8 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
         try:
             pos = ls.protocol._converter.structure(_as_dict(params), types.TextDocumentPositionParams)
         except Exception as exc:
-            raise JsonRpcInvalidParams(f"{PROMPT_METHOD} needs textDocument and position: {describe_error(exc)}") from exc
+            reason = describe_error(exc)
+            raise JsonRpcInvalidParams(f"{PROMPT_METHOD} needs textDocument and position: {reason}") from exc
         try:
             _, cursor = ls.service.cursor(pos.text_document.uri, pos.position)
             return ls.service.build(cursor).to_json()

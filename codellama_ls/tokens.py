@@ -71,6 +71,8 @@ class CodeTokenizer:
         decoding["decoder"] = _without_strip(spec.get("decoder"))
         self._decoder = Tokenizer.from_str(json.dumps(decoding))
         self.vocab_size = self._plain.get_vocab_size()
+        # No token covers more characters than its longest piece: bounds what can fit a budget.
+        self.max_token_chars = max((len(p) for p in [*vocab, *added]), default=1)
 
     # -- loading -------------------------------------------------------------------------
     @classmethod

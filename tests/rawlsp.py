@@ -46,7 +46,7 @@ class RawServer:
         python: list[str] | None = None,
     ) -> None:
         command = [*(python or [sys.executable]), "-m", "codellama_ls", *args]
-        self._stderr = open(stderr, "wb") if stderr else subprocess.DEVNULL  # noqa: SIM115
+        self._stderr = open(stderr, "wb") if stderr else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -182,7 +182,8 @@ class RawServer:
         )
 
     def change(self, uri: str, version: int, changes: list[dict[str, Any]]) -> None:
-        self.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": changes})
+        params = {"textDocument": {"uri": uri, "version": version}, "contentChanges": changes}
+        self.notify("textDocument/didChange", params)
 
     def prompt(self, uri: str, line: int, character: int) -> dict[str, Any]:
         return self.call(

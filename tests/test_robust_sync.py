@@ -223,7 +223,7 @@ def test_completion_items_apply_at_the_cursor(synced):
     server, encoding = synced
     applied = []
 
-    @SETTINGS(15)
+    @SETTINGS(12)
     @given(st.data())
     def check(data: st.DataObject) -> None:
         uri, text = edit_session(server, encoding, data)
