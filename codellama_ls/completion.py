@@ -16,7 +16,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from codellama_ls import postprocess
+from codellama_ls import health, postprocess
 from codellama_ls.config import Settings
 from codellama_ls.documents import Cursor, Document, DocumentStore
 from codellama_ls.engines import create_engine
@@ -253,6 +253,7 @@ class CompletionService:
             "documents": len(self.documents),
             "scheduled": self.scheduler.started,
             "settings": self.settings.to_dict(),
+            **health.process(),
         }
 
     def shutdown(self) -> None:

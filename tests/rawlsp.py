@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -18,7 +19,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import server_env
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a test server: no CODELLAMA_LS_* from the caller, hub offline."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODELLAMA_LS_")}
+    env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"})
+    # One torch thread: on a small shared machine OpenMP threads spin against each other and a
+    # tiny model's step takes 10x longer; these tests are about answers, not speed.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.update(extra)
+    return env
 
 
 class RpcError(Exception):
@@ -57,6 +67,7 @@ class RawServer:
         self.received: list[dict[str, Any]] = []
         self.raw = bytearray()  # everything the server wrote to stdout
         self._responses: dict[Any, dict[str, Any]] = {}
+        self.answered_at: dict[Any, float] = {}  # time.monotonic() of each answer, by request id
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         self._closed = False
@@ -89,6 +100,7 @@ class RawServer:
                 self.received.append(message)
                 if "method" not in message and "id" in message:
                     self._responses[message["id"]] = message
+                    self.answered_at[message["id"]] = time.monotonic()
                 self._cond.notify_all()
             if "method" in message and "id" in message:  # a request to the client: answer it
                 self._write({"jsonrpc": "2.0", "id": message["id"], "result": None})
