@@ -20,6 +20,7 @@ from typing import Any
 
 from codellama_ls import __version__
 from codellama_ls.config import Settings
+from codellama_ls.redact import MaskSecrets
 
 log = logging.getLogger("codellama_ls")
 
@@ -83,6 +84,7 @@ def setup_logging(args: argparse.Namespace) -> None:
     log_file = getattr(args, "log_file", None)
     handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(MaskSecrets())  # pygls logs whole messages at DEBUG, tokens included
     root = logging.getLogger()
     root.handlers[:] = [handler]
     level = getattr(args, "log_level", "INFO")

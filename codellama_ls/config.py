@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from codellama_ls import redact
+
 ENV_PREFIX = "CODELLAMA_LS_"
 # Keys under which a client may nest our settings in didChangeConfiguration.
 SECTION_KEYS = ("codellama", "codellama-ls", "codellamaLs", "codellama_ls")
@@ -179,6 +181,8 @@ class Settings:
                 errors.append(f"unknown setting '{key}'")
                 continue
             parse = by_field[name].metadata["parse"]
+            if by_field[name].metadata["secret"]:
+                redact.remember(raw)  # masked in every later log line, whatever becomes of it
             try:
                 accepted[name] = parse(raw)
             except ValueError as exc:
@@ -207,6 +211,12 @@ class Settings:
     def token(self) -> str | None:
         """The API token: the setting, else the standard ``HF_TOKEN`` variable."""
         return self.api_token or os.environ.get("HF_TOKEN") or None
+
+
+for _f in fields(Settings):
+    if _f.metadata["secret"]:
+        redact.remember_key(_f.name)
+        redact.remember_key(Settings.camel(_f.name))
 
 
 def extract_section(payload: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import lsp_method
 
-from codellama_ls import __version__
+from codellama_ls import __version__, redact
 from codellama_ls.completion import Answer, CompletionService, Notifier
 from codellama_ls.config import Settings, extract_section
 from codellama_ls.documents import Document, PositionError
@@ -66,6 +66,7 @@ class CodeLlamaServer(LanguageServer):
         super().report_server_error(error, source)
 
     def _show(self, message: str, kind: types.MessageType) -> None:
+        message = redact.mask(message)
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
