@@ -20,14 +20,20 @@ from pathlib import Path
 from typing import Any
 
 
-def server_env(**extra: str) -> dict[str, str]:
-    """The environment of a test server: no CODELLAMA_LS_* from the caller, hub offline."""
+def server_env(**extra: str | None) -> dict[str, str]:
+    """The environment of a test server: no CODELLAMA_LS_* from the caller, hub offline.
+
+    ``extra`` adds variables; a ``None`` value removes one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODELLAMA_LS_")}
     env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"})
     # One torch thread: on a small shared machine OpenMP threads spin against each other and a
     # tiny model's step takes 10x longer; these tests are about answers, not speed.
     env.setdefault("OMP_NUM_THREADS", "1")
-    env.update(extra)
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 
@@ -50,7 +56,7 @@ class RawServer:
     def __init__(
         self,
         args: Iterable[str] = (),
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
         *,
         stderr: Path | None = None,
         python: list[str] | None = None,
