@@ -60,16 +60,16 @@ class CodeTokenizer:
         plain = dict(spec)
         plain["added_tokens"] = []
         plain["post_processor"] = None
-        self._plain = Tokenizer.from_str(json.dumps(plain))
+        self._plain = _uncached(Tokenizer.from_str(json.dumps(plain)))
 
         infill = dict(plain)
         infill["normalizer"] = _without_prepend(spec.get("normalizer"))
-        self._infill = Tokenizer.from_str(json.dumps(infill))
+        self._infill = _uncached(Tokenizer.from_str(json.dumps(infill)))
         self._has_prepend = infill["normalizer"] != spec.get("normalizer")
 
         decoding = dict(plain)
         decoding["decoder"] = _without_strip(spec.get("decoder"))
-        self._decoder = Tokenizer.from_str(json.dumps(decoding))
+        self._decoder = _uncached(Tokenizer.from_str(json.dumps(decoding)))
         self.vocab_size = self._plain.get_vocab_size()
         # No token covers more characters than its longest piece: bounds what can fit a budget.
         self.max_token_chars = max((len(p) for p in [*vocab, *added]), default=1)
@@ -130,6 +130,19 @@ class CodeTokenizer:
 
     def id_to_piece(self, token_id: int) -> str | None:
         return self._plain.id_to_token(token_id)
+
+
+def _uncached(tokenizer: Tokenizer) -> Tokenizer:
+    """Turn off the BPE word cache.
+
+    Code Llama's tokenizer has no pre-tokenizer, so each text (a prompt's prefix or suffix) is one
+    "word": the cache (10,000 entries of any text under 256 characters) never hits between
+    keystrokes, it only grows the server's memory by up to ~100 MB in a long session.
+    """
+    resize = getattr(tokenizer.model, "_resize_cache", None)
+    if resize is not None:
+        resize(0)
+    return tokenizer
 
 
 def _without_prepend(normalizer: dict | None) -> dict | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import threading
 from pathlib import Path
 
@@ -27,11 +28,12 @@ from codellama_ls.tokens import CodeTokenizer
 from tests.rawlsp import RawServer
 
 URI = "file:///w/fault.py"
+OK = "compute(1)"  # what a healthy FaultyEngine suggests
 POS = types.Position(line=0, character=4)
 
 
 class FaultyEngine(Engine):
-    """Suggests ``1``, or fails the way it is told to: raise, hang (polling cancel), or get stuck."""
+    """Suggests ``OK``, or fails the way it is told to: raise, hang (polling cancel), or get stuck."""
 
     name = "faulty"
 
@@ -58,7 +60,7 @@ class FaultyEngine(Engine):
             return self.record(GenerationResult("", 0, n, n, "cancelled"))
         if self.mode == "stuck":  # a device call that ignores the cancel flag
             self.release.wait(60)
-        return self.record(GenerationResult("1", 1, n, n, "eot"))
+        return self.record(GenerationResult(OK, 4, n, n, "eot"))
 
 
 @pytest.fixture
@@ -98,7 +100,7 @@ async def test_engine_raising_mid_generation(tok, error, kind):
     assert type(error).__name__ in shown[0][1]
     engine.mode = "ok"
     answer = await suggest(service)
-    assert answer is not None and answer.text == "1"
+    assert answer is not None and answer.text == OK
 
 
 async def test_oom_inside_the_real_decoding_loop(tiny_model):
@@ -139,7 +141,7 @@ async def test_hanging_generation_times_out_once_and_serving_recovers(tok):
     assert [k for k, _ in shown] == [types.MessageType.Warning] and "longer than" in shown[0][1]
     engine.mode = "ok"
     answer = await suggest(service)
-    assert answer is not None and answer.text == "1"
+    assert answer is not None and answer.text == OK
 
 
 async def test_stuck_device_call_does_not_block_other_requests_forever(tok):
@@ -154,7 +156,7 @@ async def test_stuck_device_call_does_not_block_other_requests_forever(tok):
         engine.release.set()
     engine.mode = "ok"
     answer = await suggest(service)
-    assert answer is not None and answer.text == "1"
+    assert answer is not None and answer.text == OK
 
 
 async def test_restart_replaces_a_stuck_engine(tok, monkeypatch):
@@ -168,7 +170,7 @@ async def test_restart_replaces_a_stuck_engine(tok, monkeypatch):
         assert await suggest(service) is None
         await asyncio.wait_for(service.load_engine(), 60)  # codellama.restartEngine
         answer = await suggest(service)  # does not wait for the stuck call of the old engine
-        assert answer is not None and answer.text == "1" and service.engine is fresh
+        assert answer is not None and answer.text == OK and service.engine is fresh
     finally:
         stuck.release.set()
 
@@ -188,7 +190,7 @@ async def test_engine_failing_to_load_reports_once_and_reload_recovers(tok, monk
     broken.load_error = None  # the cause goes away; the next settings change or restart reloads
     await service.load_engine()
     answer = await suggest(service)
-    assert answer is not None and answer.text == "1" and len(shown) == 1
+    assert answer is not None and answer.text == OK and len(shown) == 1
 
 
 async def test_restart_during_a_real_generation(tiny_model):
@@ -210,6 +212,27 @@ async def test_restart_during_a_real_generation(tiny_model):
     service.configure({"maxNewTokens": 3})
     await suggest(service)
     assert service.engine.generations == 1 and shown == []
+
+
+async def test_remote_server_that_disconnects_then_comes_back(tokenizer_dir):
+    from tests.fake_remote import FakeServer, Stream, engine_for, tokens
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shown: list = []
+    with FakeServer(tokenizer_dir, port=port) as remote:
+        service = make_service(engine_for(remote, tokenizer_dir), shown)
+        remote.queue("/generate_stream", Stream(tokens(" compute", "(1)"), drop_after=1))
+        assert await suggest(service) is None  # the connection drops in the middle of the answer
+    for _ in range(3):  # the server is gone: connection refused, fast
+        assert await suggest(service) is None
+    assert len(shown) == 2  # one message per kind of failure (stream cut, unreachable), not per request
+    with FakeServer(tokenizer_dir, port=port) as remote:  # back, on the same address
+        remote.queue("/generate_stream", Stream(tokens(" compute", "(1)"), finish="eos_token"))
+        answer = await suggest(service)
+        assert answer is not None and "compute(1)" in answer.text and len(shown) == 2
+    service.shutdown()
 
 
 # -- the real server process ---------------------------------------------------------------

@@ -8,18 +8,21 @@ keep growing from round to round.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from bench.soak import Soak, summary, table
+from codellama_ls.health import rss_bytes
+from codellama_ls.tokens import CodeTokenizer
 from tests.rawlsp import RawServer
-
-pytestmark = pytest.mark.slow
 
 # Allocator noise between two rounds of the same work; a leak of per-request state (documents,
 # tickets, futures, KV caches without a bound) grows by far more over a round of 40 requests.
 RSS_SLACK_MB = 24
 
 
+@pytest.mark.slow
 def test_rounds_of_concurrent_requests(tiny_model):
     opts = {"model": str(tiny_model), "debounceMs": 30, "maxNewTokens": 4}
     with RawServer(["--log-level", "WARNING"]) as server:
@@ -36,3 +39,16 @@ def test_rounds_of_concurrent_requests(tiny_model):
         assert rounds[2].rss_mb - rounds[1].rss_mb < RSS_SLACK_MB, report
         assert server.status()["documents"] == 20
         assert server.shutdown() == 0
+
+
+def test_tokenizing_distinct_texts_keeps_memory_flat(tokenizer_dir):
+    """Every keystroke tokenizes new text; no per-text cache may keep it (one did: ~5 MB/1,000)."""
+    tok = CodeTokenizer.load(str(tokenizer_dir))
+    rng = random.Random(0)
+    tok.encode("warm up")
+    before = rss_bytes()
+    for _ in range(4000):
+        text = "def f(x):\n    return " + "".join(rng.choice("abcdefgh_ ()") for _ in range(rng.randint(10, 200)))
+        tok.encode(text)
+        tok.encode_infill(text)
+    assert (rss_bytes() - before) / 2**20 < 8
