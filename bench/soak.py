@@ -42,6 +42,7 @@ class Round:
     unanswered: int = 0  # no answer at all: a defect
     tasks_idle: int = 0
     tasks_after: int = 0
+    pending_after: int = 0  # futures pygls still holds for requests and notifications
     rss_mb: float = 0.0
     generations: int = 0
     latencies_ms: list[float] = field(default_factory=list)
@@ -93,12 +94,21 @@ class Soak:
             if uri == churn and i == requests // 2:
                 server.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
                 self._open(uri)
-            ch = rng.choice(TYPED)
+            # Type at the end of the line; past 40 characters, delete some again, so that every
+            # round does the same amount of work and memory can be compared between rounds.
             col = 11 + len(self.typed[uri])
             self.versions[uri] += 1
-            self.typed[uri] += ch
-            server.change(uri, self.versions[uri], [{"range": _range(5, col, 5, col), "text": ch}])
-            pos = {"line": 5, "character": col + 1}
+            if len(self.typed[uri]) >= 40 or (self.typed[uri] and rng.random() < 0.2):
+                self.typed[uri] = self.typed[uri][:-1]
+                change = {"range": _range(5, col - 1, 5, col), "text": ""}
+                col -= 1
+            else:
+                ch = rng.choice(TYPED)
+                self.typed[uri] += ch
+                change = {"range": _range(5, col, 5, col), "text": ch}
+                col += 1
+            server.change(uri, self.versions[uri], [change])
+            pos = {"line": 5, "character": col}
             msg_id = f"r{len(sent)}-{rng.random():.6f}"
             if i % 2:
                 params = {"textDocument": {"uri": uri}, "position": pos}
@@ -131,6 +141,7 @@ class Soak:
                 out.empty += 1
         out.tasks_after = self.idle_tasks()
         status = server.status()
+        out.pending_after = status.get("pendingRequests", 0)
         out.rss_mb = (status.get("rssBytes") or 0) / 2**20
         out.generations = status["generations"]
         return out
@@ -143,13 +154,15 @@ def _range(sl: int, sc: int, el: int, ec: int) -> dict:
 def table(rounds: list[Round]) -> str:
     head = (
         f"{'round':>5} {'requests':>8} {'results':>7} {'empty':>6} {'cancelled':>9} {'errors':>6} "
-        f"{'unanswered':>10} {'tasks idle→after':>16} {'RSS MB':>8} {'generations':>11} {'p50 ms':>7} {'p95 ms':>7}"
+        f"{'unanswered':>10} {'tasks idle→after':>16} {'pending':>7} {'RSS MB':>8} {'generations':>11} "
+        f"{'p50 ms':>7} {'p95 ms':>7}"
     )
     rows = [head, "-" * len(head)]
     for n, r in enumerate(rounds, 1):
         rows.append(
             f"{n:>5} {r.requests:>8} {r.results:>7} {r.empty:>6} {r.cancelled:>9} {r.errors:>6} "
-            f"{r.unanswered:>10} {f'{r.tasks_idle}→{r.tasks_after}':>16} {r.rss_mb:>8.1f} {r.generations:>11} "
+            f"{r.unanswered:>10} {f'{r.tasks_idle}→{r.tasks_after}':>16} {r.pending_after:>7} {r.rss_mb:>8.1f} "
+            f"{r.generations:>11} "
             f"{r.percentile(50):>7.0f} {r.percentile(95):>7.0f}"
         )
     return "\n".join(rows)
@@ -163,7 +176,8 @@ def summary(rounds: list[Round]) -> list[str]:
         f"{sum(r.empty for r in rounds)}, cancelled {sum(r.cancelled for r in rounds)}, "
         f"errors {sum(r.errors for r in rounds)})",
         f"asyncio tasks back to the first idle count ({rounds[0].tasks_idle}) after every round: "
-        f"{all(r.tasks_after <= rounds[0].tasks_idle for r in rounds)}",
+        f"{all(r.tasks_after <= rounds[0].tasks_idle for r in rounds)}; pending futures after every round: "
+        f"{max(r.pending_after for r in rounds)}",
     ]
     if len(rounds) >= 2:
         growth = rounds[-1].rss_mb - rounds[1].rss_mb
@@ -215,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(summary(rounds)))
     print(f"wall time {time.monotonic() - started:.0f} s, exit code {code}")
     idle = rounds[0].tasks_idle
-    ok = all(r.unanswered == 0 and r.errors == 0 and r.tasks_after <= idle for r in rounds) and code == 0
+    ok = all(r.unanswered == 0 and r.errors == 0 and r.tasks_after <= idle and not r.pending_after for r in rounds)
+    ok = ok and code == 0
     return 0 if ok else 1
 
 

@@ -140,6 +140,21 @@ class HardenedProtocol(LanguageServerProtocol):
             self._initialized_seen = True
         super().handle_message(message)
 
+    def _execute_handler(self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None) -> Any:
+        """Forget a handler's future once it is done.
+
+        pygls keeps the future of every generator, coroutine and thread handler in
+        ``_request_futures`` (so that ``$/cancelRequest`` can find it) but removes it only for
+        requests: each notification (every didChange, so every keystroke) left ~1 KB behind.
+        """
+
+        def done(future: Any) -> None:
+            if self._request_futures.get(msg_id) is future:
+                del self._request_futures[msg_id]
+            callback(future)
+
+        return super()._execute_handler(msg_id, handler, done, args, kwargs)
+
     def answer_unreadable(self, exc: BaseException) -> None:
         """The body was not JSON: ParseError, with a null id since none could be read."""
         log.warning("unreadable message: %s: %s", type(exc).__name__, str(exc)[:200])

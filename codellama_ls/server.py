@@ -208,7 +208,8 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
 
     @server.feature(STATUS_METHOD)
     def status(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
-        return ls.service.status()
+        # Futures pygls keeps for $/cancelRequest: 0 when idle (the soak bench watches it).
+        return {**ls.service.status(), "pendingRequests": len(ls.protocol._request_futures)}
 
     @server.command(RESTART_COMMAND)
     async def restart_engine(ls: CodeLlamaServer, *args: Any) -> None:

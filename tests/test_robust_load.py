@@ -35,6 +35,7 @@ def test_rounds_of_concurrent_requests(tiny_model):
             assert r.unanswered == 0 and r.errors == 0, report
             assert r.results + r.empty + r.cancelled == r.requests, report
             assert r.tasks_after <= rounds[0].tasks_idle, report
+            assert r.pending_after == 0, report  # pygls kept every notification's future (1 KB a keystroke)
         assert sum(r.cancelled for r in rounds) > 0 and sum(r.results for r in rounds) > 0, report
         assert rounds[2].rss_mb - rounds[1].rss_mb < RSS_SLACK_MB, report
         assert server.status()["documents"] == 20
