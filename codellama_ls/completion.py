@@ -36,9 +36,9 @@ from codellama_ls.tokens import CodeTokenizer
 log = logging.getLogger(__name__)
 
 # Settings whose change needs a new engine (the rest apply to the next request).
+RELOAD_KEYS = ("model", "tokenizer", "engine", "url", "api_token", "device", "dtype", "quantization")
 # How long a reload waits for a cancelled generation to stop before leaving it behind.
 DRAIN_TIMEOUT_S = 10.0
-RELOAD_KEYS = ("model", "tokenizer", "engine", "url", "api_token", "device", "dtype", "quantization")
 
 
 @dataclass

@@ -90,7 +90,7 @@ def trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[i
     """Keep the longest tail of ``text`` that starts at a line start and fits ``budget`` tokens."""
     if budget <= 0:
         return "", [], bool(text)
-    reach = budget * tok.max_token_chars
+    reach = _reach(tok, budget)
     if len(text) > reach:
         # Text farther than ``reach`` characters from the cursor can never fit, so it is never
         # tokenized: a 10 MB minified line costs what a short one does.
@@ -137,7 +137,7 @@ def trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[i
     """Keep the longest head of ``text`` that ends at a line end and fits ``budget`` tokens."""
     if budget <= 0:
         return "", [], bool(text)
-    reach = budget * tok.max_token_chars
+    reach = _reach(tok, budget)
     if len(text) > reach:  # as in trim_prefix: what lies beyond ``reach`` can never fit
         end = _prev_line_end(text, reach)
         kept, ids, _ = _trim_suffix(tok, text[:end] if end > 0 else text[:reach], budget)
@@ -172,6 +172,12 @@ def _trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[
             return text[:end_char], ids, True
         end_char -= 1
     return "", [], bool(text)
+
+
+def _reach(tok: CodeTokenizer, budget: int) -> int:
+    """Characters that ``budget`` tokens can cover at most (tokenizers that cannot say how long
+    their longest piece is, like a server's /tokenize, get 64 characters a token)."""
+    return budget * getattr(tok, "max_token_chars", 64)
 
 
 def _next_line_start(text: str, pos: int) -> int:

@@ -7,10 +7,15 @@ malformed message must neither kill the server nor touch any document.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from codellama_ls.prompt import build_prompt
+from codellama_ls.tokens import CodeTokenizer
 from tests.rawlsp import RawServer, RpcError
 
 pytestmark = pytest.mark.slow
@@ -252,3 +257,34 @@ def test_shutdown_then_exit(server):
     assert answer["error"]["code"] == INVALID_REQUEST
     server.notify("exit")
     assert server.wait(30) == 0
+
+
+@pytest.fixture(scope="module")
+def code_tokenizer(tokenizer_dir):
+    return CodeTokenizer.load(str(tokenizer_dir))
+
+
+CODE_PIECES = ["def f(x):", "    ", "return x", "😀", "é", "\n", "\n\n", "a" * 40, " = ", "(", ")"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(CODE_PIECES), max_size=80),
+    st.integers(0, 80),
+    st.integers(6, 48),
+    st.sampled_from(["psm", "spm"]),
+)
+def test_huge_text_bound_keeps_prompts_exact(code_tokenizer, pieces, cut, budget, fmt):
+    """Not tokenizing what cannot fit the budget must not change which lines a prompt keeps."""
+    text = "".join(pieces)
+    cut = min(cut * 30, len(text))
+    unbounded = copy.copy(code_tokenizer)
+    unbounded.max_token_chars = 10**9
+    ours = build_prompt(code_tokenizer, text[:cut], text[cut:], fmt=fmt, budget=budget)
+    line_start, line_end = text.rfind("\n", 0, cut) + 1, (text.find("\n", cut) + 1 or len(text) + 1) - 1
+    if line_end - line_start <= budget:  # whole lines are kept or dropped: exactly as without the bound
+        reference = build_prompt(unbounded, text[:cut], text[cut:], fmt=fmt, budget=budget)
+        assert ours.ids == reference.ids and (ours.prefix, ours.suffix) == (reference.prefix, reference.suffix)
+    else:  # a cursor line longer than the budget keeps a part of itself that fits (own policy)
+        assert text[:cut].endswith(ours.prefix) and text[cut:].startswith(ours.suffix)
+        assert len(ours.ids) <= budget
