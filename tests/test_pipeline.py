@@ -176,3 +176,10 @@ async def test_local_engine_stops_at_eot_and_counts_tokens(tiny_model):
     cancel.set()
     stopped = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=5, cancel=cancel))
     assert stopped.new_tokens == 0 and stopped.stop_reason == "cancelled"
+
+
+def test_load_error_names_what_a_model_folder_lacks(tmp_path):
+    from codellama_ls.engines.local import missing_model_hint
+
+    assert "config.json" in missing_model_hint(str(tmp_path)) and "hf download" not in missing_model_hint(str(tmp_path))
+    assert "hf download codellama/CodeLlama-7b-hf" in missing_model_hint("codellama/CodeLlama-7b-hf")

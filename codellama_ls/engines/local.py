@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 
 
 def missing_model_hint(model: str) -> str:
+    if Path(model).expanduser().is_dir():
+        return (
+            f"Model folder '{model}' could not be loaded: it needs config.json, the weights "
+            "(*.safetensors or pytorch_model*.bin) and tokenizer.json, as `save_pretrained` or "
+            "`hf download` writes them."
+        )
     return (
         f"Model '{model}' could not be loaded: it is neither a local folder nor in the Hugging Face "
         f"cache. Download it with `hf download {model}` (needs network; HF_HUB_OFFLINE must be unset) "
