@@ -181,5 +181,6 @@ async def test_local_engine_stops_at_eot_and_counts_tokens(tiny_model):
 def test_load_error_names_what_a_model_folder_lacks(tmp_path):
     from codellama_ls.engines.local import missing_model_hint
 
-    assert "config.json" in missing_model_hint(str(tmp_path)) and "hf download" not in missing_model_hint(str(tmp_path))
+    hint = missing_model_hint(str(tmp_path))
+    assert "Model folder" in hint and "config.json" in hint and "weights" in hint
     assert "hf download codellama/CodeLlama-7b-hf" in missing_model_hint("codellama/CodeLlama-7b-hf")
