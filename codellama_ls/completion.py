@@ -17,6 +17,7 @@ from typing import Any
 from lsprotocol import types
 
 from codellama_ls import health, postprocess
+from codellama_ls.cache import AnswerCaches
 from codellama_ls.config import Settings
 from codellama_ls.documents import Cursor, Document, DocumentStore
 from codellama_ls.engines import create_engine
@@ -31,6 +32,7 @@ from codellama_ls.engines.base import (
 )
 from codellama_ls.prompt import Prompt, build_prompt, prompt_budget
 from codellama_ls.scheduler import Scheduler
+from codellama_ls.token_memo import MemoTokenizer
 from codellama_ls.tokens import CodeTokenizer
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,8 @@ class CompletionService:
         self.scheduler = Scheduler()
         self.engine: Engine = _NoEngine()
         self._prompt_tokenizer: CodeTokenizer | None = None
+        self._memo: MemoTokenizer | None = None
+        self.caches = AnswerCaches()
         self._load_lock = threading.Lock()
         self._load_task: asyncio.Future[Any] | None = None
         self.encoding: str = types.PositionEncodingKind.Utf16
@@ -116,6 +120,7 @@ class CompletionService:
         """(Re)load the engine in a worker thread; the LSP loop keeps answering meanwhile."""
         old = self.engine
         self.scheduler.cancel_all()
+        self.caches.results.clear()  # answers of the old engine
         try:
             engine = create_engine(self.settings)
         except EngineError as exc:
@@ -164,9 +169,17 @@ class CompletionService:
     def build(self, cursor: Cursor, tok: CodeTokenizer | None = None) -> Prompt:
         s = self.settings
         tok = tok or self.tokenizer()
+        if self._memo is None or self._memo.tok is not tok:
+            self._memo = MemoTokenizer(tok)  # same ids; a keystroke re-tokenizes only its own line
         budget = prompt_budget(s.max_prompt_tokens, self.engine.context_length, s.max_new_tokens)
         return build_prompt(
-            tok, cursor.prefix, cursor.suffix, fmt=s.fim_format, budget=budget, prefix_share=s.prefix_share
+            self._memo,  # type: ignore[arg-type]
+            cursor.prefix,
+            cursor.suffix,
+            fmt=s.fim_format,
+            budget=budget,
+            prefix_share=s.prefix_share,
+            stable_cut=True,  # typing at the cursor keeps the start of the prompt: its KV cache stays valid
         )
 
     def cursor(self, uri: str, position: types.Position) -> tuple[Document, Cursor]:
@@ -180,17 +193,27 @@ class CompletionService:
         _, cursor = self.cursor(uri, position)
         if not self.settings.enable:
             return None
+        ctx = postprocess.Context.from_cursor(cursor)
+        typed = self.caches.typed.follow(uri, ctx)
+        if typed is not None:  # the user typed the start of the suggestion on screen: show its rest
+            self.scheduler.cancel(uri)
+            return self._show(uri, cursor, typed, None, "typed")
         engine = self.engine
         if not engine.ready:
             if engine.state is EngineState.FAILED and engine.error:
                 self.notifier.once("load:" + engine.error, engine.error)
             return None
-        ctx = postprocess.Context.from_cursor(cursor)
         s = self.settings
+        prompt = self.build(cursor, engine.tokenizer)
+        key = self.caches.results.key(prompt, s.max_new_tokens, s.temperature, s.top_p)
+        cached = self.caches.results.get(key)
+        if cached is not None:  # this prompt was answered before (undo, moving back and forth)
+            self.scheduler.cancel(uri)
+            return self._show(uri, cursor, postprocess.postprocess(cached.text, ctx), cached, "cache")
 
         def job(cancel: threading.Event) -> GenerationResult:
             request = GenerationRequest(
-                prompt=self.build(cursor, engine.tokenizer),
+                prompt=prompt,
                 max_new_tokens=s.max_new_tokens,
                 temperature=s.temperature,
                 top_p=s.top_p,
@@ -234,14 +257,30 @@ class CompletionService:
             )
         if result is None or result.stop_reason in ("cancelled", "timeout"):
             return None
-        return self.place(cursor, result)
+        self.caches.results.put(key, result)
+        return self._show(uri, cursor, postprocess.postprocess(result.text, ctx), result, "model")
+
+    def _show(
+        self,
+        uri: str,
+        cursor: Cursor,
+        suggestion: postprocess.Suggestion | None,
+        result: GenerationResult | None,
+        source: str,
+    ) -> Answer | None:
+        """Answer with ``suggestion`` and remember it as the one on screen (for typing through)."""
+        self.caches.typed.remember(uri, postprocess.Context.from_cursor(cursor), suggestion)
+        self.caches.last_source = source
+        return None if suggestion is None else self.edit(cursor, suggestion, result)
 
     def place(self, cursor: Cursor, result: GenerationResult) -> Answer | None:
         """Post-process raw output and express it as an edit of the cursor line."""
-        ctx = postprocess.Context.from_cursor(cursor)
-        suggestion = postprocess.postprocess(result.text, ctx)
-        if suggestion is None:
-            return None
+        suggestion = postprocess.postprocess(result.text, postprocess.Context.from_cursor(cursor))
+        return None if suggestion is None else self.edit(cursor, suggestion, result)
+
+    @staticmethod
+    def edit(cursor: Cursor, suggestion: postprocess.Suggestion, result: GenerationResult | None) -> Answer:
+        """A suggestion as an edit of the cursor line, in the document's line endings."""
         text = suggestion.text.replace("\n", cursor.eol) if cursor.eol != "\n" else suggestion.text
         return Answer(text, cursor.line, cursor.index, cursor.index + suggestion.replace, result)
 
@@ -252,6 +291,7 @@ class CompletionService:
             "enabled": self.settings.enable,
             "documents": len(self.documents),
             "scheduled": self.scheduler.started,
+            **self.caches.status(),
             "settings": self.settings.to_dict(),
             **health.process(),
         }

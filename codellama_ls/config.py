@@ -140,6 +140,10 @@ class Settings:
     temperature: float = _setting(0.0, _float_range(0.0, 5.0), "0 = greedy decoding.")
     top_p: float = _setting(0.95, _float_range(0.0, 1.0, open_low=True), "Nucleus sampling when temperature > 0.")
     generation_timeout_ms: int = _setting(30_000, _int_range(100, 600_000), "A generation running longer is stopped.")
+    kv_cache_documents: int = _setting(
+        4, _int_range(0, 1024), "Documents whose last prompt keys/values the local engine keeps for reuse (0: off)."
+    )
+    kv_cache_mb: int = _setting(2048, _int_range(0, 1_048_576), "Memory those reused keys/values may take, in MiB.")
     enable: bool = _setting(True, _bool, "Turn suggestions on or off.")
     connect_timeout_ms: int = _setting(5_000, _int_range(100, 120_000), "Remote engines: time to connect to `url`.")
     read_timeout_ms: int = _setting(

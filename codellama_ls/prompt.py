@@ -56,8 +56,13 @@ def build_prompt(
     fmt: str = "spm",
     budget: int = 2048,
     prefix_share: float = 0.75,
+    stable_cut: bool = False,
 ) -> Prompt:
-    """Build the prompt ids for a cursor between ``prefix`` and ``suffix`` (LF text)."""
+    """Build the prompt ids for a cursor between ``prefix`` and ``suffix`` (LF text).
+
+    ``stable_cut`` makes the trimmed prompt keep its start while the user types at the cursor
+    (see :func:`stable_prefix`), so a KV cache of the previous prompt stays reusable.
+    """
     sp = tok.special
     if fmt not in FORMATS:
         raise ValueError(f"unknown prompt format {fmt!r}")
@@ -74,10 +79,19 @@ def build_prompt(
     # Measure each side within its own share; whatever one side leaves unused goes to the other.
     p_text, p_ids, p_cut = trim_prefix(tok, prefix, want_prefix)
     s_text, s_ids, s_cut = trim_suffix(tok, suffix, want_suffix)
+    p_budget = want_prefix
     if p_cut and not s_cut and len(s_ids) < want_suffix:
-        p_text, p_ids, p_cut = trim_prefix(tok, prefix, content - len(s_ids))
+        p_budget = content - len(s_ids)
+        p_text, p_ids, p_cut = trim_prefix(tok, prefix, p_budget)
     elif s_cut and not p_cut and len(p_ids) < want_prefix:
-        s_text, s_ids, s_cut = trim_suffix(tok, suffix, content - len(p_ids))
+        spare = want_prefix - len(p_ids)
+        if stable_cut:  # hand the spare over in steps, so the suffix is not re-cut on each keystroke
+            step = max(1, content // 16)
+            spare -= spare % step
+        if spare:
+            s_text, s_ids, s_cut = trim_suffix(tok, suffix, want_suffix + spare)
+    if stable_cut and p_cut:
+        p_text, p_ids = stable_prefix(tok, prefix, p_text, p_ids, grid=max(1, p_budget // 4))
     assert sp.pre is not None and sp.suf is not None and sp.mid is not None
     if fmt == "psm":
         ids = [*bos, sp.pre, *p_ids, sp.suf, *s_ids, sp.mid]
@@ -131,6 +145,24 @@ def _trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[
         if len(ids) <= budget:
             return text[start_char:], ids, True
         start_char += 1
+
+
+def stable_prefix(tok: CodeTokenizer, text: str, kept: str, ids: list[int], grid: int) -> tuple[str, list[int]]:
+    """Move the cut of a trimmed prefix forward to the first line start after a multiple of ``grid``.
+
+    The shortest cut moves by a line every few tokens typed at the cursor, and each move
+    changes the whole prompt; a cut on this coarser grid of absolute positions stays put
+    until the prefix has grown by about ``grid`` characters, at the price of at most that
+    many characters of context.
+    """
+    cut = len(text) - len(kept)
+    snapped = _next_line_start(text, -(-cut // grid) * grid)
+    if snapped <= cut or snapped > text.rfind("\n") + 1:
+        return kept, ids
+    snapped_ids = tok.encode(text[snapped:])
+    if len(snapped_ids) > len(ids):  # cannot happen with line-wise tokenization; be safe
+        return kept, ids
+    return text[snapped:], snapped_ids
 
 
 def trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:

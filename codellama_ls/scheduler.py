@@ -47,6 +47,12 @@ class Scheduler:
         self._latest[key] = ticket
         return ticket
 
+    def cancel(self, key: str) -> None:
+        """Drop ``key``'s pending or running request (a cache answered a newer one)."""
+        ticket = self._latest.pop(key, None)
+        if ticket is not None:
+            ticket.drop()
+
     def cancel_all(self) -> None:
         for ticket in list(self._latest.values()):
             ticket.drop()

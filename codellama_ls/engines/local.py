@@ -2,7 +2,9 @@
 
 The decoding loop is our own rather than ``model.generate``: it checks the cancel flag and
 the stop check after every token, so a superseded request frees the device within one
-step, and it ends on ``▁<EOT>`` (which is not the tokenizer's EOS).
+step, and it ends on ``▁<EOT>`` (which is not the tokenizer's EOS). The prefill reuses the
+key/value cache of the document's previous prompt (``kvcache.py``) and computes only the
+tokens after the longest common prefix.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from codellama_ls.engines.base import (
     GenerationResult,
     ProgressFn,
 )
+from codellama_ls.engines.kvcache import PrefixCache
 from codellama_ls.tokens import CodeTokenizer, TokenizerNotFound
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class LocalEngine(Engine):
         self.device: Any = None
         self._lock = threading.Lock()  # one generation at a time
         self._cache_kw = "cache"
+        self.kv = PrefixCache(settings.kv_cache_documents, settings.kv_cache_mb << 20)
 
     # -- loading -------------------------------------------------------------------------
     def load(self, progress: ProgressFn | None = None) -> None:
@@ -146,7 +150,7 @@ class LocalEngine(Engine):
         reason = "length"
         try:
             with torch.inference_mode():
-                logits, cache = self._prefill(ids)
+                logits, cache, computed = self._prefill(ids, req.key)
                 for _ in range(req.max_new_tokens):
                     if req.cancel.is_set():
                         reason = "cancelled"
@@ -170,7 +174,9 @@ class LocalEngine(Engine):
                         **{self._cache_kw: cache},
                     )
                     logits, cache = out.logits[0, -1], out[self._cache_kw]
+            self.kv.put(req.key, ids, cache)  # cropped back to the prompt: generated tokens do not stay
         except torch.cuda.OutOfMemoryError as exc:
+            self.kv.clear()
             torch.cuda.empty_cache()
             raise EngineError(
                 "The GPU ran out of memory while generating; the suggestion was skipped. "
@@ -181,22 +187,37 @@ class LocalEngine(Engine):
             GenerationResult(
                 text=tok.decode(generated),
                 new_tokens=len(generated),
-                prefill_tokens=len(ids),
+                prefill_tokens=computed,
                 prompt_tokens=len(ids),
                 stop_reason=reason,
                 seconds=time.perf_counter() - started,
             )
         )
 
-    def _prefill(self, ids: list[int]) -> tuple[Any, Any]:
-        """Run the prompt through the model; returns last-position logits and the KV cache."""
+    def _prefill(self, ids: list[int], key: str) -> tuple[Any, Any, int]:
+        """Run the prompt through the model, reusing the document's cached prefix.
+
+        Returns last-position logits, the KV cache and how many tokens were computed.
+        """
         import torch
 
-        out = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
-        return out.logits[0, -1], out[self._cache_kw]
+        s = self.settings
+        self.kv.max_documents, self.kv.max_bytes = s.kv_cache_documents, s.kv_cache_mb << 20
+        if not self.kv.enabled:
+            self.kv.clear()
+        cache, keep = self.kv.take(key, ids) if self.kv.enabled else (None, 0)
+        past = {self._cache_kw: cache} if cache is not None else {}
+        out = self.model(
+            input_ids=torch.tensor([ids[keep:]], device=self.device), use_cache=True, logits_to_keep=1, **past
+        )
+        return out.logits[0, -1], out[self._cache_kw], len(ids) - keep
+
+    def status(self) -> dict[str, object]:
+        return {**super().status(), "kvCache": self.kv.status()}
 
     def close(self) -> None:
         self.model = None
+        self.kv.clear()
         try:
             import torch
 

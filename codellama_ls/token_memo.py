@@ -1,0 +1,102 @@
+"""Tokenize a prompt line by line, remembering each line: the same ids, a fraction of the time.
+
+Code Llama's tokenizer runs BPE over the whole text as one word (no pre-tokenizer), which
+costs ~13 ms for a 2,000-token prompt on a laptop core; a prompt is rebuilt on every
+keystroke. No piece of its vocabulary contains a newline (``\\n`` is always the byte piece
+``<0x0A>``), so no merge crosses a line end and the ids of a text are exactly the ids of its
+lines joined by that piece. Only the line being typed is new on a keystroke; every other
+line is a dictionary lookup.
+
+The wrapper is used only when that property holds for the loaded ``tokenizer.json``;
+otherwise it passes every call through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codellama_ls.tokens import CodeTokenizer
+
+NEWLINE_PIECE = "<0x0A>"
+
+Offsets = list[tuple[int, int]]
+_Encoded = tuple[tuple[int, ...], tuple[tuple[int, int], ...]]
+
+
+def splits_at_newlines(tok: CodeTokenizer) -> int | None:
+    """The newline's id when tokenization provably splits at newlines, else None."""
+    model = tok.spec.get("model") or {}
+    if model.get("type") != "BPE" or tok.spec.get("pre_tokenizer") is not None:
+        return None
+    vocab = model.get("vocab") or {}
+    added = [t.get("content", "") for t in tok.spec.get("added_tokens", [])]
+    if not model.get("byte_fallback") or any("\n" in piece for piece in [*vocab, *added]):
+        return None
+    return vocab.get(NEWLINE_PIECE)
+
+
+class MemoTokenizer:
+    """A drop-in for :class:`CodeTokenizer` in ``build_prompt`` with a bounded per-line memo."""
+
+    def __init__(self, tok: CodeTokenizer, max_lines: int = 50_000) -> None:
+        self.tok = tok
+        self.special = tok.special
+        self.newline = splits_at_newlines(tok)
+        self.max_lines = max_lines
+        self._infill: dict[str, _Encoded] = {}  # a line inside the text: no implied leading ``▁``
+        self._first: dict[str, _Encoded] = {}  # the first line of a text that has more lines
+
+    def __getattr__(self, name: str) -> Any:  # decode, id_to_piece, vocab_size, spec...
+        return getattr(self.tok, name)
+
+    # -- the CodeTokenizer encoding API ----------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        return self.encode_with_offsets(text)[0] if text else []
+
+    def encode_infill(self, text: str) -> list[int]:
+        return self.encode_infill_with_offsets(text)[0] if text else []
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], Offsets]:
+        if self.newline is None or "\n" not in text:
+            return self.tok.encode_with_offsets(text)
+        return self._join(text, first_prepends=True)
+
+    def encode_infill_with_offsets(self, text: str) -> tuple[list[int], Offsets]:
+        if self.newline is None or "\n" not in text:
+            return self.tok.encode_infill_with_offsets(text)
+        return self._join(text, first_prepends=False)
+
+    # -- internals -----------------------------------------------------------------------
+    def _join(self, text: str, *, first_prepends: bool) -> tuple[list[int], Offsets]:
+        assert self.newline is not None
+        if len(self._infill) + len(self._first) > self.max_lines:
+            self._infill.clear()
+            self._first.clear()
+        ids: list[int] = []
+        offsets: Offsets = []
+        pos = 0
+        for number, line in enumerate(text.split("\n")):
+            if number:
+                ids.append(self.newline)
+                offsets.append((pos - 1, pos))
+            piece = self._first_line(line) if number == 0 and first_prepends else self._line(line)
+            ids.extend(piece[0])
+            offsets.extend([(a + pos, b + pos) for a, b in piece[1]] if pos else piece[1])
+            pos += len(line) + 1
+        return ids, offsets
+
+    def _line(self, line: str) -> _Encoded:
+        hit = self._infill.get(line)
+        if hit is None:
+            ids, offsets = self.tok.encode_infill_with_offsets(line) if line else ([], [])
+            hit = self._infill[line] = (tuple(ids), tuple(offsets))
+        return hit
+
+    def _first_line(self, line: str) -> _Encoded:
+        """The implied leading ``▁`` exists even for an empty first line: encode it with its newline."""
+        hit = self._first.get(line)
+        if hit is None:
+            ids, offsets = self.tok.encode_with_offsets(line + "\n")
+            assert ids[-1] == self.newline
+            hit = self._first[line] = (tuple(ids[:-1]), tuple(offsets[:-1]))
+        return hit

@@ -1,0 +1,129 @@
+"""KV-cache prefix reuse: the same greedy output as a full prefill, fewer tokens computed, bounded memory."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import codellama_ls
+from codellama_ls.config import Settings
+from codellama_ls.engines.base import GenerationRequest
+from codellama_ls.engines.kvcache import cache_length, common_prefix
+from codellama_ls.engines.local import LocalEngine
+from codellama_ls.prompt import Prompt, build_prompt
+
+SOURCE = (Path(codellama_ls.__file__).parent / "completion.py").read_text(encoding="utf-8")
+
+
+def _engine(model: Path, **settings) -> LocalEngine:
+    engine = LocalEngine(Settings(model=str(model), device="cpu", **settings))
+    engine.load()
+    return engine
+
+
+def _prompt(engine: LocalEngine, cursor: int, typed: str = "", budget: int = 500) -> Prompt:
+    assert engine.tokenizer is not None
+    return build_prompt(
+        engine.tokenizer, SOURCE[:cursor] + typed, SOURCE[cursor:], fmt="spm", budget=budget, stable_cut=True
+    )
+
+
+def _run(engine: LocalEngine, prompt: Prompt, key: str, stop_after: int | None = None):
+    stop = None if stop_after is None else (lambda text, n=stop_after: len(text) >= n)
+    return engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=8, key=key, should_stop=stop))
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model):
+    return _engine(tiny_model), _engine(tiny_model, kv_cache_documents=0)
+
+
+@pytest.fixture
+def engines(loaded):
+    """The engines with default limits and empty caches."""
+    for engine in loaded:
+        engine.kv.clear()
+    yield loaded
+    loaded[0].settings = Settings(model=loaded[0].settings.model, device="cpu")
+
+
+def _limit(engine: LocalEngine, **limits) -> LocalEngine:
+    engine.settings = dataclasses.replace(engine.settings, **limits)  # read at every generation
+    return engine
+
+
+def test_reuse_gives_the_output_of_a_full_prefill(engines):
+    reuse, fresh = engines
+    here, there = SOURCE.index("    async def suggest"), SOURCE.index("    def status")
+    typed = "    def helper(self, uri: str) -> None:\n        return"
+    steps = [("a", here, typed[:i]) for i in range(0, len(typed), 9)]  # typing at the cursor
+    steps += [("a", there, ""), ("b", here, ""), ("a", there, "x"), ("a", there, "x"), ("a", here, typed)]
+    previous: dict[str, list[int]] = {}
+    computed = total = 0
+    for number, (doc, cursor, text) in enumerate(steps):
+        prompt = _prompt(reuse, cursor, text)
+        stop_after = 5 if number % 3 == 0 else None  # an early stop leaves generated tokens to crop
+        got, want = _run(reuse, prompt, doc, stop_after), _run(fresh, prompt, doc, stop_after)
+        assert (got.text, got.stop_reason) == (want.text, want.stop_reason), f"step {number}"
+        assert want.prefill_tokens == len(prompt.ids)
+        shared = min(common_prefix(previous.get(doc, []), prompt.ids), len(prompt.ids) - 1)
+        assert got.prefill_tokens == len(prompt.ids) - shared
+        previous[doc] = prompt.ids
+        computed, total = computed + got.prefill_tokens, total + len(prompt.ids)
+    assert computed < total / 2  # steps at a new place compute in full, typing steps a few tokens
+    assert reuse.status()["kvCache"]["documents"] == 2
+
+
+def test_cache_holds_the_prompt_only(engines):
+    reuse, _ = engines
+    prompt = _prompt(reuse, SOURCE.index("    def place"))
+    result = _run(reuse, prompt, "only")
+    assert result.new_tokens == 8
+    entry = reuse.kv._entries["only"]
+    assert entry.ids == prompt.ids and cache_length(entry.cache) == len(prompt.ids)
+
+
+def test_cancelled_generation_leaves_a_usable_cache(engines):
+    reuse, fresh = engines
+    prompt = _prompt(reuse, SOURCE.index("    def edit"))
+    cancelled = GenerationRequest(prompt=prompt, max_new_tokens=8, key="c")
+    cancelled.cancel.set()
+    assert reuse.generate(cancelled).stop_reason == "cancelled"
+    again = _prompt(reuse, SOURCE.index("    def edit"), "    x")
+    got, want = _run(reuse, again, "c"), _run(fresh, again, "c")
+    assert got.text == want.text and got.prefill_tokens < len(again.ids) // 10
+
+
+def test_bounded_by_documents(engines):
+    engine = _limit(engines[0], kv_cache_documents=2)
+    prompt = _prompt(engine, SOURCE.index("    def place"))
+    for doc in ("a", "b", "c"):
+        _run(engine, prompt, doc)
+    assert "a" not in engine.kv and "b" in engine.kv and "c" in engine.kv
+    assert _run(engine, prompt, "a").prefill_tokens == len(prompt.ids)  # evicted: computed in full
+    assert _run(engine, prompt, "c").prefill_tokens == 1
+
+
+def test_bounded_by_memory(engines):
+    engine = _limit(engines[0], kv_cache_mb=1)  # the tiny model needs 1 KiB a token: ~1000 tokens fit
+    big = _prompt(engine, SOURCE.index("    def status"), budget=1400)
+    assert len(big.ids) > 1100
+    _run(engine, big, "a")
+    assert engine.kv.nbytes <= 1 << 20 and "a" in engine.kv
+    kept = len(engine.kv._entries["a"].ids)
+    assert 500 < kept < len(big.ids)  # its front, which is what the next prompt shares
+    assert _run(engine, big, "a").prefill_tokens == len(big.ids) - kept
+    _run(engine, big, "b")
+    assert engine.kv.nbytes <= 1 << 20 and "a" not in engine.kv  # the older document made room
+
+
+def test_settings_turn_reuse_off_live(engines):
+    engine = engines[0]
+    prompt = _prompt(engine, SOURCE.index("    def place"))
+    _run(engine, prompt, "a")
+    assert _run(engine, prompt, "a").prefill_tokens == 1
+    _limit(engine, kv_cache_documents=0)
+    assert _run(engine, prompt, "a").prefill_tokens == len(prompt.ids)
+    assert len(engine.kv) == 0
