@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from codellama_ls.prompt import build_prompt
@@ -59,7 +61,7 @@ def test_stable_prompts_start_at_line_starts_and_extend_each_other(tok):
         start = len(text) - len(p.prefix)
         assert start == 0 or text[start - 1] == "\n"
     extended = sum(
-        1 for a, b in zip(stable, stable[1:]) if b.ids[: len(a.ids) - 2] == a.ids[: len(a.ids) - 2]
+        1 for a, b in itertools.pairwise(stable) if b.ids[: len(a.ids) - 2] == a.ids[: len(a.ids) - 2]
     )  # the last token or two of the prefix may re-merge with what was typed
     assert extended >= len(stable) - 2 - len(TYPED) // GRID
 
