@@ -1,0 +1,491 @@
+"""Keystroke latency: codellama-ls over LSP against a fresh ``model.generate`` per request.
+
+A scripted user types into a ~3,000-line Python file from this machine's standard library
+(``tarfile.py``, whose two method bodies are removed and typed again): about 200
+keystrokes at 8 a second in bursts, pausing after each answer, moving the cursor to the
+other method and back. In every other burst the user types the first characters of the
+suggestion on screen (the way people accept part of one); in the others, the code that was
+removed. The same model and settings then answer the same requests the naive way.
+
+- (a) naive: for the last keystroke of each burst (after the same debounce), a fresh
+  ``model.generate`` on the full prompt, greedy, stopping at ``▁<EOT>``/EOS;
+- (b) codellama-ls: ``python -m codellama_ls`` over stdio, a request per keystroke.
+
+It also replays the (b) session's model calls through the engine with other prompt
+orders, to show how many prompt tokens each must compute. One command:
+
+    python bench/latency.py            # trains the model first if bench/.cache has none (~5 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import sys
+import sysconfig
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lsprotocol import types  # noqa: E402
+from pygls.lsp.client import LanguageClient  # noqa: E402
+from train_model import CACHE, DEFAULT_OUT, HELD_OUT, ensure_model  # noqa: E402
+
+from codellama_ls.postprocess import Context, postprocess  # noqa: E402
+
+URI = "file:///bench/tarfile.py"
+KEY_INTERVAL = 0.125  # 8 keystrokes a second
+
+
+# -- the document and the script ---------------------------------------------------------
+@dataclass
+class Site:
+    """A method whose body was removed; the user types it again at ``offset``."""
+
+    name: str
+    offset: int  # cursor offset in the document text
+    body: str  # what the user types in "other" bursts
+    typed: int = 0  # how much of ``body`` is typed
+
+
+def make_document() -> tuple[str, list[Site]]:
+    """tarfile.py with the bodies of two methods ~1,000 lines apart removed."""
+    text = (Path(sysconfig.get_paths()["stdlib"]) / HELD_OUT).read_text(encoding="utf-8")
+    lines = text.split("\n")
+    methods = []
+    for i, line in enumerate(lines):
+        if re.fullmatch(r"    def \w+\(self.*\):", line):
+            end = i + 1
+            while end < len(lines) and (not lines[end].strip() or lines[end].startswith("        ")):
+                end += 1
+            while not lines[end - 1].strip():
+                end -= 1
+            if 7 <= end - i <= 15 and '"""' not in lines[i + 1]:
+                methods.append((i, end))
+    first = min(methods, key=lambda m: abs(m[0] - 0.45 * len(lines)))
+    second = min(methods, key=lambda m: abs(m[0] - 0.8 * len(lines)))
+    sites = []
+    for start, end in sorted((first, second), reverse=True):  # the later one first: offsets stay valid
+        body = "\n".join(lines[start + 1 : end])[8:]  # typed after the indentation of the first line
+        lines[start + 1 : end] = ["        "]
+        sites.append((lines[start].strip(), start + 1, body))
+    text = "\n".join(lines)
+    line_starts = [0]
+    for line in lines:
+        line_starts.append(line_starts[-1] + len(line) + 1)
+    out = [Site(name, line_starts[row] + 8, body) for name, row, body in sites]
+    return text, sorted(out, key=lambda s: s.offset)
+
+
+@dataclass
+class Burst:
+    kind: str  # "accept": the suggestion's first characters; "other": the removed code; "move": cursor jump
+    site: int
+    length: int  # keystrokes
+    pause: float  # seconds after the answer
+
+
+def make_script(seed: int, keystrokes: int) -> list[Burst]:
+    rng = random.Random(seed)
+    bursts: list[Burst] = []
+    total, site, n = 0, 0, 0
+    while total < keystrokes:
+        if n in (14, 28):  # move to the other method, and later back
+            site = 1 - site
+            bursts.append(Burst("move", site, 0, rng.uniform(0.4, 1.0)))
+        length = rng.randint(3, 8)
+        bursts.append(Burst("accept" if n % 2 else "other", site, length, rng.uniform(0.4, 1.2)))
+        total += length
+        n += 1
+    return bursts
+
+
+def position(text: str, offset: int) -> types.Position:
+    line_start = text.rfind("\n", 0, offset) + 1
+    part = text[line_start:offset]
+    return types.Position(line=text.count("\n", 0, offset), character=len(part.encode("utf-16-le")) // 2)
+
+
+def keys_of(text: str) -> list[str]:
+    """Split typed code into keystrokes; Enter brings the next line's indentation (auto-indent)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\n":
+            j = i + 1
+            while j < len(text) and text[j] == " ":
+                j += 1
+            out.append(text[i:j])
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return out
+
+
+# -- (b): the server over stdio ------------------------------------------------------------
+@dataclass
+class Record:
+    burst: int
+    kind: str  # accept / other / move ("accept" falls back to "other" when nothing is shown)
+    keys: int
+    latency_ms: float  # last keystroke -> answer
+    source: str | None  # typed / cache / model (None: no answer)
+    model_calls: int
+    engine_ms: float = 0.0
+    prefill: int = 0
+    decoded: int = 0
+    overhead_ms: float = 0.0
+    answer: str | None = None
+    prefix: str = ""  # LF text around the cursor at the last keystroke, for the replays
+    suffix: str = ""
+    typed_ms: list[float] = field(default_factory=list)  # answers to the burst's other keystrokes
+
+
+async def run_server(model: Path, text: str, sites: list[Site], script: list[Burst], settings: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODELLAMA_LS_")}
+    env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(settings["threads"])})
+    client = LanguageClient("latency-bench", "1")
+    log = CACHE / "latency-server.log"
+    await client.start_io(
+        sys.executable, "-m", "codellama_ls", "--log-file", str(log), "--log-level", "WARNING", env=env, cwd=str(ROOT)
+    )
+    options = {k: v for k, v in settings.items() if k != "threads"} | {"model": str(model), "device": "cpu"}
+    await client.initialize_async(
+        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
+    )
+    client.initialized(types.InitializedParams())
+
+    async def status() -> dict:
+        return plain(await client.protocol.send_request_async("codellama/status", {}))
+
+    while (st := await status())["state"] not in ("ready", "failed"):
+        await asyncio.sleep(0.1)
+    if st["state"] == "failed":
+        raise SystemExit(f"the server could not load the model: {st['error']}")
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=URI, language_id="python", version=1, text=text))
+    )
+    version = 1
+    debounce = settings["debounceMs"]
+
+    def edit(offset: int, insert: str) -> None:
+        nonlocal version, text
+        version += 1
+        pos = position(text, offset)
+        text = text[:offset] + insert + text[offset:]
+        for other in sites:  # the typing site moves with its text, and so does any site below it
+            if other.offset >= offset:
+                other.offset += len(insert)
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=version),
+                content_changes=[types.TextDocumentContentChangePartial(range=types.Range(pos, pos), text=insert)],
+            )
+        )
+
+    async def ask(offset: int) -> tuple[str | None, float]:
+        sent = time.perf_counter()
+        result = await client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=URI),
+                position=position(text, offset),
+                context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+            )
+        )
+        done = time.perf_counter()
+        items = result.items if result else []
+        return (str(items[0].insert_text) if items else None), (done - sent) * 1000
+
+    records: list[Record] = []
+    shown: str | None = None
+    before = await status()
+    for number, burst in enumerate(script):
+        site = sites[burst.site]
+        calls_before, typed_before = before["generations"], before["typedThroughHits"]
+        typed_ms: list[float] = []
+        kind = burst.kind
+        if kind == "move":
+            answer, latency = await ask(site.offset)
+        else:
+            keys = keys_of(shown[: burst.length]) if kind == "accept" and shown and len(shown) > 2 else None
+            if keys is None:
+                kind = "other"
+                keys = keys_of(site.body[site.typed :])[: burst.length] or [" "]
+                site.typed += len("".join(keys))
+            pending = []
+            for index, key in enumerate(keys):
+                start = time.perf_counter()
+                edit(site.offset, key)
+                pending.append(asyncio.ensure_future(ask(site.offset)))
+                if index + 1 < len(keys):
+                    await asyncio.sleep(max(0.0, KEY_INTERVAL - (time.perf_counter() - start)))
+            answer, latency = await pending[-1]
+            for future in pending[:-1]:
+                earlier, ms = await future
+                if earlier is not None and kind == "accept":
+                    typed_ms.append(ms)
+        after = await status()
+        source = after["lastSource"] if answer is not None or after["generations"] > calls_before else None
+        record = Record(
+            number, kind, 0 if kind == "move" else len(keys), latency, source, after["generations"] - calls_before
+        )
+        cursor = site.offset
+        record.prefix, record.suffix = text[:cursor], text[cursor:]
+        if after["generations"] > calls_before and after["last"]:
+            last = after["last"]
+            record.source = "model"
+            record.engine_ms = last["seconds"] * 1000
+            record.prefill, record.decoded = last["prefillTokens"], last["newTokens"]
+            record.overhead_ms = latency - record.engine_ms - debounce
+        else:
+            record.overhead_ms = latency
+        if kind == "accept":
+            record.typed_ms = typed_ms if after["typedThroughHits"] - typed_before >= len(keys) - 1 else []
+        record.answer = answer
+        records.append(record)
+        shown = answer.replace("\r\n", "\n") if answer else None
+        print(
+            f"  {number:3d} {kind:6s} keys={record.keys} {latency:8.1f} ms  {record.source or '-':6s} "
+            f"prefill={record.prefill:4d} decoded={record.decoded:3d} {answer!r:.40}",
+            flush=True,
+        )
+        before = after
+        await asyncio.sleep(burst.pause)
+    final = await status()
+    rss = peak_rss_mb(client._server.pid) if client._server else None
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return {"records": records, "status": final, "peak_rss_mb": rss}
+
+
+def plain(value: Any) -> Any:
+    """pygls hands custom results over as namedtuples; make them JSON values again."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+# -- (a): naive model.generate ------------------------------------------------------------
+def run_naive(model_dir: Path, records: list[Record], settings: dict) -> list[dict]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from codellama_ls.prompt import build_prompt, prompt_budget
+    from codellama_ls.tokens import CodeTokenizer
+
+    torch.set_num_threads(settings["threads"])
+    tok = CodeTokenizer.load(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    budget = prompt_budget(settings["maxPromptTokens"], model.config.max_position_embeddings, settings["maxNewTokens"])
+    stop = [tok.special.eot, tok.special.eos]
+    out = []
+    for record in records:
+        prompt = build_prompt(tok, record.prefix, record.suffix, fmt=settings["fimFormat"], budget=budget)
+        ids = torch.tensor([prompt.ids])
+        start = time.perf_counter()
+        with torch.inference_mode():
+            generated = model.generate(
+                ids, max_new_tokens=settings["maxNewTokens"], do_sample=False, eos_token_id=stop, pad_token_id=stop[1]
+            )
+        seconds = time.perf_counter() - start
+        new = [t for t in generated[0, ids.shape[1] :].tolist() if t not in stop]
+        suggestion = postprocess(tok.decode(new), Context(record.prefix, record.suffix))
+        out.append(
+            {
+                "latency_ms": settings["debounceMs"] + seconds * 1000,
+                "prefill": len(prompt.ids),
+                "decoded": len(new),
+                "answer": suggestion.text if suggestion else None,
+            }
+        )
+        row = out[-1]
+        print(f"  naive {record.burst:3d} {row['latency_ms']:8.1f} ms  prefill={row['prefill']} new={row['decoded']}")
+    return out
+
+
+# -- prompt orders: tokens each model call must compute -------------------------------------
+def replay_orders(model_dir: Path, records: list[Record], settings: dict) -> list[dict]:
+    """Run the (b) session's model calls through the engine (prefill only) with other prompt orders."""
+    import dataclasses
+
+    import torch
+
+    from codellama_ls.config import Settings
+    from codellama_ls.engines.base import GenerationRequest
+    from codellama_ls.engines.local import LocalEngine
+    from codellama_ls.prompt import build_prompt, prompt_budget
+    from codellama_ls.token_memo import MemoTokenizer
+
+    torch.set_num_threads(settings["threads"])
+    engine = LocalEngine(Settings(model=str(model_dir), device="cpu"))
+    engine.load()
+    assert engine.tokenizer is not None
+    tok = MemoTokenizer(engine.tokenizer)
+    budget = prompt_budget(settings["maxPromptTokens"], engine.context_length, settings["maxNewTokens"])
+    calls = [r for r in records if r.source == "model"]
+    rows = []
+    for fmt, stable in (("spm", True), ("spm", False), ("psm", True)):
+        engine.kv.clear()
+        engine.settings = dataclasses.replace(engine.settings, fim_format=fmt)
+        prefill, seconds = [], []
+        for record in calls:
+            prompt = build_prompt(
+                tok, record.prefix, record.suffix, fmt=fmt, budget=budget, prefix_share=0.75, stable_cut=stable
+            )
+            result = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=1, key=URI))
+            prefill.append(result.prefill_tokens)
+            seconds.append(result.seconds)
+        rows.append(
+            {
+                "order": fmt + ("" if stable else ", cut moves every line"),
+                "calls": len(calls),
+                "prefill_mean": statistics.fmean(prefill),
+                "prefill_p50": statistics.median(prefill),
+                "prefill_ms_mean": statistics.fmean(seconds) * 1000,
+                "prefill_ms_p50": statistics.median(seconds) * 1000,
+            }
+        )
+        print(f"  order {rows[-1]}")
+    return rows
+
+
+# -- report ----------------------------------------------------------------------------------
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def report(info: dict, server: dict, naive: list[dict], orders: list[dict], settings: dict) -> str:
+    records: list[Record] = server["records"]
+    calls = [r for r in records if r.source == "model"]
+    typed = [ms for r in records for ms in r.typed_ms] + [r.latency_ms for r in records if r.source == "typed"]
+    b_lat = [r.latency_ms for r in records]
+    a_lat = [n["latency_ms"] for n in naive]
+    overhead = [r.overhead_ms for r in records if r.source is not None]
+    model_overhead = [r.overhead_ms for r in calls]
+    same = sum(1 for r, n in zip(records, naive, strict=True) if r.source == "model" and r.answer == n["answer"])
+    kinds = {k: sum(1 for r in records if r.kind == k) for k in ("accept", "other", "move")}
+    sources = {k: sum(1 for r in records if r.source == k) for k in ("typed", "cache", "model")}
+    keys = sum(r.keys for r in records)
+    p50a, p50b = pct(a_lat, 50), pct(b_lat, 50)
+    lines = [
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"({cpu_name()}), torch threads {settings['threads']}, Python {platform.python_version()}; "
+        f"load average at the start {info['load']}.",
+        f"Weights: {info['weights']}.",
+        f"Session: {keys} keystrokes in {len(records)} bursts ({kinds['accept']} typing the suggestion's start, "
+        f"{kinds['other']} other text, {kinds['move']} cursor moves) into {HELD_OUT} "
+        f"({info['lines']} lines); settings {json.dumps({k: v for k, v in settings.items() if k != 'threads'})}.",
+        "",
+        "| | (a) naive `model.generate` | (b) codellama-ls over LSP |",
+        "| --- | ---: | ---: |",
+        f"| model calls | {len(naive)} | {len(calls)} (+{sources['typed']} typed-through, {sources['cache']} cached) |",
+        f"| latency p50, last keystroke → answer | {p50a:.0f} ms | {p50b:.0f} ms ({p50b / p50a:.2f} × a) |",
+        f"| latency p95 | {pct(a_lat, 95):.0f} ms | {pct(b_lat, 95):.0f} ms |",
+        f"| prompt tokens computed per model call (mean) | {statistics.fmean(n['prefill'] for n in naive):.0f} "
+        f"| {statistics.fmean(r.prefill for r in calls) if calls else 0:.0f} |",
+        f"| prompt tokens computed per request (mean) | {statistics.fmean(n['prefill'] for n in naive):.0f} "
+        f"| {sum(r.prefill for r in calls) / len(records):.0f} |",
+        f"| tokens decoded per model call (mean) | {statistics.fmean(n['decoded'] for n in naive):.1f} "
+        f"| {statistics.fmean(r.decoded for r in calls) if calls else 0:.1f} |",
+        f"| typed-through answers: count, p50, max | – | {len(typed)}, {pct(typed, 50):.1f} ms, "
+        f"{max(typed, default=float('nan')):.1f} ms (0 model calls) |",
+        f"| server overhead p50 / p95 (all answers) | – | {pct(overhead, 50):.1f} / {pct(overhead, 95):.1f} ms |",
+        f"| server overhead p50 / p95 (model calls: minus engine time and {settings['debounceMs']} ms debounce) "
+        f"| – | {pct(model_overhead, 50):.1f} / {pct(model_overhead, 95):.1f} ms |",
+        f"| peak RSS of the server | – | {server['peak_rss_mb']:.0f} MB |",
+        f"| model answers identical to (a)'s | | {same} of {len(calls)} |",
+        "",
+        "Prompt order: the (b) session's model calls replayed through the engine, prefill only.",
+        "",
+        "| order | model calls | tokens computed per call, mean / p50 | prefill time, mean / p50 |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in orders:
+        lines.append(
+            f"| {row['order']} | {row['calls']} | {row['prefill_mean']:.0f} / {row['prefill_p50']:.0f} "
+            f"| {row['prefill_ms_mean']:.0f} / {row['prefill_ms_p50']:.0f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=DEFAULT_OUT, help="checkpoint folder (trained if missing)")
+    parser.add_argument("--keystrokes", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-orders", action="store_true", help="skip the prompt-order replay")
+    args = parser.parse_args()
+    settings = {
+        "threads": args.threads,
+        "maxNewTokens": args.max_new_tokens,
+        "maxPromptTokens": 2048,
+        "fimFormat": "spm",
+        "debounceMs": 150,
+        "temperature": 0.0,
+    }
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    model_info = ensure_model(args.model)
+    text, sites = make_document()
+    info = {"weights": model_info["weights"], "load": load, "lines": text.count("\n") + 1}
+    script = make_script(args.seed, args.keystrokes)
+    print(f"(b) codellama-ls over stdio: {len(script)} bursts")
+    server = asyncio.run(run_server(args.model, text, sites, script, settings))
+    print("(a) naive model.generate")
+    naive = run_naive(args.model, server["records"], settings)
+    orders = [] if args.skip_orders else replay_orders(args.model, server["records"], settings)
+    table = report(info, server, naive, orders, settings)
+    print()
+    print(table)
+    raw = {
+        "info": info,
+        "settings": settings,
+        "records": [asdict(r) | {"prefix": None, "suffix": None} for r in server["records"]],
+        "naive": naive,
+        "orders": orders,
+        "status": server["status"],
+    }
+    (CACHE / "latency-results.json").write_text(json.dumps(raw, indent=1, default=str))
+    (CACHE / "latency-table.md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

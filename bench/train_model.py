@@ -1,0 +1,249 @@
+"""Make the benchmark's model: a Llama (hidden 512, 8 layers, Code Llama's tokenizer) that ends lines.
+
+Random weights never end a line or emit ``▁<EOT>``, so a benchmark with them would never
+see a suggestion end. Plain SGD cannot fix that in the few CPU minutes a shared laptop-class
+machine allows (5 minutes of Adam reach only about 10,000 tokens and a model that answers
+every prompt with newlines), so the model is made in two steps, both on infilling examples
+from the Python standard library (the benchmark's file held out):
+
+1. count: for ~50,000 cursor positions inside a line, count which token follows which in
+   "last token before the cursor, the rest of the line (sometimes one or two more lines),
+   ``▁<EOT>``". The residual branches of the 8 blocks start at zero and the output layer
+   (untied) is set to the log of those smoothed bigram counts, so the model starts as a
+   bigram model of completions: it writes a few tokens and ends the line with ``▁<EOT>``.
+2. train: Adam on the output layer, over prompts built by ``codellama_ls.prompt`` (PSM and
+   SPM, so the formats are exactly what the server sends), loss on the middle and
+   ``▁<EOT>``, for the rest of the time budget. (Adam on all weights swamps the counted
+   start with noise within a dozen steps.)
+
+So the model is a bigram model of completions in a Llama's body: 58M parameters (42M with
+the head tied, which counting needs untied), whose compute per token is that of any Llama
+of this shape, which is all a latency benchmark needs; its suggestions are short and end
+like real ones, though they do not read the context. The checkpoint is cached under
+``bench/.cache/`` (git-ignored) with ``train.json``, which says how it was made; the
+benchmark prints it.
+
+    python bench/train_model.py [--minutes 5] [--threads 1] [--out bench/.cache/codellama-40m-stdlib]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import shutil
+import sys
+import sysconfig
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from codellama_ls.prompt import build_prompt  # noqa: E402
+from codellama_ls.token_memo import MemoTokenizer  # noqa: E402
+from codellama_ls.tokens import CodeTokenizer  # noqa: E402
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+DEFAULT_OUT = CACHE / "codellama-40m-stdlib"
+TOKENIZER_DIR = ROOT.parent / "shared" / "codellama-tokenizer"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+HELD_OUT = "tarfile.py"  # the benchmark types into this file: never trained on
+ONE_HOT = 8.0  # scale of the count-initialised embedding rows
+
+
+def model_config():
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=32016,
+        hidden_size=512,
+        intermediate_size=1376,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        max_position_embeddings=4096,
+        rope_theta=1_000_000.0,
+        tie_word_embeddings=False,  # the output layer is set from counts (see the module docstring)
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+
+
+def corpus() -> list[str]:
+    """The top-level modules of this Python's standard library, minus the benchmark's file."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    texts = []
+    for path in sorted(root.glob("*.py")):
+        if path.name != HELD_OUT:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if text.count("\n") > 20:
+                texts.append(text)
+    return texts
+
+
+def cursor(rng: random.Random, texts: list[str]) -> tuple[str, str, str]:
+    """A cursor inside a non-blank line: (prefix, middle, suffix); the middle runs to a line end."""
+    lines = rng.choice(texts).split("\n")
+    while True:
+        i = rng.randrange(len(lines) - 1)
+        line = lines[i]
+        if line.strip():
+            break
+    indent = len(line) - len(line.lstrip())
+    cut = rng.randint(indent, len(line) - 1)
+    extra = rng.choices((0, 1, 2), weights=(6, 3, 1))[0]
+    middle = line[cut:] + "".join("\n" + more for more in lines[i + 1 : i + 1 + extra])
+    prefix = "".join(more + "\n" for more in lines[:i]) + line[:cut]
+    suffix = "\n" + "\n".join(lines[i + 1 + extra :])
+    return prefix, middle, suffix
+
+
+def example(rng: random.Random, texts: list[str], tok: MemoTokenizer, seq_len: int) -> tuple[list[int], int]:
+    """(prompt ids + middle ids + ▁<EOT>, where the middle starts)."""
+    prefix, middle, suffix = cursor(rng, texts)
+    mid_ids = tok.encode_infill(middle)
+    ended = len(mid_ids) <= seq_len // 3
+    mid_ids = mid_ids[: seq_len // 3]
+    fmt = rng.choice(("psm", "spm"))
+    budget = seq_len - len(mid_ids) - 1
+    prompt = build_prompt(tok, prefix, suffix, fmt=fmt, budget=budget, prefix_share=0.7)  # type: ignore[arg-type]
+    assert tok.special.eot is not None
+    return prompt.ids + mid_ids + ([tok.special.eot] if ended else []), len(prompt.ids)
+
+
+def count_init(model, tok: MemoTokenizer, texts: list[str], rng: random.Random, examples: int) -> int:
+    """Start as a bigram model of completions (step 1 of the module docstring); returns pairs counted."""
+    import torch
+
+    eot = tok.special.eot
+    newline = tok.newline
+    assert eot is not None and newline is not None
+    pairs: Counter[tuple[int, int]] = Counter()
+    for _ in range(examples):
+        prefix, middle, _ = cursor(rng, texts)
+        line = prefix[prefix.rfind("\n") + 1 :]
+        before = tok.encode_infill(line)[-1:] or [newline]
+        chain = before + tok.encode_infill(middle) + [eot]
+        pairs.update(itertools.pairwise(chain))
+    hidden, vocab = model.config.hidden_size, model.config.vocab_size
+    contexts: Counter[int] = Counter()
+    for (x, _), n in pairs.items():
+        contexts[x] += n
+    rows = {x: i for i, (x, _) in enumerate(contexts.most_common(hidden - 1))}
+    other = hidden - 1  # every rarer context shares the last row
+    counts = torch.zeros(hidden, vocab)
+    for (x, y), n in pairs.items():
+        counts[rows.get(x, other), y] += n
+    unigram = (counts.sum(0) + 1e-3) / (counts.sum() + 1e-3 * vocab)
+    probs = (counts + 2.0 * unigram) / (counts.sum(1, keepdim=True) + 2.0)
+    with torch.no_grad():
+        # one-hot rows, large next to what a few training steps add to the residual stream
+        embed = torch.zeros(vocab, hidden)
+        embed[:, other] = ONE_HOT
+        for x, i in rows.items():
+            embed[x].zero_()
+            embed[x, i] = ONE_HOT
+        model.model.embed_tokens.weight.copy_(embed)
+        # RMSNorm turns a one-hot row into sqrt(hidden) times a unit vector
+        model.lm_head.weight.copy_(probs.log().T / hidden**0.5)
+        for layer in model.model.layers:  # blocks start as the identity
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    return sum(pairs.values())
+
+
+def train(out: Path, minutes: float, threads: int, seq_len: int, batch: int, lr: float, seed: int) -> dict:
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    tok = MemoTokenizer(CodeTokenizer.load(str(TOKENIZER_DIR)))
+    texts = corpus()
+    model = LlamaForCausalLM(model_config())
+    params = sum(p.numel() for p in model.parameters())
+    start = time.monotonic()
+    counted = count_init(model, tok, texts, rng, examples=50_000)
+    counting = time.monotonic() - start
+    print(f"{params / 1e6:.1f}M parameters; counted {counted} token pairs in {counting:.0f}s", flush=True)
+    # Only the output layer trains: a few minutes of Adam on the whole model would swamp the
+    # counted start with noise before it could learn anything from context.
+    model.requires_grad_(False)
+    model.lm_head.requires_grad_(True)
+    optimizer = torch.optim.AdamW(model.lm_head.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
+    budget = minutes * 60
+    steps = tokens = 0
+    losses: list[float] = []
+    while time.monotonic() - start < budget:
+        rows = [example(rng, texts, tok, seq_len) for _ in range(batch)]
+        width = max(len(r) for r, _ in rows)
+        ids = torch.full((batch, width), 2, dtype=torch.long)
+        labels = torch.full((batch, width), -100, dtype=torch.long)
+        for n, (row, middle) in enumerate(rows):
+            ids[n, : len(row)] = torch.tensor(row)
+            labels[n, middle : len(row)] = torch.tensor(row[middle:])  # the completion and its ▁<EOT>
+        for group in optimizer.param_groups:
+            group["lr"] = lr * min(1.0, (steps + 1) / 5)
+        with torch.no_grad():
+            hidden = model.model(input_ids=ids).last_hidden_state[:, :-1]
+        targets = labels[:, 1:]
+        keep = targets != -100
+        loss = torch.nn.functional.cross_entropy(model.lm_head(hidden[keep]), targets[keep])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        steps += 1
+        tokens += sum(len(r) for r, _ in rows)
+        losses.append(loss.item())
+        print(f"step {steps:4d}  loss {losses[-1]:.3f}  {time.monotonic() - start:6.0f}s", flush=True)
+    elapsed = (time.monotonic() - start) / 60
+    info = {
+        "weights": f"Llama {params / 1e6:.0f}M (hidden 512, 8 layers, untied head): stdlib infilling bigram counts "
+        f"({counted} pairs), then {steps} Adam steps of its output layer on {tokens} tokens of PSM+SPM infilling "
+        f"({elapsed:.1f} min, {threads} thread(s))",
+        "parameters": params,
+        "counted_pairs": counted,
+        "steps": steps,
+        "tokens": tokens,
+        "minutes": round(elapsed, 2),
+        "threads": threads,
+        "final_loss": round(sum(losses[-10:]) / max(len(losses[-10:]), 1), 3),
+        "held_out": HELD_OUT,
+        "python": sys.version.split()[0],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    for name in TOKENIZER_FILES:
+        shutil.copy(TOKENIZER_DIR / name, out / name)
+    (out / "train.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def ensure_model(out: Path = DEFAULT_OUT, **kwargs) -> dict:
+    """The cached checkpoint's train.json, training it first when it is missing."""
+    info = out / "train.json"
+    if info.is_file() and (out / "config.json").is_file():
+        return json.loads(info.read_text())
+    return train(out, **kwargs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seq-len", type=int, default=96)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    info = train(args.out, args.minutes, args.threads, args.seq_len, args.batch, args.lr, args.seed)
+    print(json.dumps(info, indent=2))
+
+
+if __name__ == "__main__":
+    main()
