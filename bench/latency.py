@@ -218,7 +218,8 @@ async def run_server(model: Path, text: str, sites: list[Site], script: list[Bur
         if kind == "move":
             answer, latency = await ask(site.offset)
         else:
-            keys = keys_of(shown[: burst.length]) if kind == "accept" and shown and len(shown) > 2 else None
+            typeable = shown[: min(burst.length, len(shown) - 1)] if kind == "accept" and shown else ""
+            keys = keys_of(typeable) if typeable.strip() else None  # the start of it, never all of it
             if keys is None:
                 kind = "other"
                 keys = keys_of(site.body[site.typed :])[: burst.length] or [" "]

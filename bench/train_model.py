@@ -136,7 +136,8 @@ def count_init(model, tok: MemoTokenizer, texts: list[str], rng: random.Random, 
     other = hidden - 1  # every rarer context shares the last row
     counts = torch.zeros(hidden, vocab)
     for (x, y), n in pairs.items():
-        counts[rows.get(x, other), y] += n
+        # a token after itself counts a fifth: greedy decoding of a bigram model loops on "9" or "_"
+        counts[rows.get(x, other), y] += n if x != y else n / 5
     unigram = (counts.sum(0) + 1e-3) / (counts.sum() + 1e-3 * vocab)
     probs = (counts + 2.0 * unigram) / (counts.sum(1, keepdim=True) + 2.0)
     with torch.no_grad():

@@ -197,6 +197,7 @@ class CompletionService:
         typed = self.caches.typed.follow(uri, ctx)
         if typed is not None:  # the user typed the start of the suggestion on screen: show its rest
             self.scheduler.cancel(uri)
+            asyncio.get_running_loop().call_soon(self._cache_typed, cursor, typed)  # after the answer is sent
             return self._show(uri, cursor, typed, None, "typed")
         engine = self.engine
         if not engine.ready:
@@ -205,7 +206,7 @@ class CompletionService:
             return None
         s = self.settings
         prompt = self.build(cursor, engine.tokenizer)
-        key = self.caches.results.key(prompt, s.max_new_tokens, s.temperature, s.top_p)
+        key = self._result_key(prompt)
         cached = self.caches.results.get(key)
         if cached is not None:  # this prompt was answered before (undo, moving back and forth)
             self.scheduler.cancel(uri)
@@ -259,6 +260,18 @@ class CompletionService:
             return None
         self.caches.results.put(key, result)
         return self._show(uri, cursor, postprocess.postprocess(result.text, ctx), result, "model")
+
+    def _cache_typed(self, cursor: Cursor, typed: postprocess.Suggestion) -> None:
+        """Put a typed-through answer in the completion cache too, so coming back to it is free as well."""
+        if self.engine.ready:
+            prompt = self.build(cursor, self.engine.tokenizer)
+            result = GenerationResult(typed.text, 0, 0, len(prompt.ids), "typed")
+            self.caches.results.put(self._result_key(prompt), result)
+
+    def _result_key(self, prompt: Prompt) -> tuple[Any, ...]:
+        """What decides a model's answer: the prompt text and the generation settings."""
+        s = self.settings
+        return self.caches.results.key(prompt, s.max_new_tokens, s.temperature, s.top_p)
 
     def _show(
         self,

@@ -90,25 +90,31 @@ async def test_typed_through_and_cached_answers_make_no_model_call(tiny_model):
         _, st = await editor.suggest(*pos)
         assert st["generations"] == calls + 1 and st["lastSource"] == "model"
 
-        # backspace: this place was never answered by the model, so that is a normal request too
+        # backspace: back where the editor showed the rest of the suggestion; that answer is cached
         pos = editor.type(*pos, "", delete=1)
         assert pos == typed_pos
-        _, st = await editor.suggest(*pos)
-        assert st["generations"] == calls + 2
+        back, st = await editor.suggest(*pos)
+        assert back == shown[3:]
+        assert (st["generations"], st["lastSource"]) == (calls + 1, "cache")
 
         # undo everything typed: the first prompt again, answered from the completion cache
         pos = editor.type(*pos, "", delete=3)
         assert pos == (LINE, CHAR)
         again, st = await editor.suggest(*pos)
         assert again == shown
-        assert (st["generations"], st["lastSource"]) == (calls + 2, "cache")
-        assert st["completionCache"]["hits"] == 1
+        assert (st["generations"], st["lastSource"]) == (calls + 1, "cache")
+
+        # one more backspace reaches text no suggestion was made for: a model call
+        pos = editor.type(*pos, "", delete=1)
+        start, st = await editor.suggest(*pos)
+        assert (st["generations"], st["lastSource"]) == (calls + 2, "model")
 
         # another line, then back and forth: only the first visit there calls the model
         there, st = await editor.suggest(4, 14)
         assert st["generations"] == calls + 3
-        back, st = await editor.suggest(LINE, CHAR)
-        assert back == shown and (st["generations"], st["lastSource"]) == (calls + 3, "cache")
+        back, st = await editor.suggest(*pos)
+        assert back == start and (st["generations"], st["lastSource"]) == (calls + 3, "cache")
         again, st = await editor.suggest(4, 14)
         assert again == there and (st["generations"], st["lastSource"]) == (calls + 3, "cache")
+        assert st["completionCache"]["hits"] == 4
         assert st["kvCache"]["hits"] >= 2  # the model calls after the first reused the document's prefix
