@@ -23,7 +23,7 @@ like real ones, though they do not read the context. The checkpoint is cached un
 ``bench/.cache/`` (git-ignored) with ``train.json``, which says how it was made; the
 benchmark prints it.
 
-    python bench/train_model.py [--minutes 5] [--threads 1] [--out bench/.cache/codellama-40m-stdlib]
+    python bench/train_model.py [--minutes 5] [--threads 1] [--out bench/.cache/llama-512x8-stdlib]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from codellama_ls.token_memo import MemoTokenizer  # noqa: E402
 from codellama_ls.tokens import CodeTokenizer  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
-DEFAULT_OUT = CACHE / "codellama-40m-stdlib"
+DEFAULT_OUT = CACHE / "llama-512x8-stdlib"
 TOKENIZER_DIR = ROOT.parent / "shared" / "codellama-tokenizer"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 HELD_OUT = "tarfile.py"  # the benchmark types into this file: never trained on

@@ -112,10 +112,15 @@ class AnswerCaches:
         self.typed = TypedThrough(documents)
         self.results = CompletionCache(results)
         self.last_source: str | None = None  # "typed" | "cache" | "model", for status and benchmarks
+        self.last_ms: float | None = None  # request arrival to answer, inside the server
+
+    def answered(self, source: str, ms: float) -> None:
+        self.last_source, self.last_ms = source, ms
 
     def status(self) -> dict[str, Any]:
         return {
             "typedThroughHits": self.typed.hits,
             "completionCache": {"hits": self.results.hits, "misses": self.results.misses, "size": len(self.results)},
             "lastSource": self.last_source,
+            "lastAnswerMs": None if self.last_ms is None else round(self.last_ms, 2),
         }

@@ -190,6 +190,7 @@ class CompletionService:
     # -- suggestions ---------------------------------------------------------------------
     async def suggest(self, uri: str, position: types.Position) -> Answer | None:
         """The suggestion at a position, or None (disabled, loading, superseded, nothing good)."""
+        arrived = time.perf_counter()
         _, cursor = self.cursor(uri, position)
         if not self.settings.enable:
             return None
@@ -198,7 +199,7 @@ class CompletionService:
         if typed is not None:  # the user typed the start of the suggestion on screen: show its rest
             self.scheduler.cancel(uri)
             asyncio.get_running_loop().call_soon(self._cache_typed, cursor, typed)  # after the answer is sent
-            return self._show(uri, cursor, typed, None, "typed")
+            return self._show(uri, cursor, typed, None, "typed", arrived)
         engine = self.engine
         if not engine.ready:
             if engine.state is EngineState.FAILED and engine.error:
@@ -210,7 +211,7 @@ class CompletionService:
         cached = self.caches.results.get(key)
         if cached is not None:  # this prompt was answered before (undo, moving back and forth)
             self.scheduler.cancel(uri)
-            return self._show(uri, cursor, postprocess.postprocess(cached.text, ctx), cached, "cache")
+            return self._show(uri, cursor, postprocess.postprocess(cached.text, ctx), cached, "cache", arrived)
 
         def job(cancel: threading.Event) -> GenerationResult:
             request = GenerationRequest(
@@ -229,7 +230,7 @@ class CompletionService:
             result = await self.scheduler.run(
                 uri,
                 job,
-                debounce_s=s.debounce_ms / 1000,
+                debounce_s=max(0.0, s.debounce_ms / 1000 - (time.perf_counter() - arrived)),  # from the keystroke
                 timeout_s=s.generation_timeout_ms / 1000 + 1.0,
             )
         except Cancelled:
@@ -259,7 +260,7 @@ class CompletionService:
         if result is None or result.stop_reason in ("cancelled", "timeout"):
             return None
         self.caches.results.put(key, result)
-        return self._show(uri, cursor, postprocess.postprocess(result.text, ctx), result, "model")
+        return self._show(uri, cursor, postprocess.postprocess(result.text, ctx), result, "model", arrived)
 
     def _cache_typed(self, cursor: Cursor, typed: postprocess.Suggestion) -> None:
         """Put a typed-through answer in the completion cache too, so coming back to it is free as well."""
@@ -280,10 +281,11 @@ class CompletionService:
         suggestion: postprocess.Suggestion | None,
         result: GenerationResult | None,
         source: str,
+        arrived: float,
     ) -> Answer | None:
         """Answer with ``suggestion`` and remember it as the one on screen (for typing through)."""
         self.caches.typed.remember(uri, postprocess.Context.from_cursor(cursor), suggestion)
-        self.caches.last_source = source
+        self.caches.answered(source, elapsed_ms(arrived))
         return None if suggestion is None else self.edit(cursor, suggestion, result)
 
     def place(self, cursor: Cursor, result: GenerationResult) -> Answer | None:
