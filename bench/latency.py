@@ -267,11 +267,17 @@ async def run_server(model: Path, text: str, sites: list[Site], script: list[Bur
         before = after
         await asyncio.sleep(burst.pause)
     final = await status()
+    round_trips = []  # the floor any answer pays: a request that does nothing, through the same pipes
+    for _ in range(30):
+        start = time.perf_counter()
+        await client.protocol.send_request_async("codellama/status", {})
+        round_trips.append((time.perf_counter() - start) * 1000)
+        await asyncio.sleep(0.05)
     rss = peak_rss_mb(client._server.pid) if client._server else None
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    return {"records": records, "status": final, "peak_rss_mb": rss}
+    return {"records": records, "status": final, "peak_rss_mb": rss, "round_trip_ms": round_trips}
 
 
 def plain(value: Any) -> Any:
@@ -394,6 +400,8 @@ def report(info: dict, server: dict, naive: list[dict], orders: list[dict], sett
     overhead = [r.overhead_ms for r in records if r.source is not None]
     model_overhead = [r.overhead_ms for r in calls]
     inside = [r.server_ms for r in records if r.source is not None]
+    typed_inside = [r.server_ms for r in records if r.source == "typed"]
+    trips = server["round_trip_ms"]
     same = sum(1 for r, n in zip(records, naive, strict=True) if r.source == "model" and r.answer == n["answer"])
     kinds = {k: sum(1 for r in records if r.kind == k) for k in ("accept", "other", "move")}
     sources = {k: sum(1 for r in records if r.source == k) for k in ("typed", "cache", "model")}
@@ -421,6 +429,10 @@ def report(info: dict, server: dict, naive: list[dict], orders: list[dict], sett
         f"| {statistics.fmean(r.decoded for r in calls) if calls else 0:.1f} |",
         f"| typed-through answers: count, p50, max | – | {len(typed)}, {pct(typed, 50):.1f} ms, "
         f"{max(typed, default=float('nan')):.1f} ms (0 model calls) |",
+        f"| typed-through answers inside the server, p50 / max | – | {pct(typed_inside, 50):.2f} / "
+        f"{max(typed_inside, default=float('nan')):.2f} ms |",
+        f"| JSON-RPC round trip of `codellama/status` over the same pipes, p50 / p95 | – | {pct(trips, 50):.1f} / "
+        f"{pct(trips, 95):.1f} ms |",
         f"| server overhead p50 / p95: end to end minus engine time and the {settings['debounceMs']} ms debounce "
         f"| – | {pct(overhead, 50):.1f} / {pct(overhead, 95):.1f} ms |",
         f"| the same, model calls only | – | {pct(model_overhead, 50):.1f} / {pct(model_overhead, 95):.1f} ms |",

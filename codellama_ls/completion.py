@@ -198,7 +198,8 @@ class CompletionService:
         typed = self.caches.typed.follow(uri, ctx)
         if typed is not None:  # the user typed the start of the suggestion on screen: show its rest
             self.scheduler.cancel(uri)
-            asyncio.get_running_loop().call_soon(self._cache_typed, cursor, typed)  # after the answer is sent
+            # into the completion cache as well, once the answer is out (pygls sends it in a later callback)
+            asyncio.get_running_loop().call_later(0.01, self._cache_typed, cursor, typed)
             return self._show(uri, cursor, typed, None, "typed", arrived)
         engine = self.engine
         if not engine.ready:
