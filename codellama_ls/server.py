@@ -17,7 +17,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import lsp_method
 
-from codellama_ls import __version__, redact
+from codellama_ls import __version__, redact, stdio
 from codellama_ls.completion import Answer, CompletionService, Notifier
 from codellama_ls.config import Settings, extract_section
 from codellama_ls.documents import Document, PositionError
@@ -64,6 +64,10 @@ class CodeLlamaServer(LanguageServer):
             self.protocol.answer_unreadable(error)  # the body was not JSON: answer ParseError
             return
         super().report_server_error(error, source)
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """Serve stdio without a thread hop per message (see ``stdio.py``)."""
+        stdio.serve(self, stdin, stdout)
 
     def _show(self, message: str, kind: types.MessageType) -> None:
         message = redact.mask(message)
