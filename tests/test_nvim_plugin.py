@@ -349,7 +349,8 @@ def test_type_see_ghost_text_accept_it(editor, tiny_model):
 def test_typing_on_cancels_the_request_in_flight(editor):
     # The server holds each request for 1.5 s (its debounce), so the first one is surely still
     # in flight when the next key arrives.
-    open_python(editor, "cancel.py", "def add(a, b):\n    return \n", {"debounceMs": 1500})
+    # A text no earlier test typed in: the server answers a prompt it has seen from its cache.
+    open_python(editor, "cancel.py", "def sub(a, b):\n    return \n", {"debounceMs": 1500})
     editor.input("2GA")
     editor.wait("insert mode", lambda: editor.mode() == "i")
     generations = editor.status()["generations"]
