@@ -48,6 +48,8 @@ async def test_completions_stream_from_tgi_and_errors_are_shown_once(tokenizer_d
             assert body["inputs"] == "<PRE> <SUF>\n <MID> def add(a, b):\n    return "
             assert "<EOT>" in body["parameters"]["stop"]
 
+            # New text: the answer above is cached for the old one (codellama_ls/cache.py).
+            open_doc(client, URI, "def sub(a, b):\n    return \n", version=2)
             failure = Reply(500, {"error": "Incomplete generation", "error_type": "incomplete_generation"})
             server.queue("/generate_stream", failure, failure, failure)
             for _ in range(3):
@@ -74,12 +76,14 @@ async def test_mid_line_early_stop_and_supersede_close_the_stream(tokenizer_dir:
             assert server.streams[-1].disconnected and server.streams[-1].sent < server.streams[-1].total
 
             # A newer request for the same document cancels the one still waiting for its first token.
+            # (New text: the answer above is cached for the old one.)
+            open_doc(client, URI, "total = compute_all()\n", version=2)
             server.stream_started.clear()
             server.queue("/generate_stream", Stream(tokens("slow"), first_delay=60.0))
             server.queue("/generate_stream", Stream(tokens("args"), finish="length"))
-            first = asyncio.ensure_future(inline(client, 0, 16))
+            first = asyncio.ensure_future(inline(client, 0, 20))
             await asyncio.get_running_loop().run_in_executor(None, server.stream_started.wait, 20)
-            second = await inline(client, 0, 16)
+            second = await inline(client, 0, 20)
             assert not (await first).items
             assert [i.insert_text for i in second.items] == ["args)"]
             slow = next(log for log in server.streams if log.total == 1 and log.sent == 0)
