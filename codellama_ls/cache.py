@@ -6,9 +6,9 @@ Both sit in front of the engine, so they work for every engine (local or remote)
   shown. When the text before the cursor has since grown by the start of that suggestion
   (the user typed it, or accepted part of it) and nothing after the cursor changed, the rest
   of the suggestion is the answer. Backspace or any other edit falls through.
-- :class:`CompletionCache` is an LRU of raw model output keyed by the prompt text (the part
-  of the document the model sees) and every setting that changes the output, so returning
-  to a position (undo, moving back and forth) answers from memory.
+- :class:`CompletionCache` is an LRU of answers keyed by the prompt text (the part of the
+  document the model sees) and every setting that changes the output, so returning to a
+  position (undo, moving back and forth) answers from memory.
 """
 
 from __future__ import annotations
@@ -67,12 +67,15 @@ class TypedThrough:
         self._shown.pop(uri, None)
 
 
+Cached = tuple[Suggestion | None, GenerationResult]  # the answer (None: nothing worth showing) and its source
+
+
 class CompletionCache:
-    """Bounded LRU: (prompt text, generation settings) -> the engine's result."""
+    """Bounded LRU: (prompt text, generation settings) -> the answer and the result it came from."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[Any, ...], GenerationResult] = OrderedDict()
+        self._items: OrderedDict[tuple[Any, ...], Cached] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -81,19 +84,19 @@ class CompletionCache:
         """What decides the output: the text the model sees (format, kept prefix/suffix) and ``settings``."""
         return (prompt.format, prompt.prefix, prompt.suffix, *settings)
 
-    def get(self, key: tuple[Any, ...]) -> GenerationResult | None:
-        result = self._items.get(key)
-        if result is None:
+    def get(self, key: tuple[Any, ...]) -> Cached | None:
+        item = self._items.get(key)
+        if item is None:
             self.misses += 1
             return None
         self._items.move_to_end(key)
         self.hits += 1
-        return result
+        return item
 
-    def put(self, key: tuple[Any, ...], result: GenerationResult) -> None:
+    def put(self, key: tuple[Any, ...], suggestion: Suggestion | None, result: GenerationResult) -> None:
         if result.stop_reason in ("cancelled", "timeout") or self.size <= 0:
             return
-        self._items[key] = result
+        self._items[key] = (suggestion, result)
         self._items.move_to_end(key)
         while len(self._items) > self.size:
             self._items.popitem(last=False)

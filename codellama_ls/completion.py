@@ -212,7 +212,7 @@ class CompletionService:
         cached = self.caches.results.get(key)
         if cached is not None:  # this prompt was answered before (undo, moving back and forth)
             self.scheduler.cancel(uri)
-            return self._show(uri, cursor, postprocess.postprocess(cached.text, ctx), cached, "cache", arrived)
+            return self._show(uri, cursor, *cached, "cache", arrived)
 
         def job(cancel: threading.Event) -> GenerationResult:
             request = GenerationRequest(
@@ -260,15 +260,16 @@ class CompletionService:
             )
         if result is None or result.stop_reason in ("cancelled", "timeout"):
             return None
-        self.caches.results.put(key, result)
-        return self._show(uri, cursor, postprocess.postprocess(result.text, ctx), result, "model", arrived)
+        suggestion = postprocess.postprocess(result.text, ctx)
+        self.caches.results.put(key, suggestion, result)
+        return self._show(uri, cursor, suggestion, result, "model", arrived)
 
     def _cache_typed(self, cursor: Cursor, typed: postprocess.Suggestion) -> None:
         """Put a typed-through answer in the completion cache too, so coming back to it is free as well."""
         if self.engine.ready:
             prompt = self.build(cursor, self.engine.tokenizer)
             result = GenerationResult(typed.text, 0, 0, len(prompt.ids), "typed")
-            self.caches.results.put(self._result_key(prompt), result)
+            self.caches.results.put(self._result_key(prompt), typed, result)
 
     def _result_key(self, prompt: Prompt) -> tuple[Any, ...]:
         """What decides a model's answer: the prompt text and the generation settings."""

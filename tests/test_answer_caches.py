@@ -48,11 +48,14 @@ def test_completion_cache_is_a_bounded_lru():
     cache = CompletionCache(size=2)
     keys = [CompletionCache.key(Prompt("spm", f"p{i}", "s", [], False), 8, 0.0) for i in range(3)]
     results = [GenerationResult(f"r{i}", 1, 1, 1, "eot") for i in range(3)]
-    cache.put(keys[0], results[0])
-    cache.put(keys[1], results[1])
-    assert cache.get(keys[0]) is results[0]  # now the most recent
-    cache.put(keys[2], results[2])
-    assert cache.get(keys[1]) is None and cache.get(keys[0]) is results[0] and cache.get(keys[2]) is results[2]
+    answers = [Suggestion(f"a{i}") for i in range(3)]
+    cache.put(keys[0], answers[0], results[0])
+    cache.put(keys[1], None, results[1])  # "nothing worth showing" is an answer too
+    assert cache.get(keys[0]) == (answers[0], results[0])  # now the most recent
+    assert cache.get(keys[1]) == (None, results[1])
+    cache.put(keys[2], answers[2], results[2])
+    assert cache.get(keys[0]) is None  # the least recently used went
+    assert cache.get(keys[1]) == (None, results[1]) and cache.get(keys[2]) == (answers[2], results[2])
     assert CompletionCache.key(Prompt("spm", "p0", "s", [], False), 16, 0.0) != keys[0]  # settings matter
-    cache.put(keys[1], GenerationResult("partial", 1, 1, 1, "cancelled"))
-    assert cache.get(keys[1]) is None  # a cut-short answer is not an answer
+    cache.put(keys[0], Suggestion("x"), GenerationResult("partial", 1, 1, 1, "cancelled"))
+    assert cache.get(keys[0]) is None  # a cut-short answer is not an answer
