@@ -10,7 +10,7 @@ import pytest
 import codellama_ls
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest
-from codellama_ls.engines.kvcache import cache_length, common_prefix
+from codellama_ls.engines.kvcache import MIN_REUSE, PER_DOCUMENT, cache_length, common_prefix
 from codellama_ls.engines.local import LocalEngine
 from codellama_ls.prompt import Prompt, build_prompt
 
@@ -60,7 +60,7 @@ def test_reuse_gives_the_output_of_a_full_prefill(engines):
     typed = "    def helper(self, uri: str) -> None:\n        return"
     steps = [("a", here, typed[:i]) for i in range(0, len(typed), 9)]  # typing at the cursor
     steps += [("a", there, ""), ("b", here, ""), ("a", there, "x"), ("a", there, "x"), ("a", here, typed)]
-    previous: dict[str, list[int]] = {}
+    previous: dict[str, list[list[int]]] = {}  # each document's last prompts
     computed = total = 0
     for number, (doc, cursor, text) in enumerate(steps):
         prompt = _prompt(reuse, cursor, text)
@@ -68,9 +68,16 @@ def test_reuse_gives_the_output_of_a_full_prefill(engines):
         got, want = _run(reuse, prompt, doc, stop_after), _run(fresh, prompt, doc, stop_after)
         assert (got.text, got.stop_reason) == (want.text, want.stop_reason), f"step {number}"
         assert want.prefill_tokens == len(prompt.ids)
-        shared = min(common_prefix(previous.get(doc, []), prompt.ids), len(prompt.ids) - 1)
-        assert got.prefill_tokens == len(prompt.ids) - shared
-        previous[doc] = prompt.ids
+        # what the cache keeps (kvcache.py): each document's last prompts; the best one is reused,
+        # and replaced by the new prompt when that continues it
+        kept = previous.get(doc, [])
+        shared = [min(common_prefix(ids, prompt.ids), len(prompt.ids) - 1) for ids in kept]
+        best = max(range(len(kept)), key=shared.__getitem__, default=None)
+        reused = shared[best] if best is not None and shared[best] >= MIN_REUSE else 0
+        assert got.prefill_tokens == len(prompt.ids) - reused
+        if reused and 2 * reused >= len(kept[best]):
+            kept.pop(best)
+        previous[doc] = [*kept, prompt.ids][-PER_DOCUMENT:]
         computed, total = computed + got.prefill_tokens, total + len(prompt.ids)
     assert computed < total / 2  # steps at a new place compute in full, typing steps a few tokens
     assert reuse.status()["kvCache"]["documents"] == 2
@@ -81,7 +88,7 @@ def test_cache_holds_the_prompt_only(engines):
     prompt = _prompt(reuse, SOURCE.index("    def place"))
     result = _run(reuse, prompt, "only")
     assert result.new_tokens == 8
-    entry = reuse.kv._entries["only"]
+    entry = reuse.kv.entries("only")[-1]
     assert entry.ids == prompt.ids and cache_length(entry.cache) == len(prompt.ids)
 
 
@@ -112,7 +119,7 @@ def test_bounded_by_memory(engines):
     assert len(big.ids) > 1100
     _run(engine, big, "a")
     assert engine.kv.nbytes <= 1 << 20 and "a" in engine.kv
-    kept = len(engine.kv._entries["a"].ids)
+    kept = len(engine.kv.entries("a")[-1].ids)
     assert 500 < kept < len(big.ids)  # its front, which is what the next prompt shares
     assert _run(engine, big, "a").prefill_tokens == len(big.ids) - kept
     _run(engine, big, "b")
@@ -127,3 +134,29 @@ def test_settings_turn_reuse_off_live(engines):
     _limit(engine, kv_cache_documents=0)
     assert _run(engine, prompt, "a").prefill_tokens == len(prompt.ids)
     assert len(engine.kv) == 0
+
+
+def test_typing_again_where_the_user_was_before_a_look_elsewhere(engines):
+    reuse, fresh = engines
+    here, there = SOURCE.index("    def place"), SOURCE.index("    def status")
+    _run(reuse, _prompt(reuse, here, "    a"), "doc")
+    _run(reuse, _prompt(reuse, there), "doc")  # a look at another place of the same document
+    back = _prompt(reuse, here, "    ab")
+    got, want = _run(reuse, back, "doc"), _run(fresh, back, "doc")
+    assert got.text == want.text and got.prefill_tokens <= 3
+
+
+def test_a_shared_head_is_copied_and_the_entry_kept(engines):
+    """Same text after the cursor, other text before it: reuse the suffix, keep the old prompt too."""
+    reuse, fresh = engines
+    assert reuse.tokenizer is not None
+    suffix = SOURCE[SOURCE.index("    def status") :]
+    first = build_prompt(reuse.tokenizer, SOURCE[:3000], suffix, fmt="spm", budget=500)
+    other = build_prompt(reuse.tokenizer, SOURCE[3000:6000], suffix, fmt="spm", budget=500)
+    shared = common_prefix(first.ids, other.ids)
+    assert MIN_REUSE <= shared < len(first.ids) // 2
+    _run(reuse, first, "doc")
+    got, want = _run(reuse, other, "doc"), _run(fresh, other, "doc")
+    assert got.text == want.text and got.prefill_tokens == len(other.ids) - shared
+    assert [e.ids for e in reuse.kv.entries("doc")] == [first.ids, other.ids]
+    assert _run(reuse, first, "doc").prefill_tokens == 1

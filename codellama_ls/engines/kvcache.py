@@ -2,17 +2,23 @@
 
 While the user types at the cursor, consecutive prompts of a document share almost all of
 their tokens (with the suffix-first order, everything but the last few). The engine takes
-the entry of the request's document, keeps the longest common token prefix, runs the model
-on the rest only, then crops the cache back to the prompt and puts it back: generated
-tokens never stay in it. Entries are bounded by a number of documents and by memory; the
-least recently used document goes first.
+the entry of the request's document that shares the longest token prefix with the new
+prompt, keeps that prefix, runs the model on the rest only, then crops the cache back to
+the prompt and puts it back: generated tokens never stay in it. Each document keeps its
+last ``PER_DOCUMENT`` prompts (typing at one place after a look at another reuses the
+first); entries are bounded by a number of documents and by memory, and the least
+recently used document goes first.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+
+PER_DOCUMENT = 2  # prompts kept per document: where the user types, and the place before that
+MIN_REUSE = 16  # sharing fewer tokens (``BOS ▁<PRE> ▁<SUF>``...) is not worth a copy
 
 
 @dataclass
@@ -35,6 +41,26 @@ def common_prefix(a: list[int], b: list[int]) -> int:
         else:
             hi = mid
     return lo
+
+
+def extends(keep: int, entry: _Entry) -> bool:
+    """Whether a prompt sharing ``keep`` tokens with ``entry`` continues it rather than going elsewhere."""
+    return 2 * keep >= len(entry.ids)
+
+
+def head_copy(cache: Any, length: int) -> Any:
+    """A new cache holding a copy of the first ``length`` positions (``None`` if the layout is unknown)."""
+    layers = getattr(cache, "layers", None)
+    if not layers or not all(hasattr(layer, "keys") and hasattr(layer, "values") for layer in layers):
+        return None
+    copied = copy.copy(cache)
+    copied.layers = []
+    for layer in layers:
+        clone = copy.copy(layer)
+        clone.keys = layer.keys[..., :length, :].clone()
+        clone.values = layer.values[..., :length, :].clone()
+        copied.layers.append(clone)
+    return copied
 
 
 def cache_length(cache: Any) -> int:
@@ -75,7 +101,7 @@ class PrefixCache:
     def __init__(self, max_documents: int = 4, max_bytes: int = 2 << 30) -> None:
         self.max_documents = max_documents
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: OrderedDict[str, list[_Entry]] = OrderedDict()  # oldest entry first
         self.lookups = 0
         self.hits = 0  # lookups that reused at least one position
         self.reused_tokens = 0
@@ -91,20 +117,33 @@ class PrefixCache:
         Returns (None, 0) when nothing can be reused.
         """
         self.lookups += 1
-        entry = self._entries.pop(key, None)
-        if entry is None:
+        entries = self._entries.get(key)
+        if not entries:
             return None, 0
-        keep = min(common_prefix(entry.ids, ids), len(ids) - 1)
+        shared = [common_prefix(entry.ids, ids) for entry in entries]
+        best = max(range(len(entries)), key=shared.__getitem__)
+        keep = min(shared[best], len(ids) - 1)
         if keep <= 0:
             return None, 0
-        crop(entry.cache, keep)
+        if keep < MIN_REUSE:
+            return None, 0
+        entry = entries[best]
+        if extends(keep, entry):  # the new prompt continues this one: extend it in place
+            entries.pop(best)  # it comes back through put()
+            if not entries:
+                del self._entries[key]
+            crop(entry.cache, keep)
+            cache = entry.cache
+        else:  # another place of the document: keep this entry for when the user comes back
+            cache = head_copy(entry.cache, keep)
+            if cache is None:
+                return None, 0
         self.hits += 1
         self.reused_tokens += keep
-        return entry.cache, keep
+        return cache, keep
 
     def put(self, key: str, ids: list[int], cache: Any) -> None:
         """Store ``cache`` as holding ``ids`` (cropping off anything generated after them)."""
-        self._entries.pop(key, None)
         if not self.enabled or not reusable(cache) or cache_length(cache) < len(ids):
             return
         crop(cache, len(ids))
@@ -117,12 +156,21 @@ class PrefixCache:
             _compact(cache)
             ids = ids[:fit]
             nbytes = cache_bytes(cache)
-        self._entries[key] = _Entry(list(ids), cache, nbytes)
+        entries = self._entries.pop(key, [])
+        self._entries[key] = [*entries, _Entry(list(ids), cache, nbytes)][-PER_DOCUMENT:]
         self._evict()
 
     def _evict(self) -> None:
-        while self._entries and (len(self._entries) > self.max_documents or self.nbytes > self.max_bytes):
+        """Drop least recently used documents, then old entries, never the one just stored."""
+        while len(self._entries) > self.max_documents:
             self._entries.popitem(last=False)
+        while self.nbytes > self.max_bytes:
+            key, entries = next(iter(self._entries.items()))
+            if len(self._entries) == 1 and len(entries) == 1:
+                break
+            entries.pop(0)
+            if not entries:
+                del self._entries[key]
 
     def drop(self, key: str) -> None:
         self._entries.pop(key, None)
@@ -132,13 +180,16 @@ class PrefixCache:
 
     @property
     def nbytes(self) -> int:
-        return sum(e.nbytes for e in self._entries.values())
+        return sum(e.nbytes for entries in self._entries.values() for e in entries)
+
+    def entries(self, key: str) -> list[_Entry]:
+        return list(self._entries.get(key, []))
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._entries
+        return bool(self._entries.get(key))
 
     def status(self) -> dict[str, Any]:
         return {
