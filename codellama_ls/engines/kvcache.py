@@ -4,21 +4,20 @@ While the user types at the cursor, consecutive prompts of a document share almo
 their tokens (with the suffix-first order, everything but the last few). The engine takes
 the entry of the request's document that shares the longest token prefix with the new
 prompt, keeps that prefix, runs the model on the rest only, then crops the cache back to
-the prompt and puts it back: generated tokens never stay in it. Each document keeps its
-last ``PER_DOCUMENT`` prompts (typing at one place after a look at another reuses the
-first); entries are bounded by a number of documents and by memory, and the least
-recently used document goes first.
+the prompt and puts it back: generated tokens never stay in it. Each document keeps the
+prompts of its last ``PER_DOCUMENT`` places (typing at one place after a look at another
+reuses the first); entries are bounded by a number of documents and by memory, and the
+least recently used document goes first.
 """
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 PER_DOCUMENT = 2  # prompts kept per document: where the user types, and the place before that
-MIN_REUSE = 16  # sharing fewer tokens (``BOS ▁<PRE> ▁<SUF>``...) is not worth a copy
+MIN_REUSE = 16  # sharing fewer tokens (``BOS ▁<PRE> ▁<SUF>``...) means another place
 
 
 @dataclass
@@ -41,26 +40,6 @@ def common_prefix(a: list[int], b: list[int]) -> int:
         else:
             hi = mid
     return lo
-
-
-def extends(keep: int, entry: _Entry) -> bool:
-    """Whether a prompt sharing ``keep`` tokens with ``entry`` continues it rather than going elsewhere."""
-    return 2 * keep >= len(entry.ids)
-
-
-def head_copy(cache: Any, length: int) -> Any:
-    """A new cache holding a copy of the first ``length`` positions (``None`` if the layout is unknown)."""
-    layers = getattr(cache, "layers", None)
-    if not layers or not all(hasattr(layer, "keys") and hasattr(layer, "values") for layer in layers):
-        return None
-    copied = copy.copy(cache)
-    copied.layers = []
-    for layer in layers:
-        clone = copy.copy(layer)
-        clone.keys = layer.keys[..., :length, :].clone()
-        clone.values = layer.values[..., :length, :].clone()
-        copied.layers.append(clone)
-    return copied
 
 
 def cache_length(cache: Any) -> int:
@@ -125,22 +104,16 @@ class PrefixCache:
         keep = min(shared[best], len(ids) - 1)
         if keep <= 0:
             return None, 0
-        if keep < MIN_REUSE:
+        if keep < MIN_REUSE:  # another place of the document: its entries stay for when the user comes back
             return None, 0
-        entry = entries[best]
-        if extends(keep, entry):  # the new prompt continues this one: extend it in place
-            entries.pop(best)  # it comes back through put()
-            if not entries:
-                del self._entries[key]
-            crop(entry.cache, keep)
-            cache = entry.cache
-        else:  # another place of the document: keep this entry for when the user comes back
-            cache = head_copy(entry.cache, keep)
-            if cache is None:
-                return None, 0
+        # The same place (typed at, or its prompt re-cut): the new prompt replaces this one.
+        entry = entries.pop(best)  # extended by the engine, it comes back through put()
+        if not entries:
+            del self._entries[key]
+        crop(entry.cache, keep)
         self.hits += 1
         self.reused_tokens += keep
-        return cache, keep
+        return entry.cache, keep
 
     def put(self, key: str, ids: list[int], cache: Any) -> None:
         """Store ``cache`` as holding ``ids`` (cropping off anything generated after them)."""
