@@ -6,6 +6,9 @@ busy machine each hop waits for a core, and those waits were most of the end-to-
 an answer that needs no model (a typed-through suggestion). When stdin is a pipe, as editors
 start language servers, it is read by the event loop itself; anything else (a file, a socket
 shared with stdout, Windows) keeps pygls' reader.
+
+Like pygls' reader, it lets the loop run once between messages: a request handler reads the
+document in its first step, which must come before a ``didChange`` sent after the request.
 """
 
 from __future__ import annotations
@@ -30,6 +33,23 @@ def is_pipe(stream: BinaryIO) -> bool:
         return False
 
 
+class PipeReader:
+    """The reader ``run_async`` wants, over an asyncio stream."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.stream = stream
+
+    async def readline(self) -> bytes:
+        await asyncio.sleep(0)  # let the handlers of the previous message take their first step
+        return await self.stream.readline()
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await self.stream.readexactly(n)
+        except asyncio.IncompleteReadError:
+            return b""  # end of input inside a message: run_async stops
+
+
 def serve(server: Any, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
     """What pygls' ``start_io`` does, with an asyncio reader when stdin is a pipe."""
     stdin = stdin or sys.stdin.buffer
@@ -39,9 +59,10 @@ def serve(server: Any, stdin: BinaryIO | None = None, stdout: BinaryIO | None = 
     async def main() -> None:
         reader: Any
         if sys.platform != "win32" and is_pipe(stdin):
-            reader = asyncio.StreamReader()
+            stream = asyncio.StreamReader()
             loop = asyncio.get_running_loop()
-            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), stdin)
+            reader = PipeReader(stream)
         else:
             reader = StdinAsyncReader(stdin, server.thread_pool)
         await run_async(
