@@ -221,6 +221,9 @@ def allowed_roots(run: Run) -> list[str]:
         # the interpreter, the standard library and site-packages: imports and their data files
         *{sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix},
         str(Path(codellama_ls.__file__).parent),  # the server's own code
+        # ... and its install metadata (entry points): in an editable install from a fresh clone
+        # it sits beside the package, not in site-packages
+        str(Path(codellama_ls.__file__).parent.parent / "codellama_ls.egg-info"),
         str(run.model),  # the configured model folder ...
         str(run.tokenizer),  # ... and tokenizer folder
         "/proc",  # memory figures for codellama/status, CPU counts (torch, psutil)
