@@ -14,6 +14,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from tests.rawlsp import server_env
 from tests.tiny_model import SKIP_REASON, TOKENIZER_DIR, have_tokenizer, write_tiny_model
 
 needs_tokenizer = pytest.mark.skipif(not have_tokenizer(), reason=SKIP_REASON)
@@ -30,13 +31,6 @@ def tokenizer_dir() -> Path:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
     """A random 2-layer Llama with the real tokenizer, saved with ``save_pretrained``."""
     return write_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
-
-
-def server_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODELLAMA_LS_")}
-    env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"})
-    env.update(extra)
-    return env
 
 
 def _log_args() -> list[str]:
