@@ -30,7 +30,7 @@ def _apply(doc: Document, item: types.CompletionItem, encoding: str = UTF16) -> 
 
 def _item(text: str, line: int, index: int, suggestion: str, replace: int = 0, encoding: str = UTF16):
     doc = Document("file:///a.py", text)
-    return doc, completion_item(doc, Answer(suggestion, line, index, index + replace), encoding)
+    return doc, completion_item(Answer(suggestion, line, index, index + replace, None, doc.lines[line]), encoding)
 
 
 def test_edit_starts_at_the_word_before_the_cursor():

@@ -3,58 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
-from tokenizers import Tokenizer, models, pre_tokenizers
 
 from codellama_ls import cli
 from codellama_ls.config import Settings
-from codellama_ls.engines.base import Engine, EngineState, GenerationRequest, GenerationResult
 from codellama_ls.evaluate import DatasetError, Problem, editor_view, evaluate, load_problems, run_check
-from codellama_ls.tokens import CodeTokenizer
-from tests.conftest import needs_tokenizer
-
-
-def tiny_tokenizer() -> CodeTokenizer:
-    """Enough of a tokenizer for prompts the stub never reads as ids (no ../shared needed)."""
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "▁<PRE>": 3, "▁<SUF>": 4, "▁<MID>": 5, "▁<EOT>": 6}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return CodeTokenizer(json.loads(tok.to_str()))
-
-
-class StubEngine(Engine):
-    """Answers each problem with a chosen raw output, streamed a character at a time."""
-
-    name = "stub"
-
-    def __init__(self, outputs: dict[str, str]) -> None:
-        super().__init__()
-        self.outputs = outputs  # a line of the problem's prompt -> raw model output
-        self.tokenizer = tiny_tokenizer()
-        self.state = EngineState.READY
-        self.requests: list[GenerationRequest] = []
-        self.lock = threading.Lock()
-
-    def load(self, progress=None) -> None:
-        return None
-
-    def generate(self, request: GenerationRequest) -> GenerationResult:
-        self.requests.append(request)
-        raw = next(out for key, out in self.outputs.items() if key in request.prompt.prefix)
-        text, reason = "", "eot"
-        for ch in raw:
-            text += ch
-            if request.should_stop is not None and request.should_stop(text):
-                reason = "early"
-                break
-        return self.record(GenerationResult(text, len(text), 10, 10, reason))
-
-    def close(self) -> None:
-        return None
-
+from tests.support.fake_engine import FakeEngine
+from tests.support.tiny_model import needs_tokenizer
 
 PROBLEMS = [
     {  # whole-line gap; the model runs on into the next function
@@ -143,7 +100,7 @@ def test_whole_line_gap_is_an_empty_line() -> None:
 
 
 def test_evaluate_with_stub_engine(dataset: Path, tmp_path: Path) -> None:
-    engine = StubEngine(OUTPUTS)
+    engine = FakeEngine(script=OUTPUTS)
     out = tmp_path / "samples.jsonl"
     settings = Settings(fim_format="psm", max_new_tokens=33)
     report = evaluate(load_problems(dataset), settings, engine=engine, output=out, timeout_s=2)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-import codellama_ls
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest
 from codellama_ls.engines.kvcache import MIN_REUSE, PER_DOCUMENT, cache_length, common_prefix
 from codellama_ls.engines.local import LocalEngine
 from codellama_ls.prompt import Prompt, build_prompt
 
-SOURCE = (Path(codellama_ls.__file__).parent / "completion.py").read_text(encoding="utf-8")
+# A frozen copy of an earlier completion.py: real code whose cursor places the tests know.
+SOURCE = (Path(__file__).parent / "fixtures" / "kv_reuse_sample.py.txt").read_text(encoding="utf-8")
 
 
 def _engine(model: Path, **settings) -> LocalEngine:

@@ -8,37 +8,13 @@ import threading
 import pytest
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService, Notifier
+from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
 from codellama_ls.documents import Document
-from codellama_ls.engines.base import Engine, EngineError, EngineState, GenerationRequest, GenerationResult
+from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
+from codellama_ls.notify import Notifier
 from codellama_ls.tokens import CodeTokenizer
-
-
-class ScriptedEngine(Engine):
-    """Returns chosen raw outputs (or raises), token by token through the stop check."""
-
-    name = "scripted"
-
-    def __init__(self, tok: CodeTokenizer, outputs: list[str | Exception]) -> None:
-        super().__init__()
-        self.tokenizer = tok
-        self.state = EngineState.READY
-        self.outputs = outputs
-        self.requests: list[GenerationRequest] = []
-
-    def generate(self, request: GenerationRequest) -> GenerationResult:
-        self.requests.append(request)
-        out = self.outputs.pop(0)
-        if isinstance(out, Exception):
-            raise out
-        text, reason = "", "eot"
-        for ch in out:
-            text += ch
-            if request.should_stop and request.should_stop(text):
-                reason = "early"
-                break
-        return self.record(GenerationResult(text, len(text), len(request.prompt.ids), len(request.prompt.ids), reason))
+from tests.support.fake_engine import FakeEngine
 
 
 @pytest.fixture
@@ -49,7 +25,7 @@ def tok(tokenizer_dir) -> CodeTokenizer:
 def service_with(tok: CodeTokenizer, outputs: list, shown: list | None = None) -> CompletionService:
     notifier = Notifier(lambda message, kind: shown.append((kind, message)) if shown is not None else None)
     service = CompletionService(Settings(debounce_ms=0), notifier)
-    service.engine = ScriptedEngine(tok, outputs)
+    service.engine = FakeEngine(tok, outputs)
     return service
 
 
@@ -117,7 +93,7 @@ async def test_disabled_makes_no_model_call(tok):
 async def test_superseded_request_answers_empty_at_once(tok):
     release = threading.Event()
 
-    class Slow(ScriptedEngine):
+    class Slow(FakeEngine):
         def generate(self, request):
             while not request.cancel.is_set() and not release.is_set():
                 release.wait(0.01)

@@ -9,7 +9,7 @@ import pytest
 
 from codellama_ls.prompt import build_prompt, prompt_budget
 from codellama_ls.tokens import CodeTokenizer
-from tests.tiny_model import SKIP_REASON, TOKENIZER_DIR, VECTORS
+from tests.support.tiny_model import SKIP_REASON, TOKENIZER_DIR, VECTORS
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,8 @@ import pytest
 from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
 from codellama_ls.engines.openai import OpenAIEngine
 from codellama_ls.prompt import Prompt, build_prompt
-from tests.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
-
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "fim-vectors" / "codellama-infill.jsonl"
+from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
+from tests.support.tiny_model import VECTORS
 
 
 @pytest.fixture

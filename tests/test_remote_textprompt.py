@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from codellama_ls.prompt import Prompt, build_prompt
-from codellama_ls.textprompt import fim_text, harm, server_encoder, text_prompt, token_diff
+from codellama_ls.textprompt import fim_text, harm, text_prompt, token_diff
 from codellama_ls.tokens import CodeTokenizer
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "fim-vectors" / "codellama-infill.jsonl"
@@ -27,7 +27,7 @@ def markers(tok: CodeTokenizer) -> tuple[int | None, ...]:
 def test_vectors_keep_every_marker_and_lose_no_exact_prompt(tok: CodeTokenizer, fmt: str) -> None:
     if not VECTORS.is_file():
         pytest.skip(f"{VECTORS} is absent")
-    encode = server_encoder(tok)
+    encode = tok.text_encoder()
     cases = [json.loads(line) for line in VECTORS.read_text(encoding="utf-8").splitlines()]
     exact_before = exact_after = 0
     for case in cases:
@@ -48,7 +48,7 @@ def test_vectors_keep_every_marker_and_lose_no_exact_prompt(tok: CodeTokenizer, 
 @pytest.mark.parametrize("first", ["(", ".", ",", ")", "=", "'", '"', "["])
 def test_suffix_starting_with_punctuation_gets_a_space(tok: CodeTokenizer, first: str) -> None:
     prompt = build_prompt(tok, "x = foo", first + "a)\n", fmt="spm")
-    sent = text_prompt(prompt, server_encoder(tok), markers(tok))
+    sent = text_prompt(prompt, tok.text_encoder(), markers(tok))
     assert sent.adjusted and sent.text == f"<PRE> <SUF> {first}a)\n <MID> x = foo"
     assert tok.special.suf in sent.ids
 
@@ -56,7 +56,7 @@ def test_suffix_starting_with_punctuation_gets_a_space(tok: CodeTokenizer, first
 def test_plain_prompts_are_sent_unchanged(tok: CodeTokenizer) -> None:
     for prefix, suffix, fmt in [("def f():\n    ", "\n", "psm"), ("", "x\n", "spm"), ("a = 1\n", "", "spm")]:
         prompt = build_prompt(tok, prefix, suffix, fmt=fmt)
-        sent = text_prompt(prompt, server_encoder(tok), markers(tok))
+        sent = text_prompt(prompt, tok.text_encoder(), markers(tok))
         assert sent.exact and not sent.adjusted and sent.ids == prompt.ids
     prompt = build_prompt(tok, "import os\n", "", fmt="prefix")
-    assert text_prompt(prompt, server_encoder(tok)).text == "import os\n"
+    assert text_prompt(prompt, tok.text_encoder()).text == "import os\n"

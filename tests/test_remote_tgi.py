@@ -19,10 +19,10 @@ from codellama_ls.engines.remote import RemoteEngine
 from codellama_ls.prompt import Prompt, build_prompt, prompt_budget
 from codellama_ls.textprompt import fim_text
 from codellama_ls.tokens import CodeTokenizer
-from tests.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
+from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 
 EOT = 32010
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "fim-vectors" / "codellama-infill.jsonl"
+from tests.support.tiny_model import VECTORS  # noqa: E402
 
 
 def request(prompt: Prompt, **kw: Any) -> GenerationRequest:
@@ -72,9 +72,9 @@ def test_a_prompt_over_the_servers_max_input_is_trimmed(server: FakeServer, toke
     server.queue("/generate_stream", Stream(tokens(" 1"), finish="length"))
     eng.generate(request(big, max_new_tokens=128))
     sent = server.seen_on("/generate_stream")[-1].body
-    assert len(server.tokenize(sent["inputs"])) <= 64
+    assert len(server.token_ids(sent["inputs"])) <= 64
     assert sent["inputs"].endswith("x199 = 199\n")  # the lines nearest the cursor are kept
-    assert sent["parameters"]["max_new_tokens"] + len(server.tokenize(sent["inputs"])) <= 96
+    assert sent["parameters"]["max_new_tokens"] + len(server.token_ids(sent["inputs"])) <= 96
 
 
 # -- request bodies --------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_request_body_is_the_exact_text_prompt_with_eot_stop(engine: RemoteEngin
     result = engine.generate(request(prompt, max_new_tokens=40))
     seen = server.seen_on("/generate_stream")[-1]
     assert seen.body["inputs"] == "<PRE> <SUF>\n <MID> def add(a, b):\n    return "
-    assert [t["id"] for t in server.tokenize(seen.body["inputs"])] == prompt.ids  # TGI gets the reference ids
+    assert server.token_ids(seen.body["inputs"]) == prompt.ids  # TGI gets the reference ids
     params = seen.body["parameters"]
     assert params["max_new_tokens"] == 40
     assert "<EOT>" in params["stop"]
@@ -114,12 +114,12 @@ def test_psm_text_and_a_suffix_starting_with_a_paren_keeps_its_marker(server: Fa
     prompt = build_prompt(eng.tokenizer, "x = foo", "(a, b)\n", fmt="psm")
     naive = fim_text("psm", prompt.prefix, prompt.suffix)
     suf = eng.tokenizer.special.suf
-    assert suf not in [t["id"] for t in server.tokenize(naive)]  # BPE glues ">(" and loses ▁<SUF>
+    assert suf not in server.token_ids(naive)  # BPE glues ">(" and loses ▁<SUF>
     server.queue("/generate_stream", Stream(tokens(" bar"), finish="length"))
     eng.generate(request(prompt))
     sent = server.seen_on("/generate_stream")[-1].body["inputs"]
     assert sent == "<PRE> x = foo <SUF> (a, b)\n <MID>"
-    ids = [t["id"] for t in server.tokenize(sent)]
+    ids = server.token_ids(sent)
     assert [i for i in ids if i in (32007, 32008, 32009)] == [32007, 32008, 32009]
     assert eng.prompts["adjusted"] == 1
 

@@ -11,7 +11,7 @@ import pytest
 
 from codellama_ls.engines.base import EngineError, GenerationRequest
 from codellama_ls.prompt import build_prompt
-from tests.fake_remote import FakeServer, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
+from tests.support.fake_remote import FakeServer, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from codellama_ls.token_memo import MemoTokenizer
 from codellama_ls.tokens import CodeTokenizer
-from tests.tiny_model import VECTORS
+from tests.support.tiny_model import VECTORS
 
 EDGE_CASES = ["\n", "\n\n", "a\n", "\na", " \n ", "  x\n\n  y", "é\n😀\n", "\r\n\r\n", "<s>\n</s>", "\t\n\tx = 1"]
 

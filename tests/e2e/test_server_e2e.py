@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from tests.conftest import get_prompt, lsp_session, open_doc, request, status, wait_state
+from tests.support.lsp import get_prompt, lsp_session, open_doc, request, status, wait_state
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import server_env
+from tests.support.rawlsp import server_env
 
 SOURCE = "def area(r):\n    return 3.14 * r\n\nprint(area(2))\n"
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.rawlsp import RawServer, RpcError
+from tests.support.rawlsp import RawServer, RpcError
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from codellama_ls.prompt import build_prompt
 from codellama_ls.tokens import CodeTokenizer
-from tests.rawlsp import RawServer, RpcError
+from tests.support.rawlsp import RawServer, RpcError
 
 pytestmark = pytest.mark.slow
 

@@ -1,66 +1,32 @@
 """Faults: an engine that raises mid-generation, hangs, or fails to load. Every request is
 answered, each kind of failure is reported once, and serving recovers when the cause goes away.
 
-Most cases drive ``CompletionService`` with a fake engine (the fault is injected where a
-device would raise it); the OOM case runs the real decoding loop of ``LocalEngine``; the last
-cases go through the real server process with real causes: a corrupt weights file, fixed and
-followed by ``codellama.restartEngine``, and a generation that outlives ``generationTimeoutMs``.
+``CompletionService`` runs with the fake engine (the fault is injected where a device would
+raise it); the OOM case runs the real decoding loop of ``LocalEngine``. The same faults
+through the real server process are in ``tests/e2e/test_faults_e2e.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import threading
-from pathlib import Path
 
 import pytest
 import torch
 from lsprotocol import types
 
-from codellama_ls import completion
-from codellama_ls.completion import CompletionService, Notifier
+from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
-from codellama_ls.engines.base import Engine, EngineState, GenerationRequest, GenerationResult
+from codellama_ls.engines import host
+from codellama_ls.engines.base import Engine, EngineState
 from codellama_ls.engines.local import LocalEngine
+from codellama_ls.notify import Notifier
 from codellama_ls.tokens import CodeTokenizer
-from tests.rawlsp import RawServer
+from tests.support.fake_engine import FakeEngine
 
 URI = "file:///w/fault.py"
-OK = "compute(1)"  # what a healthy FaultyEngine suggests
+OK = "compute(1)"  # what a healthy fake engine suggests
 POS = types.Position(line=0, character=4)
-
-
-class FaultyEngine(Engine):
-    """Suggests ``OK``, or fails the way it is told to: raise, hang (polling cancel), or get stuck."""
-
-    name = "faulty"
-
-    def __init__(self, tok: CodeTokenizer, mode: str = "ok", error: BaseException | None = None) -> None:
-        super().__init__()
-        self.tokenizer, self.state = tok, EngineState.READY
-        self.mode, self.error = mode, error
-        self.release = threading.Event()
-        self.load_error: BaseException | None = None
-
-    def load(self, progress=None) -> None:
-        if self.load_error is not None:
-            raise self.load_error
-        self.state = EngineState.READY
-
-    def generate(self, request: GenerationRequest) -> GenerationResult:
-        n = len(request.prompt.ids)
-        if self.mode == "raise":
-            assert self.error is not None
-            raise self.error
-        if self.mode == "hang":  # a slow device that still checks the cancel flag every step
-            while not request.cancel.wait(0.01):
-                pass
-            return self.record(GenerationResult("", 0, n, n, "cancelled"))
-        if self.mode == "stuck":  # a device call that ignores the cancel flag
-            self.release.wait(60)
-        return self.record(GenerationResult(OK, 4, n, n, "eot"))
 
 
 @pytest.fixture
@@ -92,7 +58,7 @@ async def suggest(service: CompletionService, uri: str = URI):
 )
 async def test_engine_raising_mid_generation(tok, error, kind):
     shown: list = []
-    engine = FaultyEngine(tok, "raise", error)
+    engine = FakeEngine(tok, OK, mode="raise", error=error)
     service = make_service(engine, shown)
     for _ in range(3):
         assert await suggest(service) is None
@@ -134,7 +100,7 @@ async def test_oom_inside_the_real_decoding_loop(tiny_model):
 
 async def test_hanging_generation_times_out_once_and_serving_recovers(tok):
     shown: list = []
-    engine = FaultyEngine(tok, "hang")
+    engine = FakeEngine(tok, OK, mode="hang")
     service = make_service(engine, shown, generation_timeout_ms=100)
     assert await suggest(service) is None
     assert await suggest(service) is None
@@ -146,7 +112,7 @@ async def test_hanging_generation_times_out_once_and_serving_recovers(tok):
 
 async def test_stuck_device_call_does_not_block_other_requests_forever(tok):
     shown: list = []
-    engine = FaultyEngine(tok, "stuck")
+    engine = FakeEngine(tok, OK, mode="stuck")
     service = make_service(engine, shown, generation_timeout_ms=100)
     try:
         assert await suggest(service) is None  # timed out while the call is still stuck
@@ -161,11 +127,11 @@ async def test_stuck_device_call_does_not_block_other_requests_forever(tok):
 
 async def test_restart_replaces_a_stuck_engine(tok, monkeypatch):
     shown: list = []
-    stuck = FaultyEngine(tok, "stuck")
+    stuck = FakeEngine(tok, OK, mode="stuck")
     service = make_service(stuck, shown, generation_timeout_ms=100)
-    monkeypatch.setattr(completion, "DRAIN_TIMEOUT_S", 0.2)
-    fresh = FaultyEngine(tok)
-    monkeypatch.setattr(completion, "create_engine", lambda settings: fresh)
+    monkeypatch.setattr(host, "DRAIN_TIMEOUT_S", 0.2)
+    fresh = FakeEngine(tok, OK)
+    monkeypatch.setattr(service.host, "factory", lambda settings: fresh)
     try:
         assert await suggest(service) is None
         await asyncio.wait_for(service.load_engine(), 60)  # codellama.restartEngine
@@ -178,10 +144,10 @@ async def test_restart_replaces_a_stuck_engine(tok, monkeypatch):
 @pytest.mark.parametrize("error", [RuntimeError("driver exploded"), OSError("weights unreadable")])
 async def test_engine_failing_to_load_reports_once_and_reload_recovers(tok, monkeypatch, error):
     shown: list = []
-    broken = FaultyEngine(tok)
+    broken = FakeEngine(tok, OK)
     broken.load_error = error
-    service = make_service(FaultyEngine(tok), shown)
-    monkeypatch.setattr(completion, "create_engine", lambda settings: broken)
+    service = make_service(FakeEngine(tok, OK), shown)
+    monkeypatch.setattr(service.host, "factory", lambda settings: broken)
     await service.load_engine()
     assert service.engine.state is EngineState.FAILED and str(error) in (service.engine.error or "")
     for _ in range(3):
@@ -197,7 +163,7 @@ async def test_restart_during_a_real_generation(tiny_model):
     """A reload frees the old model only after its (cancelled) generation has stopped."""
     shown: list = []
     settings = {"model": str(tiny_model), "device": "cpu", "max_new_tokens": 3000, "generation_timeout_ms": 600_000}
-    service = make_service(FaultyEngine(CodeTokenizer.load(str(tiny_model))), shown, **settings)
+    service = make_service(FakeEngine(CodeTokenizer.load(str(tiny_model)), OK), shown, **settings)
     await service.load_engine()
     first = service.engine
     assert first.ready
@@ -215,7 +181,7 @@ async def test_restart_during_a_real_generation(tiny_model):
 
 
 async def test_remote_server_that_disconnects_then_comes_back(tokenizer_dir):
-    from tests.fake_remote import FakeServer, Stream, engine_for, tokens
+    from tests.support.fake_remote import FakeServer, Stream, engine_for, tokens
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -233,65 +199,3 @@ async def test_remote_server_that_disconnects_then_comes_back(tokenizer_dir):
         answer = await suggest(service)
         assert answer is not None and "compute(1)" in answer.text and len(shown) == 2
     service.shutdown()
-
-
-# -- the real server process ---------------------------------------------------------------
-def inline(server: RawServer, uri: str, line: int, character: int) -> list:
-    return server.inline(uri, line, character)["items"]
-
-
-def messages(server: RawServer) -> list[tuple[int, str]]:
-    return [(m["type"], m["message"]) for m in server.notifications("window/showMessage")]
-
-
-@pytest.mark.slow
-def test_corrupt_weights_then_fixed_and_restart_engine(tiny_model, tmp_path: Path):
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model, model)
-    weights = model / "model.safetensors"
-    good = weights.read_bytes()
-    weights.write_bytes(b"\x00garbage, not a safetensors header" * 100)
-    with RawServer() as server:
-        server.initialize({"model": str(model), "debounceMs": 0, "maxNewTokens": 4})
-        st = server.wait_state({"ready", "failed"})
-        assert st["state"] == "failed" and str(model) in st["error"]
-        server.open("file:///w/a.py", "def f():\n    return \n")
-        for _ in range(3):
-            assert inline(server, "file:///w/a.py", 1, 11) == []
-        assert [t for t, _ in messages(server)] == [1]  # one Error, not one per request
-        weights.write_bytes(good)
-        assert server.call("workspace/executeCommand", {"command": "codellama.restartEngine"}) is None
-        st = server.wait_state({"ready", "failed"})
-        assert st["state"] == "ready" and st["error"] is None
-        inline(server, "file:///w/a.py", 1, 11)
-        assert server.status()["generations"] == 1 and len(messages(server)) == 1
-        assert server.shutdown() == 0
-
-
-@pytest.mark.slow
-def test_generation_timeout_end_to_end(tiny_model):
-    with RawServer() as server:
-        # 4000 tokens take seconds on the tiny model; the timeout stops the loop after 100 ms.
-        opts = {"model": str(tiny_model), "debounceMs": 0, "maxNewTokens": 4000, "generationTimeoutMs": 100}
-        server.initialize(opts)
-        assert server.wait_state({"ready", "failed"})["state"] == "ready"
-        server.open("file:///w/t.py", "import os\n")
-        assert inline(server, "file:///w/t.py", 1, 0) == []
-        assert inline(server, "file:///w/t.py", 1, 0) == []
-        assert server.status()["last"]["stopReason"] == "timeout"
-        assert [t for t, _ in messages(server)] == [2]  # one Warning
-        assert "generationTimeoutMs" in messages(server)[0][1]
-        server.notify(
-            "workspace/didChangeConfiguration",
-            {"settings": {"codellama": {"maxNewTokens": 3, "generationTimeoutMs": 600000}}},
-        )
-        inline(server, "file:///w/t.py", 1, 0)
-        assert server.status()["last"]["stopReason"] != "timeout" and len(messages(server)) == 1
-        assert server.shutdown() == 0
-
-
-@pytest.mark.slow
-def test_exit_without_shutdown_is_code_1():
-    with RawServer() as server:
-        server.notify("exit")
-        assert server.wait(30) == 1

@@ -15,7 +15,7 @@ import pytest
 from bench.soak import Soak, summary, table
 from codellama_ls.health import rss_bytes
 from codellama_ls.tokens import CodeTokenizer
-from tests.rawlsp import RawServer
+from tests.support.rawlsp import RawServer
 
 # Allocator noise between two rounds of the same work; a leak of per-request state (documents,
 # tickets, futures, KV caches without a bound) grows by far more over a round of 40 requests.

@@ -2,7 +2,7 @@
 configured model and tokenizer folders, no remote code.
 
 Two real server sessions are recorded, each with a ``sitecustomize`` audit hook (every Python
-``open`` and socket call, see ``tests/audit_site``) and, where strace works, ``strace`` (native
+``open`` and socket call, see ``tests/support/audit_site``) and, where strace works, ``strace`` (native
 code too: the Rust tokenizers and safetensors, glibc):
 
 - *offline*: ``HF_HUB_OFFLINE=1``, first a hub model id that is not in the (empty) cache, then a
@@ -32,11 +32,11 @@ import codellama_ls
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import EngineError, EngineState
 from codellama_ls.engines.local import LocalEngine
-from tests.rawlsp import RawServer
+from tests.support.rawlsp import RawServer
 
 pytestmark = pytest.mark.slow
 
-AUDIT_SITE = Path(__file__).resolve().parent / "audit_site"
+AUDIT_SITE = Path(__file__).resolve().parent.parent / "support" / "audit_site"
 CANARIES = {
     "HF_TOKEN": "hf_canaryEnvToken0001",
     "HUGGING_FACE_HUB_TOKEN": "hf_canaryLegacyEnv0002",

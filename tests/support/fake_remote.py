@@ -153,12 +153,25 @@ class FakeServer:
             "docker_label": None,
         }
 
-    def tokenize(self, text: str) -> list[dict[str, Any]]:
-        assert self.tokenizer is not None, "FakeServer needs tokenizer_dir for /tokenize"
+    def token_ids(self, text: str) -> list[int]:
+        """The ids the server's tokenizer makes of ``text`` (BOS included)."""
+        assert self.tokenizer is not None, "FakeServer needs tokenizer_dir"
+        return list(self.tokenizer.encode(text, add_special_tokens=True).ids)
+
+    def tokenize(self, text: str) -> Reply:
+        """TGI's /tokenize: offsets in bytes of the UTF-8 input (its router slices the input by
+        bytes); without a fast tokenizer, 404 ``No fast tokenizer available``."""
+        if self.tokenizer is None:
+            return Reply(404, {"error": "No fast tokenizer available", "error_type": "tokenizer"})
         enc = self.tokenizer.encode(text, add_special_tokens=True)
-        return [
-            {"id": i, "text": text[s:e], "start": s, "stop": e} for i, (s, e) in zip(enc.ids, enc.offsets, strict=True)
-        ]
+        data = text.encode("utf-8")
+        byte_at = [len(text[:i].encode("utf-8")) for i in range(len(text) + 1)]
+        out = []
+        for token_id, (start, stop) in zip(enc.ids, enc.offsets, strict=True):
+            b_start, b_stop = byte_at[start], byte_at[stop]
+            piece = data[b_start:b_stop].decode("utf-8", "replace")
+            out.append({"id": token_id, "text": piece, "start": b_start, "stop": b_stop})
+        return Reply(body=out)
 
 
 @functools.lru_cache(maxsize=2)
@@ -250,7 +263,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             self._record(body)
             reply = server.next_reply(self.path)
             if reply is None and self.path == "/tokenize":
-                reply = Reply(body=server.tokenize(body["inputs"]))
+                reply = server.tokenize(body["inputs"])
             if reply is None and self.path == "/generate":
                 reply = Reply(body={"generated_text": "", "details": None})
             if reply is None:
@@ -355,9 +368,9 @@ _load = CodeTokenizer.load
 def reuse_tokenizers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Loading tokenizer.json takes seconds on a busy machine: load each one once per session."""
 
-    def load(name_or_path: str, revision: str | None = None) -> CodeTokenizer:
+    def load(name_or_path: str, revision: str | None = None, *, cache_only: bool = False) -> CodeTokenizer:
         if name_or_path not in _loaded:
-            _loaded[name_or_path] = _load(name_or_path, revision)
+            _loaded[name_or_path] = _load(name_or_path, revision, cache_only=cache_only)
         return _loaded[name_or_path]
 
     monkeypatch.setattr(CodeTokenizer, "load", staticmethod(load))

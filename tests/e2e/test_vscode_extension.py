@@ -21,7 +21,7 @@ import pytest
 
 from codellama_ls.config import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project
 VSCODE = ROOT / "editors" / "vscode"
 MANIFEST = json.loads((VSCODE / "package.json").read_text(encoding="utf-8"))
 PROPERTIES: dict[str, dict] = MANIFEST["contributes"]["configuration"]["properties"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from tests.conftest import lsp_session, open_doc, status
-from tests.fake_remote import FakeServer, Reply, Stream, tokens
+from tests.support.fake_remote import FakeServer, Reply, Stream, tokens
+from tests.support.lsp import lsp_session, open_doc, status
 
 pytestmark = pytest.mark.slow
 

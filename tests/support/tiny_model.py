@@ -1,7 +1,7 @@
 """Write a tiny randomly initialised Llama with the real Code Llama tokenizer to a folder.
 
 Tests, editor tests and benchmarks load it through ``from_pretrained`` exactly like the real
-7B model. Usage: ``python tests/tiny_model.py OUT_DIR [--hidden N --layers N]``.
+7B model. Usage: ``python tests/support/tiny_model.py OUT_DIR [--hidden N --layers N]``.
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import shutil
 from pathlib import Path
+from typing import Any
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+ROOT = Path(__file__).resolve().parents[2]  # the project
+SHARED = ROOT.parent / "shared"
 TOKENIZER_DIR = SHARED / "codellama-tokenizer"
 VECTORS = SHARED / "fim-vectors" / "codellama-infill.jsonl"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -19,6 +21,13 @@ SKIP_REASON = f"needs the real Code Llama tokenizer in {TOKENIZER_DIR} (../share
 
 def have_tokenizer() -> bool:
     return (TOKENIZER_DIR / "tokenizer.json").is_file()
+
+
+def needs_tokenizer(test: Any) -> Any:
+    """Skip a test, with the reason, where ../shared has no tokenizer."""
+    import pytest
+
+    return pytest.mark.skipif(not have_tokenizer(), reason=SKIP_REASON)(test)
 
 
 def write_tiny_model(

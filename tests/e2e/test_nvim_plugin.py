@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import server_env
+from tests.support.rawlsp import server_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project
 PLUGIN = ROOT / "editors" / "nvim"
 # Hang guards, not speed checks: waits normally end in well under a second, and the server is
 # ready in a few seconds, but a shared CI machine can be much slower.

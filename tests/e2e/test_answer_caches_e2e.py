@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from tests.conftest import lsp_session, open_doc, status
+from tests.support.lsp import lsp_session, open_doc, status
 
 URI = "file:///tmp/caches.py"
 TEXT = (

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from codellama_ls.stdio import is_pipe
-from tests.conftest import server_env
+from tests.support.rawlsp import server_env
 
 
 def _message(payload: dict) -> bytes:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import server_env
+from tests.support.rawlsp import server_env
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "tests" / "emacs" / "eglot_completion.el"
+ROOT = Path(__file__).resolve().parents[2]  # the project
+SCRIPT = ROOT / "tests" / "e2e" / "emacs" / "eglot_completion.el"
 SNIPPET = ROOT / "editors" / "emacs" / "codellama-ls-eglot.el"
 # name: (file text, 1-based line, 0-based column); the cursor ends line 2 in both.
 CASES = {

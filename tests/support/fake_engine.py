@@ -1,0 +1,105 @@
+"""The one fake engine of the in-process tests: scripted answers, or a chosen fault.
+
+It stands where a model would: the real pipeline (prompt, scheduler, early stop,
+post-processing) runs around it. Answers stream a character at a time through the request's
+stop check, as a decoding loop would, so early stop behaves as with a model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+
+from tokenizers import Tokenizer, models, pre_tokenizers
+
+from codellama_ls.engines.base import Engine, EngineState, GenerationRequest, GenerationResult, ProgressFn
+from codellama_ls.tokens import CodeTokenizer, PromptTokenizer
+
+# What the engine answers: one output per request in order (an exception is raised instead),
+# a map from a text in the prompt's prefix to the output, or a function of the request.
+Script = list[str | BaseException] | dict[str, str] | Callable[[GenerationRequest], str]
+
+
+def word_tokenizer() -> CodeTokenizer:
+    """Enough of a tokenizer for prompts whose ids nobody reads (needs no ../shared)."""
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "▁<PRE>": 3, "▁<SUF>": 4, "▁<MID>": 5, "▁<EOT>": 6}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return CodeTokenizer(json.loads(tok.to_str()))
+
+
+class FakeEngine(Engine):
+    """A ready engine answering from ``script``; ``mode`` makes it fail the way a device does.
+
+    - ``ok``: answer from the script;
+    - ``raise``: raise ``error`` (an OOM, a CUDA fault, a bug);
+    - ``hang``: a slow device that still checks the cancel flag every step;
+    - ``stuck``: a device call that ignores the cancel flag until ``release`` is set.
+
+    ``load_error`` makes ``load`` fail (a reload then leaves a failed engine).
+    """
+
+    name = "fake"
+
+    def __init__(
+        self,
+        tokenizer: PromptTokenizer | None = None,
+        script: Script | str = "",
+        *,
+        mode: str = "ok",
+        error: BaseException | None = None,
+    ) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer or word_tokenizer()
+        self.state = EngineState.READY
+        self.script = script
+        self.mode, self.error = mode, error
+        self.release = threading.Event()
+        self.load_error: BaseException | None = None
+        self.requests: list[GenerationRequest] = []
+
+    def load(self, progress: ProgressFn | None = None) -> None:
+        if self.load_error is not None:
+            raise self.load_error
+        self.state = EngineState.READY
+
+    def close(self) -> None:
+        return None
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        self.requests.append(request)
+        n = len(request.prompt.ids)
+        if self.mode == "raise":
+            assert self.error is not None
+            raise self.error
+        if self.mode == "hang":
+            while not request.cancel.wait(0.01):
+                pass
+            return self.record(GenerationResult("", 0, n, n, "cancelled"))
+        if self.mode == "stuck":
+            self.release.wait(60)
+        out = self._next(request)
+        text, reason = "", "eot"
+        for ch in out:
+            if request.cancel.is_set():
+                reason = "cancelled"
+                break
+            text += ch
+            if request.should_stop is not None and request.should_stop(text):
+                reason = "early"
+                break
+        return self.record(GenerationResult(text, len(text), n, n, reason))
+
+    def _next(self, request: GenerationRequest) -> str:
+        script = self.script
+        if isinstance(script, str):
+            return script
+        if isinstance(script, dict):
+            return next(out for key, out in script.items() if key in request.prompt.prefix)
+        if isinstance(script, list):
+            out = script.pop(0)
+            if isinstance(out, BaseException):
+                raise out
+            return out
+        return script(request)
