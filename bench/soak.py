@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `tests` importable
     sys.path.insert(0, str(ROOT))
 
-from tests.rawlsp import RawServer  # noqa: E402
+from tests.support.rawlsp import RawServer  # noqa: E402
 
 REQUEST_CANCELLED = -32800
 TYPED = "abcdefghijklmnopqrstuvwxyz_ (),.=+1234567890"
@@ -186,7 +186,7 @@ def summary(rounds: list[Round]) -> list[str]:
 
 
 def tiny_model() -> Path:
-    from tests.tiny_model import SKIP_REASON, have_tokenizer, write_tiny_model
+    from tests.support.tiny_model import SKIP_REASON, have_tokenizer, write_tiny_model
 
     out = ROOT / "bench" / ".cache" / "tiny-llama"
     if not (out / "config.json").is_file():

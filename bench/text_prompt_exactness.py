@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout: use its codellama_ls
 
 from codellama_ls.prompt import Prompt  # noqa: E402
-from codellama_ls.textprompt import fim_text, harm, server_encoder, text_prompt  # noqa: E402
+from codellama_ls.textprompt import fim_text, harm, text_prompt  # noqa: E402
 from codellama_ls.tokens import CodeTokenizer  # noqa: E402
 
 VECTORS = HERE.parents[1] / "shared" / "fim-vectors" / "codellama-infill.jsonl"
@@ -26,7 +26,7 @@ TOKENIZER = HERE.parents[1] / "shared" / "codellama-tokenizer"
 
 def measure(vectors: Path = VECTORS, tokenizer: Path = TOKENIZER) -> dict[str, dict[str, float]]:
     tok = CodeTokenizer.load(str(tokenizer))
-    encode = server_encoder(tok)
+    encode = tok.text_encoder()
     sp = tok.special
     markers = (sp.pre, sp.suf, sp.mid)
     cases = [json.loads(line) for line in vectors.read_text(encoding="utf-8").splitlines() if line.strip()]

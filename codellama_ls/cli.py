@@ -16,11 +16,18 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codellama_ls import __version__
 from codellama_ls.config import Settings
 from codellama_ls.redact import MaskSecrets
+
+if TYPE_CHECKING:
+    from lsprotocol import types
+
+    from codellama_ls.completion import CompletionService
+    from codellama_ls.documents import Document
+    from codellama_ls.engines.base import ProgressFn
 
 log = logging.getLogger("codellama_ls")
 
@@ -124,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(errors), file=sys.stderr)
             return 2
         return run_eval(args, settings)
+    from codellama_ls import pygls_adapter
     from codellama_ls.server import create_server
 
     server = create_server(settings)
@@ -135,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start_io()
     # LSP: `exit` after `shutdown` ends with 0, otherwise 1 (pygls swallows the code). Leave at
     # once: finalizing torch's and transformers' modules can take seconds the editor waits for.
-    code = 0 if server.protocol._shutdown else 1
+    code = 0 if pygls_adapter.is_shut_down(server) else 1
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(ValueError, OSError):  # pygls closes stdout on `exit`
@@ -146,8 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -> int:
     from lsprotocol import types
 
-    from codellama_ls.completion import CompletionService, Notifier
+    from codellama_ls.completion import CompletionService
     from codellama_ls.documents import PositionError
+    from codellama_ls.notify import Notifier
 
     if errors:
         print("\n".join(errors), file=sys.stderr)
@@ -174,7 +183,7 @@ def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -
         from codellama_ls.tokens import TokenizerNotFound
 
         try:
-            prompt = service.build(cursor)
+            prompt = service.build(cursor, asyncio.run(service.prompt_tokenizer()))
         except TokenizerNotFound as exc:
             print(f"codellama-ls: {exc}", file=sys.stderr)
             return 1
@@ -194,15 +203,16 @@ def _print_prompt(data: dict[str, Any]) -> None:
     print(data["suffix"])
 
 
-async def _complete(service: Any, doc: Any, position: Any) -> int:
+async def _complete(service: CompletionService, doc: Document, position: types.Position) -> int:
     from codellama_ls.engines.base import EngineState
+    from codellama_ls.progress import progress_bar
 
-    bar = _progress_bar()
+    bar = progress_bar()
 
-    async def progress() -> Any:
+    async def progress() -> ProgressFn:
         return bar
 
-    service.notifier._progress = progress
+    service.notifier.set_progress(progress)
     await service.load_engine()
     if service.engine.state is not EngineState.READY:
         return 1
@@ -213,19 +223,3 @@ async def _complete(service: Any, doc: Any, position: Any) -> int:
         return 1
     sys.stdout.write(answer.text + ("\n" if not answer.text.endswith("\n") else ""))
     return 0
-
-
-def _progress_bar() -> Any:
-    """A tqdm bar on stderr fed by the engine's load progress."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=100, file=sys.stderr, desc="Loading", leave=False)
-
-    def report(message: str, pct: int | None) -> None:
-        bar.set_description(message)
-        if pct is not None:
-            bar.update(max(pct - bar.n, 0))
-        if pct is not None and pct >= 100:
-            bar.close()
-
-    return report

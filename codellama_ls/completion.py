@@ -2,6 +2,9 @@
 
 The LSP handlers in ``server.py`` only translate to and from protocol types; everything a
 request does happens here, so the CLI and the evaluation harness run exactly the same code.
+Whatever fails inside a request — its document closed meanwhile, the tokenizer, the prompt,
+the engine, post-processing — costs that suggestion, not the request: it is answered empty
+and the user gets one message per kind of failure (details go to the log).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,87 +22,76 @@ from lsprotocol import types
 from codellama_ls import health, postprocess
 from codellama_ls.cache import AnswerCaches
 from codellama_ls.config import Settings
-from codellama_ls.documents import Cursor, Document, DocumentStore
-from codellama_ls.engines import create_engine
+from codellama_ls.documents import Cursor, Document, DocumentStore, units
 from codellama_ls.engines.base import (
     Cancelled,
     Engine,
     EngineError,
-    EngineState,
     GenerationRequest,
     GenerationResult,
-    ProgressFn,
+    StopCheck,
 )
+from codellama_ls.engines.host import EngineHost
+from codellama_ls.notify import Notifier
 from codellama_ls.prompt import Prompt, build_prompt, prompt_budget
 from codellama_ls.scheduler import Scheduler
 from codellama_ls.token_memo import MemoTokenizer
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.tokens import CodeTokenizer, PromptTokenizer
 
 log = logging.getLogger(__name__)
 
 # Settings whose change needs a new engine (the rest apply to the next request).
 RELOAD_KEYS = ("model", "tokenizer", "engine", "url", "api_token", "device", "dtype", "quantization")
-# How long a reload waits for a cancelled generation to stop before leaving it behind.
-DRAIN_TIMEOUT_S = 10.0
+
+
+class RequestFailed(Exception):
+    """A stage of a request failed in a way already reported; the request answers empty."""
 
 
 @dataclass
 class Answer:
-    """A suggestion placed in the document: replace [start, end) of ``line`` with ``text``."""
+    """A suggestion placed in the document: replace [start, end) of ``line`` with ``text``.
+
+    ``line_text`` is the cursor line as the request saw it: client positions are computed
+    from it, so an answer stays well-formed even if the document changed or closed meanwhile.
+    """
 
     text: str  # in the document's line endings
     line: int
     start: int  # python index in the line
     end: int
     result: GenerationResult | None = None
+    line_text: str = ""
 
+    def position(self, index: int, encoding: str) -> types.Position:
+        """The client position of a python index into the cursor line."""
+        return types.Position(line=self.line, character=units(self.line_text[:index], encoding))
 
-class Notifier:
-    """How the pipeline talks to the user; the server passes LSP-backed callables."""
-
-    def __init__(
-        self,
-        show: Callable[[str, types.MessageType], None] | None = None,
-        progress: Callable[[], Awaitable[ProgressFn | None]] | None = None,
-    ) -> None:
-        self._show = show or (lambda message, kind: log.warning("%s", message))
-        self._progress = progress
-        self._shown: set[str] = set()
-
-    def show(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
-        self._show(message, kind)
-
-    def once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
-        """Show a message once per kind of failure, not once per keystroke."""
-        if key in self._shown:
-            log.info("%s", message)
-            return
-        self._shown.add(key)
-        self.show(message, kind)
-
-    def reset(self, prefix: str = "") -> None:
-        self._shown = {k for k in self._shown if not k.startswith(prefix)} if prefix else set()
-
-    async def progress(self) -> ProgressFn | None:
-        """A thread-safe load-progress reporter, when the client can show one."""
-        return await self._progress() if self._progress else None
+    def range(self, encoding: str) -> types.Range:
+        return types.Range(start=self.position(self.start, encoding), end=self.position(self.end, encoding))
 
 
 class CompletionService:
-    """Owns the documents, the settings, the engine and the scheduler."""
+    """Owns the documents, the settings, the engine host and the scheduler."""
 
     def __init__(self, settings: Settings | None = None, notifier: Notifier | None = None) -> None:
         self.settings = settings or Settings()
         self.notifier = notifier or Notifier()
         self.documents = DocumentStore()
         self.scheduler = Scheduler()
-        self.engine: Engine = _NoEngine()
-        self._prompt_tokenizer: CodeTokenizer | None = None
+        self.host = EngineHost(self.notifier, self.scheduler)
+        self._prompt_tokenizer: PromptTokenizer | None = None
         self._memo: MemoTokenizer | None = None
         self.caches = AnswerCaches()
-        self._load_lock = threading.Lock()
-        self._load_task: asyncio.Future[Any] | None = None
         self.encoding: str = types.PositionEncodingKind.Utf16
+
+    @property
+    def engine(self) -> Engine:
+        return self.host.engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        self.host.engine = engine
 
     # -- settings ------------------------------------------------------------------------
     def configure(self, changes: dict[str, Any]) -> bool:
@@ -111,69 +103,42 @@ class CompletionService:
         self.settings = new
         if reload:
             self._prompt_tokenizer = None
-        if hasattr(self.engine, "settings") and not reload:
-            self.engine.settings = new  # type: ignore[attr-defined]
+        else:
+            self.host.configure(new)
         return reload
 
     # -- engine --------------------------------------------------------------------------
     async def load_engine(self) -> None:
         """(Re)load the engine in a worker thread; the LSP loop keeps answering meanwhile."""
-        old = self.engine
         self.scheduler.cancel_all()
         self.caches.results.clear()  # answers of the old engine
-        try:
-            engine = create_engine(self.settings)
-        except EngineError as exc:
-            self.engine = _NoEngine(str(exc))
-            self.notifier.once("load:" + str(exc), str(exc))
-            return
-        engine.state = EngineState.LOADING
-        self.engine = engine
-        self.notifier.reset("load:")
-        progress = await self.notifier.progress()
-        try:
-            await asyncio.to_thread(self._load, old, engine, progress)
-        except Exception as exc:  # EngineError, or any bug in an engine's loader: report, keep serving
-            if progress is not None:
-                progress("Loading failed", 100)
-            message = str(exc)
-            if not isinstance(exc, EngineError):
-                log.exception("loading the engine failed")
-                message = f"Loading the engine failed: {type(exc).__name__}: {exc}"
-                engine.state, engine.error = EngineState.FAILED, message
-            self.notifier.once("load:" + message, message)
-            return
-        self._prompt_tokenizer = engine.tokenizer
-
-    def _load(self, old: Engine, engine: Engine, progress: ProgressFn | None) -> None:
-        with self._load_lock:
-            # The old engine may still be generating a (cancelled) request: let it stop before
-            # its model is freed under it. A call stuck longer than this is left behind.
-            self.scheduler.drain(DRAIN_TIMEOUT_S)
-            old.close()
-            engine.load(progress)
+        if await self.host.load(self.settings):
+            self._prompt_tokenizer = self.engine.tokenizer
 
     def start_loading(self) -> asyncio.Future[Any]:
-        self._load_task = asyncio.ensure_future(self.load_engine())
-        return self._load_task
+        return asyncio.ensure_future(self.load_engine())
 
     # -- prompts -------------------------------------------------------------------------
-    def tokenizer(self) -> CodeTokenizer:
-        """The engine's tokenizer, or one loaded on its own (``codellama/prompt`` needs no model)."""
+    async def prompt_tokenizer(self) -> PromptTokenizer:
+        """The engine's tokenizer, or one loaded on its own (``codellama/prompt`` needs no model).
+
+        Loading ``tokenizer.json`` takes seconds: it happens in a worker thread, once per setting.
+        """
         if self.engine.tokenizer is not None:
             return self.engine.tokenizer
         if self._prompt_tokenizer is None:
-            self._prompt_tokenizer = CodeTokenizer.load(self.settings.tokenizer or self.settings.model)
+            name = self.settings.tokenizer or self.settings.model
+            self._prompt_tokenizer = await asyncio.to_thread(CodeTokenizer.load, name)
         return self._prompt_tokenizer
 
-    def build(self, cursor: Cursor, tok: CodeTokenizer | None = None) -> Prompt:
+    def build(self, cursor: Cursor, tok: PromptTokenizer) -> Prompt:
+        """The exact prompt at ``cursor`` (raises what the tokenizer raises)."""
         s = self.settings
-        tok = tok or self.tokenizer()
         if self._memo is None or self._memo.tok is not tok:
             self._memo = MemoTokenizer(tok)  # same ids; a keystroke re-tokenizes only its own line
         budget = prompt_budget(s.max_prompt_tokens, self.engine.context_length, s.max_new_tokens)
         return build_prompt(
-            self._memo,  # type: ignore[arg-type]
+            self._memo,
             cursor.prefix,
             cursor.suffix,
             fmt=s.fim_format,
@@ -189,13 +154,24 @@ class CompletionService:
 
     # -- suggestions ---------------------------------------------------------------------
     async def suggest(self, uri: str, position: types.Position) -> Answer | None:
-        """The suggestion at a position, or None (disabled, loading, superseded, nothing good)."""
+        """The suggestion at a position, or None (disabled, loading, superseded, failed, nothing good).
+
+        Only a request for an unknown document or position raises (KeyError, PositionError):
+        that is the client's mistake, answered as InvalidParams.
+        """
         arrived = time.perf_counter()
         _, cursor = self.cursor(uri, position)
         if not self.settings.enable:
             return None
+        try:
+            return await self._suggest(uri, cursor, arrived)
+        except RequestFailed:
+            return None
+
+    async def _suggest(self, uri: str, cursor: Cursor, arrived: float) -> Answer | None:
         ctx = postprocess.Context.from_cursor(cursor)
-        typed = self.caches.typed.follow(uri, ctx)
+        with self._stage("cache"):
+            typed = self.caches.typed.follow(uri, ctx)
         if typed is not None:  # the user typed the start of the suggestion on screen: show its rest
             self.scheduler.cancel(uri)
             # into the completion cache as well, once the answer is out (pygls sends it in a later callback)
@@ -203,13 +179,17 @@ class CompletionService:
             return self._show(uri, cursor, typed, None, "typed", arrived)
         engine = self.engine
         if not engine.ready:
-            if engine.state is EngineState.FAILED and engine.error:
-                self.notifier.once("load:" + engine.error, engine.error)
+            self.host.report_unready()
             return None
         s = self.settings
-        prompt = self.build(cursor, engine.tokenizer)
-        key = self._result_key(prompt)
-        cached = self.caches.results.get(key)
+        tok = engine.tokenizer
+        if tok is None:
+            return None
+        with self._stage("prompt"):
+            prompt = self.build(cursor, tok)
+        with self._stage("cache"):
+            key = self._result_key(prompt)
+            cached = self.caches.results.get(key)
         if cached is not None:  # this prompt was answered before (undo, moving back and forth)
             self.scheduler.cancel(uri)
             return self._show(uri, cursor, *cached, "cache", arrived)
@@ -221,14 +201,31 @@ class CompletionService:
                 temperature=s.temperature,
                 top_p=s.top_p,
                 cancel=cancel,
-                should_stop=postprocess.stop_check(ctx),
+                should_stop=self._stop_check(ctx),
                 timeout_s=s.generation_timeout_ms / 1000,
                 key=uri,
             )
             return engine.generate(request)
 
+        result = await self._generate(uri, job, arrived)
+        self.host.show_notices()
+        if result is None or result.stop_reason in ("cancelled", "timeout"):
+            return None
+        if uri not in self.documents:  # closed while the model ran: nobody waits for this answer
+            log.info("%s was closed while its suggestion was made", uri)
+            return None
+        with self._stage("postprocess"):
+            suggestion = postprocess.postprocess(result.text, ctx)
+        self.caches.results.put(key, suggestion, result)
+        return self._show(uri, cursor, suggestion, result, "model", arrived)
+
+    async def _generate(
+        self, uri: str, job: Callable[[threading.Event], GenerationResult], arrived: float
+    ) -> GenerationResult | None:
+        """Run ``job`` through the scheduler; every engine failure becomes one message per kind."""
+        s = self.settings
         try:
-            result = await self.scheduler.run(
+            result: GenerationResult | None = await self.scheduler.run(
                 uri,
                 job,
                 debounce_s=max(0.0, s.debounce_ms / 1000 - (time.perf_counter() - arrived)),  # from the keystroke
@@ -237,8 +234,7 @@ class CompletionService:
         except Cancelled:
             return None
         except EngineError as exc:
-            kind = types.MessageType.Warning if exc.kind == "oom" else types.MessageType.Error
-            self.notifier.once("gen:" + exc.kind, str(exc), kind)
+            self._report_engine_error(exc)
             return None
         except TimeoutError as exc:
             self.notifier.once(
@@ -249,7 +245,8 @@ class CompletionService:
             log.exception("generation failed")
             name = type(exc).__name__
             kind = types.MessageType.Warning if "OutOfMemory" in name else types.MessageType.Error
-            self.notifier.once("gen:" + name, f"codellama-ls: generation failed ({name}: {exc}); skipped.", kind)
+            text = str(exc)[:200]
+            self.notifier.once("gen:" + name, f"codellama-ls: generation failed ({name}: {text}); skipped.", kind)
             return None
         if result is not None and result.stop_reason == "timeout":
             self.notifier.once(
@@ -258,18 +255,40 @@ class CompletionService:
                 "the suggestion was skipped.",
                 types.MessageType.Warning,
             )
-        if result is None or result.stop_reason in ("cancelled", "timeout"):
-            return None
-        suggestion = postprocess.postprocess(result.text, ctx)
-        self.caches.results.put(key, suggestion, result)
-        return self._show(uri, cursor, suggestion, result, "model", arrived)
+        return result
+
+    def _report_engine_error(self, exc: EngineError) -> None:
+        kind = types.MessageType.Warning if exc.kind == "oom" else types.MessageType.Error
+        self.notifier.once("gen:" + exc.kind, str(exc), kind)
+
+    def _stage(self, stage: str) -> _Stage:
+        return _Stage(self, stage)
+
+    def _stop_check(self, ctx: postprocess.Context) -> StopCheck:
+        """Post-processing's early stop, made safe to call from the engine: a failure in it only
+        turns early stop off for that request (post-processing then reports it once)."""
+        check = postprocess.stop_check(ctx)
+
+        def safe(text: str) -> bool:
+            try:
+                return check(text)
+            except Exception:
+                log.exception("the early-stop check failed; decoding on")
+                return False
+
+        return safe
 
     def _cache_typed(self, cursor: Cursor, typed: postprocess.Suggestion) -> None:
         """Put a typed-through answer in the completion cache too, so coming back to it is free as well."""
-        if self.engine.ready:
-            prompt = self.build(cursor, self.engine.tokenizer)
+        engine = self.engine
+        if not engine.ready or engine.tokenizer is None:
+            return
+        try:
+            prompt = self.build(cursor, engine.tokenizer)
             result = GenerationResult(typed.text, 0, 0, len(prompt.ids), "typed")
             self.caches.results.put(self._result_key(prompt), typed, result)
+        except Exception:  # only a missed cache entry; the answer went out already
+            log.exception("caching a typed-through answer failed")
 
     def _result_key(self, prompt: Prompt) -> tuple[Any, ...]:
         """What decides a model's answer: the prompt text and the generation settings."""
@@ -299,7 +318,8 @@ class CompletionService:
     def edit(cursor: Cursor, suggestion: postprocess.Suggestion, result: GenerationResult | None) -> Answer:
         """A suggestion as an edit of the cursor line, in the document's line endings."""
         text = suggestion.text.replace("\n", cursor.eol) if cursor.eol != "\n" else suggestion.text
-        return Answer(text, cursor.line, cursor.index, cursor.index + suggestion.replace, result)
+        end = cursor.index + suggestion.replace
+        return Answer(text, cursor.line, cursor.index, end, result, cursor.line_text)
 
     def status(self) -> dict[str, Any]:
         """State for `codellama/status`, `:checkhealth` and status bars (secrets masked)."""
@@ -315,27 +335,38 @@ class CompletionService:
 
     def shutdown(self) -> None:
         self.scheduler.shutdown()
-        self.engine.close()
+        self.host.close()
 
 
-class _NoEngine(Engine):
-    """Placeholder until the configured engine is loaded (or after it failed to be created)."""
+# What each stage is called in a message to the user.
+_STAGE_NAMES = {"cache": "the answer cache", "prompt": "building the prompt", "postprocess": "post-processing"}
 
-    name = "none"
 
-    def __init__(self, error: str | None = None) -> None:
-        super().__init__()
-        if error:
-            self.state, self.error = EngineState.FAILED, error
+class _Stage:
+    """``with service._stage("prompt"):`` turns any failure of that stage into one message per
+    kind and a :class:`RequestFailed` (the request answers empty)."""
 
-    def load(self, progress: ProgressFn | None = None) -> None:
+    def __init__(self, service: CompletionService, stage: str) -> None:
+        self.service = service
+        self.stage = stage
+
+    def __enter__(self) -> None:
         return None
 
-    def generate(self, request: GenerationRequest) -> GenerationResult:
-        raise EngineError(self.error or "no engine", "not-ready")
-
-    def close(self) -> None:
-        return None
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, RequestFailed):
+            return
+        if isinstance(exc, EngineError):  # a server's /tokenize failing: the engine's kind of failure
+            self.service._report_engine_error(exc)
+        else:
+            log.error("%s failed", self.stage, exc_info=exc)
+            name = type(exc).__name__
+            what = _STAGE_NAMES.get(self.stage, self.stage)
+            self.service.notifier.once(
+                f"{self.stage}:{name}",
+                f"codellama-ls: {what} failed ({name}); the suggestion was skipped. The server log has the details.",
+            )
+        raise RequestFailed() from exc
 
 
 def elapsed_ms(start: float) -> float:

@@ -209,6 +209,9 @@ class DocumentStore:
         except KeyError:
             raise KeyError(f"document {uri} is not open") from None
 
+    def __contains__(self, uri: object) -> bool:
+        return uri in self._docs
+
     def __iter__(self) -> Iterator[Document]:
         return iter(self._docs.values())
 

@@ -34,9 +34,10 @@ from typing import IO, Any
 
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService, Notifier
+from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
-from codellama_ls.engines.base import Engine, EngineError, EngineState
+from codellama_ls.engines.base import Engine, EngineError, EngineState, ProgressFn
+from codellama_ls.notify import Notifier
 
 CHECK_TIMEOUT_S = 10.0
 _MEMORY_LIMIT = 4 << 30
@@ -364,7 +365,7 @@ def default_output(dataset: str | Path) -> Path:
 
 def main(args: Any, settings: Settings) -> int:
     """``codellama-ls eval DATASET.jsonl``."""
-    from codellama_ls.cli import _progress_bar
+    from codellama_ls.progress import progress_bar
 
     try:
         problems = load_problems(args.dataset, args.limit)
@@ -376,8 +377,8 @@ def main(args: Any, settings: Settings) -> int:
         return 2
     output = Path(args.output) if args.output else default_output(args.dataset)
 
-    async def load_progress() -> Any:
-        return _progress_bar()
+    async def load_progress() -> ProgressFn:
+        return progress_bar()
 
     notifier = Notifier(lambda message, kind: print(message, file=sys.stderr), load_progress)
     try:

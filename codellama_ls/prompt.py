@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.tokens import PromptTokenizer
 
 FORMATS = ("psm", "spm", "prefix")
 # Code averages 3-4 characters a token; start with a window this many chars per token,
@@ -49,7 +49,7 @@ def prompt_budget(max_prompt_tokens: int, context_length: int | None, max_new_to
 
 
 def build_prompt(
-    tok: CodeTokenizer,
+    tok: PromptTokenizer,
     prefix: str,
     suffix: str,
     *,
@@ -100,7 +100,7 @@ def build_prompt(
     return Prompt(fmt, p_text, s_text, ids, p_cut or s_cut, p_ids, s_ids)
 
 
-def trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
+def trim_prefix(tok: PromptTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
     """Keep the longest tail of ``text`` that starts at a line start and fits ``budget`` tokens."""
     if budget <= 0:
         return "", [], bool(text)
@@ -114,8 +114,9 @@ def trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[i
     return _trim_prefix(tok, text, budget)
 
 
-def _trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
+def _trim_prefix(tok: PromptTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
     window = budget * _CHARS_PER_TOKEN
+    offsets: list[tuple[int, int]] = []
     while True:
         start = 0 if window >= len(text) else _next_line_start(text, len(text) - window)
         part = text[start:]
@@ -147,7 +148,7 @@ def _trim_prefix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[
         start_char += 1
 
 
-def stable_prefix(tok: CodeTokenizer, text: str, kept: str, ids: list[int], grid: int) -> tuple[str, list[int]]:
+def stable_prefix(tok: PromptTokenizer, text: str, kept: str, ids: list[int], grid: int) -> tuple[str, list[int]]:
     """Move the cut of a trimmed prefix forward to the first line start after a multiple of ``grid``.
 
     The shortest cut moves by a line every few tokens typed at the cursor, and each move
@@ -165,7 +166,7 @@ def stable_prefix(tok: CodeTokenizer, text: str, kept: str, ids: list[int], grid
     return text[snapped:], snapped_ids
 
 
-def trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
+def trim_suffix(tok: PromptTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
     """Keep the longest head of ``text`` that ends at a line end and fits ``budget`` tokens."""
     if budget <= 0:
         return "", [], bool(text)
@@ -177,8 +178,9 @@ def trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[i
     return _trim_suffix(tok, text, budget)
 
 
-def _trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
+def _trim_suffix(tok: PromptTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
     window = budget * _CHARS_PER_TOKEN
+    offsets: list[tuple[int, int]] = []
     while True:
         end = len(text) if window >= len(text) else _prev_line_end(text, window)
         part = text[:end]
@@ -206,10 +208,9 @@ def _trim_suffix(tok: CodeTokenizer, text: str, budget: int) -> tuple[str, list[
     return "", [], bool(text)
 
 
-def _reach(tok: CodeTokenizer, budget: int) -> int:
-    """Characters that ``budget`` tokens can cover at most (tokenizers that cannot say how long
-    their longest piece is, like a server's /tokenize, get 64 characters a token)."""
-    return budget * getattr(tok, "max_token_chars", 64)
+def _reach(tok: PromptTokenizer, budget: int) -> int:
+    """Characters that ``budget`` tokens can cover at most."""
+    return budget * tok.max_token_chars
 
 
 def _next_line_start(text: str, pos: int) -> int:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -79,9 +79,10 @@ class Scheduler:
             loop = asyncio.get_running_loop()
             self.started += 1
             future = loop.run_in_executor(self._worker, _guarded, job, ticket.cancel)
-            waiter = asyncio.ensure_future(ticket.superseded.wait())
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(ticket.superseded.wait())
+            both: set[asyncio.Future[Any]] = {future, waiter}
             try:
-                done, _ = await asyncio.wait({future, waiter}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(both, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
             if future in done:

@@ -1,28 +1,34 @@
 """The LSP feature table: each handler translates protocol types and delegates.
 
-Document sync is handled by our own store (``documents.py``) instead of pygls' workspace,
-whose line splitting and position clamping are not exact (see that module).
+Document sync goes to our own store (``documents.py``) instead of pygls' workspace, whose
+line splitting and position clamping are not exact. Every handler is guarded: a failure
+inside it is answered with the method's empty result and one message per kind of failure,
+never with an internal error (only a bad request from the client gets an error answer).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import re
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import lsp_method
 
-from codellama_ls import __version__, redact, stdio
-from codellama_ls.completion import Answer, CompletionService, Notifier
+from codellama_ls import __version__, pygls_adapter, redact, stdio
+from codellama_ls.completion import Answer, CompletionService
 from codellama_ls.config import Settings, extract_section
-from codellama_ls.documents import Document, PositionError
-from codellama_ls.engines.base import EngineError
-from codellama_ls.jsonrpc import UNREADABLE, HardenedProtocol, describe_error, strict_converter
+from codellama_ls.documents import PositionError
+from codellama_ls.engines.base import EngineError, ProgressFn
+from codellama_ls.jsonrpc import UNREADABLE, describe_error, strict_converter
+from codellama_ls.notify import Notifier
+from codellama_ls.pygls_adapter import HardenedProtocol
 from codellama_ls.tokens import TokenizerNotFound
 
 log = logging.getLogger(__name__)
@@ -32,38 +38,27 @@ STATUS_METHOD = "codellama/status"
 RESTART_COMMAND = "codellama.restartEngine"
 TOGGLE_COMMAND = "codellama.toggle"
 
-
-class Protocol(HardenedProtocol):
-    """Routes document sync to the completion service's own document store."""
-
-    _server: CodeLlamaServer
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
-        self._server.service.documents.open(params.text_document)
-        yield from ()
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
-        self._server.service.documents.change(params, self._server.service.encoding)
-        yield from ()
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
-        self._server.service.documents.close(params.text_document.uri)
-        yield from ()
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CodeLlamaServer(LanguageServer):
     def __init__(self, settings: Settings | None = None) -> None:
-        super().__init__("codellama-ls", __version__, protocol_cls=Protocol, converter_factory=strict_converter)
+        super().__init__("codellama-ls", __version__, protocol_cls=HardenedProtocol, converter_factory=strict_converter)
         self.service = CompletionService(settings, Notifier(self._show, self._progress))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
+        """Failures outside a request (a notification handler, a message that cannot be read):
+        logged, and shown once per kind without the exception's text (it may hold paths)."""
         if source is JsonRpcException and isinstance(error, UNREADABLE):
-            self.protocol.answer_unreadable(error)  # the body was not JSON: answer ParseError
+            pygls_adapter.protocol_of(self).answer_unreadable(error)  # the body was not JSON: ParseError
             return
-        super().report_server_error(error, source)
+        log.error("server error (%s): %s", getattr(source, "__name__", source), redact.mask(str(error)))
+        if isinstance(error, JsonRpcException) and source is not JsonRpcException:
+            return  # a request's error answer already told the client
+        name = type(error).__name__
+        self.service.notifier.once(
+            f"server:{name}", f"codellama-ls: an internal error ({name}) was ignored; the server log has the details."
+        )
 
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
         """Serve stdio without a thread hop per message (see ``stdio.py``)."""
@@ -74,7 +69,7 @@ class CodeLlamaServer(LanguageServer):
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
-    async def _progress(self) -> Any:
+    async def _progress(self) -> ProgressFn | None:
         """A thread-safe reporter of load progress, when the client supports work-done progress.
 
         The token is created (and acknowledged by the client) before the first notification,
@@ -104,7 +99,54 @@ class CodeLlamaServer(LanguageServer):
             else:
                 progress.report(token, types.WorkDoneProgressReport(message=message, percentage=pct))
 
-        return lambda message, pct: loop.call_soon_threadsafe(send, message, pct)
+        def report(message: str, pct: int | None) -> None:
+            loop.call_soon_threadsafe(send, message, pct)
+
+        return report
+
+
+def guarded(empty: Callable[[], Any]) -> Callable[[F], F]:
+    """Answer ``empty()`` when a handler fails, with one message per kind of failure.
+
+    Errors the client caused (``JsonRpcException``: InvalidParams and the like) pass through.
+    """
+
+    def wrap(handler: F) -> F:
+        def failed(ls: CodeLlamaServer, exc: Exception) -> Any:
+            name = type(exc).__name__
+            log.error("%s failed", handler.__name__, exc_info=exc)
+            ls.service.notifier.once(
+                f"handler:{handler.__name__}:{name}",
+                f"codellama-ls: {handler.__name__.replace('_', ' ')} failed ({name}); it was answered empty. "
+                "The server log has the details.",
+            )
+            return empty()
+
+        if inspect.iscoroutinefunction(handler):
+
+            @functools.wraps(handler)
+            async def run_async(ls: CodeLlamaServer, *args: Any) -> Any:
+                try:
+                    return await handler(ls, *args)
+                except JsonRpcException:
+                    raise
+                except Exception as exc:
+                    return failed(ls, exc)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(handler)
+        def run(ls: CodeLlamaServer, *args: Any) -> Any:
+            try:
+                return handler(ls, *args)
+            except JsonRpcException:
+                raise
+            except Exception as exc:
+                return failed(ls, exc)
+
+        return run  # type: ignore[return-value]
+
+    return wrap
 
 
 def _invalid(exc: Exception) -> JsonRpcInvalidParams:
@@ -120,18 +162,10 @@ async def _answer(
         raise _invalid(exc) from exc
 
 
-def _range(ls: CodeLlamaServer, uri: str, answer: Answer) -> types.Range:
-    doc = ls.service.documents.get(uri)
-    enc = ls.service.encoding
-    return types.Range(
-        start=doc.position(answer.line, answer.start, enc), end=doc.position(answer.line, answer.end, enc)
-    )
-
-
 _WORD_BEFORE = re.compile(r"\w+$")
 
 
-def completion_item(doc: Document, answer: Answer, encoding: str) -> types.CompletionItem:
+def completion_item(answer: Answer, encoding: str) -> types.CompletionItem:
     """The suggestion as a completion item whose edit starts at the word before the cursor.
 
     Clients filter completion items by the text between the edit's start and the cursor;
@@ -139,14 +173,12 @@ def completion_item(doc: Document, answer: Answer, encoding: str) -> types.Compl
     word in ``newText`` (and so in the label) lets the item through every such filter and
     still inserts exactly the suggestion. The label is the first non-blank line.
     """
-    line = doc.lines[answer.line] if answer.line < len(doc.lines) else ""
-    match = _WORD_BEFORE.search(line[: answer.start])
+    match = _WORD_BEFORE.search(answer.line_text[: answer.start])
     word = match.group(0) if match else ""
     new_text = word + answer.text
     label = next((part.strip() for part in new_text.splitlines() if part.strip()), new_text)
     edit_range = types.Range(
-        start=doc.position(answer.line, answer.start - len(word), encoding),
-        end=doc.position(answer.line, answer.end, encoding),
+        start=answer.position(answer.start - len(word), encoding), end=answer.position(answer.end, encoding)
     )
     return types.CompletionItem(
         label=label,
@@ -160,71 +192,103 @@ def completion_item(doc: Document, answer: Answer, encoding: str) -> types.Compl
     )
 
 
+def _empty_inline() -> types.InlineCompletionList:
+    return types.InlineCompletionList(items=[])
+
+
+def _empty_completion() -> types.CompletionList:
+    return types.CompletionList(is_incomplete=True, items=[])
+
+
 def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     server = CodeLlamaServer(settings)
 
     @server.feature(types.INITIALIZE)
+    @guarded(lambda: None)
     def initialize(ls: CodeLlamaServer, params: types.InitializeParams) -> None:
         ls.service.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
         ls.service.configure(extract_section(params.initialization_options or {}))
 
     @server.feature(types.INITIALIZED)
+    @guarded(lambda: None)
     def initialized(ls: CodeLlamaServer, params: types.InitializedParams) -> None:
         ls.service.start_loading()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    @guarded(lambda: None)
     def did_change_configuration(ls: CodeLlamaServer, params: types.DidChangeConfigurationParams) -> None:
         if ls.service.configure(extract_section(params.settings)):
             ls.service.start_loading()
 
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    @guarded(lambda: None)
+    def did_open(ls: CodeLlamaServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.service.documents.open(params.text_document)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    @guarded(lambda: None)
+    def did_change(ls: CodeLlamaServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.service.documents.change(params, ls.service.encoding)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    @guarded(lambda: None)
+    def did_close(ls: CodeLlamaServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.service.documents.close(params.text_document.uri)
+
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    @guarded(_empty_inline)
     async def inline_completion(
         ls: CodeLlamaServer, params: types.InlineCompletionParams
-    ) -> types.InlineCompletionList | None:
+    ) -> types.InlineCompletionList:
         answer = await _answer(ls, params.text_document, params.position)
         if answer is None:
-            return types.InlineCompletionList(items=[])
-        item = types.InlineCompletionItem(insert_text=answer.text, range=_range(ls, params.text_document.uri, answer))
+            return _empty_inline()
+        item = types.InlineCompletionItem(insert_text=answer.text, range=answer.range(ls.service.encoding))
         return types.InlineCompletionList(items=[item])
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
+    @guarded(_empty_completion)
     async def completion(ls: CodeLlamaServer, params: types.CompletionParams) -> types.CompletionList:
         answer = await _answer(ls, params.text_document, params.position)
         if answer is None:
-            return types.CompletionList(is_incomplete=True, items=[])
-        doc = ls.service.documents.get(params.text_document.uri)
-        return types.CompletionList(is_incomplete=True, items=[completion_item(doc, answer, ls.service.encoding)])
+            return _empty_completion()
+        return types.CompletionList(is_incomplete=True, items=[completion_item(answer, ls.service.encoding)])
 
     @server.feature(PROMPT_METHOD)
-    def prompt(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
+    @guarded(dict)
+    async def prompt(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
         try:
-            pos = ls.protocol._converter.structure(_as_dict(params), types.TextDocumentPositionParams)
+            pos = pygls_adapter.structure(ls, _as_dict(params), types.TextDocumentPositionParams)
         except Exception as exc:
             reason = describe_error(exc)
             raise JsonRpcInvalidParams(f"{PROMPT_METHOD} needs textDocument and position: {reason}") from exc
         try:
             _, cursor = ls.service.cursor(pos.text_document.uri, pos.position)
-            return ls.service.build(cursor).to_json()
+            tok = await ls.service.prompt_tokenizer()
+            return ls.service.build(cursor, tok).to_json()
         except (KeyError, PositionError) as exc:
             raise _invalid(exc) from exc
         except (TokenizerNotFound, EngineError) as exc:  # no tokenizer to be had right now
             raise JsonRpcInvalidParams(str(exc)) from exc
 
     @server.feature(STATUS_METHOD)
+    @guarded(dict)
     def status(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
-        # Futures pygls keeps for $/cancelRequest: 0 when idle (the soak bench watches it).
-        return {**ls.service.status(), "pendingRequests": len(ls.protocol._request_futures)}
+        return {**ls.service.status(), "pendingRequests": pygls_adapter.pending_requests(ls)}
 
     @server.command(RESTART_COMMAND)
+    @guarded(lambda: None)
     async def restart_engine(ls: CodeLlamaServer, *args: Any) -> None:
         await ls.service.load_engine()
 
     @server.command(TOGGLE_COMMAND)
+    @guarded(lambda: None)
     def toggle(ls: CodeLlamaServer, *args: Any) -> bool:
         ls.service.configure({"enable": not ls.service.settings.enable})
         return ls.service.settings.enable
 
     @server.feature(types.SHUTDOWN)
+    @guarded(lambda: None)
     def shutdown(ls: CodeLlamaServer, *args: Any) -> None:
         ls.service.shutdown()
 

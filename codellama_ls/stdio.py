@@ -18,10 +18,12 @@ import logging
 import os
 import stat
 import sys
-import threading
 from typing import Any, BinaryIO
 
 from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+from pygls.lsp.server import LanguageServer
+
+from codellama_ls import pygls_adapter
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,10 @@ class PipeReader:
             return b""  # end of input inside a message: run_async stops
 
 
-def serve(server: Any, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+def serve(server: LanguageServer, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
     """What pygls' ``start_io`` does, with an asyncio reader when stdin is a pipe."""
     stdin = stdin or sys.stdin.buffer
-    server._stop_event = threading.Event()
+    stop_event = pygls_adapter.new_stop_event(server)
     server.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
 
     async def main() -> None:
@@ -66,7 +68,7 @@ def serve(server: Any, stdin: BinaryIO | None = None, stdout: BinaryIO | None = 
         else:
             reader = StdinAsyncReader(stdin, server.thread_pool)
         await run_async(
-            stop_event=server._stop_event,
+            stop_event=stop_event,
             reader=reader,
             protocol=server.protocol,
             logger=log,

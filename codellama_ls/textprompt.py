@@ -16,20 +16,11 @@ avoids the problem entirely by sending ids to servers that accept them.
 
 from __future__ import annotations
 
-import json
-import weakref
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from tokenizers import Tokenizer
-
 from codellama_ls.prompt import Prompt
-from codellama_ls.tokens import CodeTokenizer
-
-Encoder = Callable[[str], list[int]]  # text -> ids as the server tokenizes it (BOS included)
-
-_server_tokenizers: weakref.WeakKeyDictionary[CodeTokenizer, Tokenizer] = weakref.WeakKeyDictionary()
+from codellama_ls.tokens import Encoder
 
 
 @dataclass(frozen=True)
@@ -51,25 +42,16 @@ def fim_text(fmt: str, prefix: str, suffix: str, *, space_after_suf: bool = Fals
     return f"<PRE> {suf}{suffix} <MID>{head}"
 
 
-def server_encoder(tok: CodeTokenizer) -> Encoder:
-    """How a server that loads the same ``tokenizer.json`` (TGI, vLLM) encodes text."""
-    remote = getattr(tok, "server_encode", None)
-    if remote is not None:  # the /tokenize-backed tokenizer asks the server itself
-        return remote
-    full = _server_tokenizers.get(tok)
-    if full is None:
-        full = Tokenizer.from_str(json.dumps(tok.spec))
-        _server_tokenizers[tok] = full
-    return lambda text: full.encode(text, add_special_tokens=True).ids
-
-
-def text_prompt(prompt: Prompt, encode: Encoder, markers: tuple[int | None, ...] = ()) -> TextPrompt:
+def text_prompt(prompt: Prompt, encode: Encoder | None, markers: tuple[int | None, ...] = ()) -> TextPrompt:
     """The text to send for ``prompt``: exact when possible, else the least harmful text.
 
     ``markers`` are the ids of ``▁<PRE>``, ``▁<SUF>``, ``▁<MID>``: a text that keeps all of
-    them beats one that loses any, then fewer differing tokens win.
+    them beats one that loses any, then fewer differing tokens win. Without an ``encode``
+    (no tokenizer of the model at hand) the plain text form is sent, unchecked.
     """
     text = fim_text(prompt.format, prompt.prefix, prompt.suffix)
+    if encode is None:
+        return TextPrompt(text, False, False, [])
     ids = encode(text)
     if ids == prompt.ids or prompt.format == "prefix" or not prompt.suffix:
         return TextPrompt(text, ids == prompt.ids, False, ids)

@@ -13,43 +13,42 @@ otherwise it passes every call through unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from codellama_ls.tokens import Encoder, Offsets, PromptTokenizer, SpecialIds
 
-from codellama_ls.tokens import CodeTokenizer
-
-NEWLINE_PIECE = "<0x0A>"
-
-Offsets = list[tuple[int, int]]
 _Encoded = tuple[tuple[int, ...], tuple[tuple[int, int], ...]]
 
 
-def splits_at_newlines(tok: CodeTokenizer) -> int | None:
-    """The newline's id when tokenization provably splits at newlines, else None."""
-    model = tok.spec.get("model") or {}
-    if model.get("type") != "BPE" or tok.spec.get("pre_tokenizer") is not None:
-        return None
-    vocab = model.get("vocab") or {}
-    added = [t.get("content", "") for t in tok.spec.get("added_tokens", [])]
-    if not model.get("byte_fallback") or any("\n" in piece for piece in [*vocab, *added]):
-        return None
-    return vocab.get(NEWLINE_PIECE)
-
-
 class MemoTokenizer:
-    """A drop-in for :class:`CodeTokenizer` in ``build_prompt`` with a bounded per-line memo."""
+    """A :class:`~codellama_ls.tokens.PromptTokenizer` over another one, with a bounded per-line memo."""
 
-    def __init__(self, tok: CodeTokenizer, max_lines: int = 50_000) -> None:
+    def __init__(self, tok: PromptTokenizer, max_lines: int = 50_000) -> None:
         self.tok = tok
-        self.special = tok.special
-        self.newline = splits_at_newlines(tok)
+        self.newline = tok.newline_id
         self.max_lines = max_lines
         self._infill: dict[str, _Encoded] = {}  # a line inside the text: no implied leading ``▁``
         self._first: dict[str, _Encoded] = {}  # the first line of a text that has more lines
 
-    def __getattr__(self, name: str) -> Any:  # decode, id_to_piece, vocab_size, spec...
-        return getattr(self.tok, name)
+    # -- what the wrapped tokenizer says --------------------------------------------------
+    @property
+    def special(self) -> SpecialIds:
+        return self.tok.special
 
-    # -- the CodeTokenizer encoding API ----------------------------------------------------
+    @property
+    def exact(self) -> bool:
+        return self.tok.exact
+
+    @property
+    def max_token_chars(self) -> int:
+        return self.tok.max_token_chars
+
+    @property
+    def newline_id(self) -> int | None:
+        return self.newline
+
+    def text_encoder(self) -> Encoder | None:
+        return self.tok.text_encoder()
+
+    # -- the encoding API ----------------------------------------------------
     def encode(self, text: str) -> list[int]:
         return self.encode_with_offsets(text)[0] if text else []
 

@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from tokenizers import Tokenizer
 
 PRE, SUF, MID, EOT = "▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"
 TOKENIZER_FILE = "tokenizer.json"
+NEWLINE_PIECE = "<0x0A>"
+
+Offsets = list[tuple[int, int]]
+# How a model server turns prompt text into ids (BOS included), to check a text prompt against.
+Encoder = Callable[[str], list[int]]
 
 
 class TokenizerNotFound(FileNotFoundError):
@@ -43,16 +50,66 @@ class SpecialIds:
         return None not in (self.pre, self.suf, self.mid, self.eot)
 
 
+@runtime_checkable
+class PromptTokenizer(Protocol):
+    """What prompt building needs from a tokenizer.
+
+    Implemented by :class:`CodeTokenizer` (the model's ``tokenizer.json``), the line memo
+    (``token_memo.MemoTokenizer``), a server's ``/tokenize`` (``engines/server_tokenizer.py``)
+    and the character estimate used when no tokenizer can be had. Offsets are character
+    offsets into the encoded text.
+    """
+
+    @property
+    def special(self) -> SpecialIds:
+        """BOS, EOS and the infilling pieces (None where the tokenizer lacks one)."""
+        ...
+
+    @property
+    def exact(self) -> bool:
+        """True when the ids are the model's own; False for an estimate (budgets only, never sent)."""
+        ...
+
+    @property
+    def max_token_chars(self) -> int:
+        """No token covers more characters than this: bounds what can fit a budget."""
+        ...
+
+    @property
+    def newline_id(self) -> int | None:
+        """The id of ``\\n`` when tokenization provably splits at newlines (a line memo is exact), else None."""
+        ...
+
+    def encode(self, text: str) -> list[int]:
+        """Sentencepiece semantics: a leading ``▁`` is implied."""
+        ...
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], Offsets]: ...
+
+    def encode_infill(self, text: str) -> list[int]:
+        """No implied leading ``▁``: for text that continues other text (the suffix)."""
+        ...
+
+    def encode_infill_with_offsets(self, text: str) -> tuple[list[int], Offsets]: ...
+
+    def text_encoder(self) -> Encoder | None:
+        """How the model's server tokenizes a text prompt (BOS included), or None when unknown."""
+        ...
+
+
 class CodeTokenizer:
     """Exact encode/decode for prompts; built from a ``tokenizer.json`` document."""
 
-    def __init__(self, spec: dict) -> None:
+    exact = True
+
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
         vocab = spec.get("model", {}).get("vocab", {})
         added = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
 
         def piece(name: str) -> int | None:
-            return vocab.get(name, added.get(name))
+            found = vocab.get(name, added.get(name))
+            return found if isinstance(found, int) else None
 
         self.special = SpecialIds(
             bos=piece("<s>"), eos=piece("</s>"), pre=piece(PRE), suf=piece(SUF), mid=piece(MID), eot=piece(EOT)
@@ -73,6 +130,8 @@ class CodeTokenizer:
         self.vocab_size = self._plain.get_vocab_size()
         # No token covers more characters than its longest piece: bounds what can fit a budget.
         self.max_token_chars = max((len(p) for p in [*vocab, *added]), default=1)
+        self.newline_id = _newline_split(spec)
+        self._server: Tokenizer | None = None
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
@@ -81,8 +140,12 @@ class CodeTokenizer:
             return cls(json.load(fh))
 
     @classmethod
-    def load(cls, name_or_path: str, revision: str | None = None) -> CodeTokenizer:
-        """From a local folder, else from the Hugging Face cache/hub (``HF_HUB_OFFLINE`` honoured)."""
+    def load(cls, name_or_path: str, revision: str | None = None, *, cache_only: bool = False) -> CodeTokenizer:
+        """From a local folder, else from the Hugging Face cache/hub (``HF_HUB_OFFLINE`` honoured).
+
+        ``cache_only`` never touches the network: for model ids the user did not name (a
+        remote server's), where asking the hub would send the id somewhere unexpected.
+        """
         local = Path(name_or_path).expanduser()
         if local.is_dir():
             file = local / TOKENIZER_FILE
@@ -95,7 +158,9 @@ class CodeTokenizer:
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
         try:
-            return cls.from_file(hf_hub_download(name_or_path, TOKENIZER_FILE, revision=revision))
+            return cls.from_file(
+                hf_hub_download(name_or_path, TOKENIZER_FILE, revision=revision, local_files_only=cache_only)
+            )
         except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
             raise TokenizerNotFound(
                 f"no {TOKENIZER_FILE} for '{name_or_path}': not a local folder and not in the Hugging Face "
@@ -131,6 +196,31 @@ class CodeTokenizer:
     def id_to_piece(self, token_id: int) -> str | None:
         return self._plain.id_to_token(token_id)
 
+    def text_encoder(self) -> Encoder:
+        """How a server that loads this ``tokenizer.json`` (TGI, vLLM) encodes text: BOS added, added
+        tokens matched. Built on first use (about a second), then kept."""
+        if self._server is None:
+            self._server = Tokenizer.from_str(json.dumps(self.spec))
+        server = self._server
+        return lambda text: server.encode(text, add_special_tokens=True).ids
+
+
+def _newline_split(spec: dict[str, Any]) -> int | None:
+    """The newline's id when tokenization provably splits at newlines, else None.
+
+    A BPE model with byte fallback and no pre-tokenizer, none of whose pieces contains a
+    newline, always encodes ``\\n`` as the byte piece ``<0x0A>``: no merge crosses a line end.
+    """
+    model = spec.get("model") or {}
+    if model.get("type") != "BPE" or spec.get("pre_tokenizer") is not None:
+        return None
+    vocab = model.get("vocab") or {}
+    added = [t.get("content", "") for t in spec.get("added_tokens", [])]
+    if not model.get("byte_fallback") or any("\n" in piece for piece in [*vocab, *added]):
+        return None
+    newline = vocab.get(NEWLINE_PIECE)
+    return newline if isinstance(newline, int) else None
+
 
 def _uncached(tokenizer: Tokenizer) -> Tokenizer:
     """Turn off the BPE word cache.
@@ -145,7 +235,7 @@ def _uncached(tokenizer: Tokenizer) -> Tokenizer:
     return tokenizer
 
 
-def _without_prepend(normalizer: dict | None) -> dict | None:
+def _without_prepend(normalizer: dict[str, Any] | None) -> dict[str, Any] | None:
     """The normalizer minus sentencepiece's implied leading ``▁``."""
     if not normalizer:
         return normalizer
@@ -157,7 +247,7 @@ def _without_prepend(normalizer: dict | None) -> dict | None:
     return normalizer
 
 
-def _without_strip(decoder: dict | None) -> dict | None:
+def _without_strip(decoder: dict[str, Any] | None) -> dict[str, Any] | None:
     if not decoder:
         return decoder
     if decoder.get("type") == "Sequence":

@@ -7,9 +7,11 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from codellama_ls.config import Settings
 from codellama_ls.prompt import Prompt
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.tokens import PromptTokenizer
 
 
 class EngineState(enum.Enum):
@@ -60,26 +62,51 @@ class GenerationResult:
 
 
 class Engine:
-    """Base class: state, tokenizer and the generation entry point."""
+    """Base class: state, tokenizer, settings, notices and the generation entry point.
+
+    The pipeline relies on exactly these members; engines override ``load``, ``generate``,
+    ``close`` and, where they keep derived state, ``configure`` and ``status``.
+    """
 
     name = "engine"
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
         self.state = EngineState.IDLE
         self.error: str | None = None
-        self.tokenizer: CodeTokenizer | None = None
+        self.tokenizer: PromptTokenizer | None = None
         self.context_length: int | None = None
         self.model_id: str = ""
         # Recent generations, newest last: what tests, `codellama/status` and benchmarks read.
         self.history: deque[GenerationResult] = deque(maxlen=64)
         self.generations = 0
+        self._notices: list[tuple[str, str]] = []
+        self._notice_lock = threading.Lock()
+
+    def configure(self, settings: Settings) -> None:
+        """Take changed settings that need no reload (timeouts, retries, cache bounds).
+
+        The pipeline calls this on every settings change that does not recreate the engine.
+        """
+        self.settings = settings
+
+    def notice(self, key: str, message: str) -> None:
+        """Leave information for the user (shown once per ``key``); any thread."""
+        with self._notice_lock:
+            self._notices.append((key, message))
+
+    def take_notices(self) -> list[tuple[str, str]]:
+        """The notices left since the last call (the pipeline shows them)."""
+        with self._notice_lock:
+            notices, self._notices = self._notices, []
+        return notices
 
     def record(self, result: GenerationResult) -> GenerationResult:
         self.generations += 1
         self.history.append(result)
         return result
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else None
         return {
             "engine": self.name,

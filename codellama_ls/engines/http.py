@@ -381,7 +381,7 @@ def backoff(attempt: int, retry_after: str | None = None) -> float:
             return min(max(float(retry_after), 0.0), _MAX_BACKOFF_S)
         except ValueError:
             pass
-    return min(0.25 * 2**attempt, _MAX_BACKOFF_S) * random.uniform(0.75, 1.0)
+    return min(0.25 * 2.0**attempt, _MAX_BACKOFF_S) * random.uniform(0.75, 1.0)
 
 
 def server_message(text: str, limit: int = 300) -> str:

@@ -51,8 +51,8 @@ class LocalEngine(Engine):
     name = "local"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        self.settings = settings
+        super().__init__(settings)
+        self.code_tokenizer: CodeTokenizer | None = None  # the prompt tokenizer, which also decodes
         self.model: Any = None
         self.device: Any = None
         self._lock = threading.Lock()  # one generation at a time
@@ -68,7 +68,7 @@ class LocalEngine(Engine):
         try:
             report("Loading tokenizer", 5)
             try:
-                self.tokenizer = CodeTokenizer.load(s.tokenizer or s.model)
+                self.tokenizer = self.code_tokenizer = CodeTokenizer.load(s.tokenizer or s.model)
             except TokenizerNotFound as exc:
                 raise EngineError(missing_model_hint(s.model) + f" ({exc})", "load") from exc
             report("Loading model weights", 20)
@@ -132,7 +132,7 @@ class LocalEngine(Engine):
 
     # -- generation ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        if not self.ready or self.tokenizer is None:
+        if not self.ready or self.code_tokenizer is None:
             raise EngineError(self.error or "the model is not loaded", "not-ready")
         with self._lock:
             return self._generate(request)
@@ -140,7 +140,7 @@ class LocalEngine(Engine):
     def _generate(self, req: GenerationRequest) -> GenerationResult:
         import torch
 
-        tok = self.tokenizer
+        tok = self.code_tokenizer
         assert tok is not None
         ids = list(req.prompt.ids)
         stop_ids = {i for i in (tok.special.eot, tok.special.eos) if i is not None}
@@ -212,7 +212,7 @@ class LocalEngine(Engine):
         )
         return out.logits[0, -1], out[self._cache_kw], len(ids) - keep
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> dict[str, Any]:
         return {**super().status(), "kvCache": self.kv.status()}
 
     def close(self) -> None:

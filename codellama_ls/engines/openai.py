@@ -14,7 +14,6 @@ from codellama_ls.engines.base import EngineError, GenerationRequest
 from codellama_ls.engines.http import EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Piece, RemoteEngine
 from codellama_ls.prompt import Prompt
-from codellama_ls.textprompt import server_encoder, text_prompt
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,8 @@ class OpenAIEngine(RemoteEngine):
             self.max_input = int(info.get("max_input_tokens") or self.max_total - 1)
 
     def open(self, prompt: Prompt, req: GenerationRequest, deadline: float | None) -> tuple[EventStream, int]:
-        if self.accepts_ids is not False:
+        tok = self.tokenizer
+        if self.accepts_ids is not False and tok is not None and tok.exact:
             body = self._body(prompt.ids, req, len(prompt.ids))
             try:
                 stream = self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline)
@@ -70,15 +70,12 @@ class OpenAIEngine(RemoteEngine):
                 self.accepts_ids = True
                 self.prompts["ids"] += 1
                 return stream, len(prompt.ids)
-        tok = self.tokenizer
-        assert tok is not None
         if self.max_input is not None or self.max_total is not None:
             prompt = self.fit(prompt, _TEXT_MARGIN)
-        sp = tok.special
-        sent = text_prompt(prompt, server_encoder(tok), (sp.pre, sp.suf, sp.mid))
-        self.prompts["exact" if sent.exact else "adjusted" if sent.adjusted else "inexact"] += 1
-        body = self._body(sent.text, req, len(sent.ids))
-        return self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline), len(sent.ids)
+        sent = self.send_text(prompt)
+        prompt_tokens = len(sent.ids) or len(prompt.ids)
+        body = self._body(sent.text, req, prompt_tokens)
+        return self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline), prompt_tokens
 
     def _body(self, prompt: list[int] | str, req: GenerationRequest, prompt_tokens: int) -> dict[str, Any]:
         body: dict[str, Any] = {

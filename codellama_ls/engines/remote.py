@@ -1,10 +1,12 @@
 """What the ``tgi`` and ``openai`` engines share: server info, tokenizer, the streaming loop.
 
 ``load()`` reads the server's model id and limits once and finds the tokenizer for exact
-prompts: the ``tokenizer`` setting, else the server's model id (local folder or Hugging
-Face cache), else the server itself (TGI's ``/tokenize``). An unreachable server at start
-is not fatal: the engine is usable, and the next suggestion retries (at most every few
-seconds, quietly after the first message).
+prompts, in this order: (a) the ``tokenizer`` setting; (b) the served model id, as a local
+folder or in the Hugging Face cache (never downloaded: the user did not name that id);
+(c) the server's ``POST /tokenize``; (d) none: prompts are cut by a character estimate and
+sent as text, and the user is told once how to make them exact. An unreachable server at
+start is not fatal: the engine is usable, and the next suggestion retries (at most every
+few seconds, quietly after the first message).
 
 ``generate()`` reads the stream token by token in the scheduler's worker thread. After
 every token it checks the cancel flag and the post-processing stop check, and on either
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +33,10 @@ from codellama_ls.engines.base import (
     ProgressFn,
 )
 from codellama_ls.engines.http import Deadline, EventStream, Http, base_url, check_url
+from codellama_ls.engines.server_tokenizer import ASCII_CHARS_PER_TOKEN, EstimatingTokenizer, ServerTokenizer
 from codellama_ls.prompt import Prompt, build_prompt
-from codellama_ls.textprompt import server_encoder
-from codellama_ls.tokens import CodeTokenizer, SpecialIds, TokenizerNotFound
+from codellama_ls.textprompt import TextPrompt, text_prompt
+from codellama_ls.tokens import CodeTokenizer, TokenizerNotFound
 
 log = logging.getLogger(__name__)
 
@@ -57,32 +60,29 @@ class RemoteEngine(Engine):
     label = "server"
     route_suffixes: tuple[str, ...] = ()
 
+    tokenize_route = "/tokenize"  # TGI's; TGI's OpenAI route is served by the same router
+
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
         self.max_input: int | None = None
         self.max_total: int | None = None
-        super().__init__()
+        super().__init__(settings)
         url = base_url(check_url(settings.url, self.name), self.route_suffixes)
         self.http = Http(settings, url, self.label)
         self.prompts: Counter[str] = Counter()  # how prompts were sent: ids / exact / adjusted / inexact
+        # Where the prompt tokenizer came from: setting / cache / server / estimate (pending: not known yet).
+        self.tokenizer_source = "pending"
         self._info_ok = False
         self._info_error: EngineError | None = None
         self._info_failed_at = 0.0
-        self._pinned = False  # the tokenizer came from the settings or the server's model id
         self._lock = threading.RLock()  # guards reading /info
 
-    @property
-    def settings(self) -> Settings:
-        return self._settings
-
-    @settings.setter
-    def settings(self, value: Settings) -> None:
-        """The service hands over changed settings (timeouts, retries) without a reload."""
-        self._settings = value
-        self.http.settings = value
+    def configure(self, settings: Settings) -> None:
+        """Timeouts, retries and the CA bundle apply to the next request without a reload."""
+        super().configure(settings)
+        self.http.settings = settings
 
     # -- limits --------------------------------------------------------------------------
-    @property  # type: ignore[override]
+    @property
     def context_length(self) -> int | None:
         """Context for the prompt budget: the prompt stays within max input and max total tokens."""
         if self.max_total is None:
@@ -103,20 +103,21 @@ class RemoteEngine(Engine):
         if s.tokenizer:
             report("Loading tokenizer", 10)
             try:
-                self.tokenizer = CodeTokenizer.load(s.tokenizer)
+                tok = CodeTokenizer.load(s.tokenizer)
             except TokenizerNotFound as exc:
                 self.state, self.error = EngineState.FAILED, f"codellama-ls: setting 'tokenizer': {exc}"
                 raise EngineError(self.error, "load") from exc
-            self._pinned = True
+            tok.text_encoder()  # built once here rather than in the first suggestion
+            self.tokenizer, self.tokenizer_source = tok, "setting"
+        else:
+            # Until the server says which model it serves: budgets by estimate (requests fail anyway
+            # while it cannot be reached).
+            self.tokenizer, self.tokenizer_source = EstimatingTokenizer(), "pending"
         report(f"Connecting to {self.http.shown}", 40)
         try:
             self.refresh_info(force=True)
         except EngineError as exc:  # not fatal: the next suggestion tries again
             log.warning("%s", exc)
-        if self.tokenizer is None:
-            self.tokenizer = ServerTokenizer(self)  # type: ignore[assignment]
-        if isinstance(self.tokenizer, CodeTokenizer):
-            server_encoder(self.tokenizer)  # built once here rather than in the first suggestion
         self.state = EngineState.READY
         report(f"Using {self.label} at {self.http.shown}", 100)
 
@@ -142,26 +143,41 @@ class RemoteEngine(Engine):
                 self.max_input,
                 self.max_total,
             )
-            self._adopt_model_tokenizer()
+            self._resolve_tokenizer()
 
     def read_info(self) -> None:
         """Set ``model_id``, ``max_input``, ``max_total`` from the server (raises EngineError)."""
         raise NotImplementedError
 
-    def _adopt_model_tokenizer(self) -> None:
-        if self._pinned or not self.model_id:
+    def _resolve_tokenizer(self) -> None:
+        """Cases (b)-(d) of the module docstring, once the server has said what it serves."""
+        if self.tokenizer_source == "setting":
             return
-        try:
-            tok = CodeTokenizer.load(self.model_id)
-        except TokenizerNotFound as exc:
-            log.info("no local tokenizer for %r (%s); asking the server", self.model_id, exc)
+        if self.model_id:
+            try:
+                tok = CodeTokenizer.load(self.model_id, cache_only=True)
+            except TokenizerNotFound as exc:
+                log.info("no local tokenizer for %r (%s); asking the server", self.model_id, exc)
+            else:
+                tok.text_encoder()
+                self.tokenizer, self.tokenizer_source = tok, "cache"
+                return
+        server = ServerTokenizer.probe(self._post_json, self.tokenize_route, f"{self.label} at {self.http.shown}")
+        if server is not None:
+            self.tokenizer, self.tokenizer_source = server, "server"
             return
-        server_encoder(tok)
-        self.tokenizer, self._pinned = tok, True
+        self.tokenizer, self.tokenizer_source = EstimatingTokenizer(), "estimate"
+        model = self.model_id or "(unnamed)"
+        self.notice(
+            "tokenizer-estimate",
+            f"codellama-ls: prompts for {self.label} at {self.http.shown} are not token-exact: no tokenizer.json "
+            f"of model {model} was found (the setting 'tokenizer' is not set, the Hugging Face cache has none and "
+            f"the server has no /tokenize), so prompts are cut at about {ASCII_CHARS_PER_TOKEN} characters a token "
+            "and sent as text. Set 'tokenizer' to the model's tokenizer folder or hub id for exact prompts.",
+        )
 
-    def real_tokenizer(self) -> CodeTokenizer | None:
-        tok = self.tokenizer
-        return tok if isinstance(tok, CodeTokenizer) else None
+    def _post_json(self, route: str, body: Any) -> Any:
+        return self.http.json("POST", route, body, retries=0)
 
     # -- generation ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -178,7 +194,16 @@ class RemoteEngine(Engine):
                 raise Cancelled()
             self.refresh_info()
             prompt = self.fit(req.prompt)
-            stream, prompt_tokens = self.open(prompt, req, deadline)
+            try:
+                stream, prompt_tokens = self.open(prompt, req, deadline)
+            except EngineError as exc:
+                tok = self.tokenizer
+                if exc.kind != "validation" or tok is None or tok.exact or len(prompt.ids) < 64:
+                    raise
+                # A prompt cut by estimate that the server found too long: once more at half the size.
+                log.info("%s rejected an estimated prompt (%s); retrying at half its size", self.label, exc)
+                prompt = self.trim(prompt, len(prompt.ids) // 2)
+                stream, prompt_tokens = self.open(prompt, req, deadline)
             finished = False
             with stream:
                 for event in stream:
@@ -232,6 +257,15 @@ class RemoteEngine(Engine):
         """Turn one event's JSON into a Piece (raises EngineError for error events)."""
         raise NotImplementedError
 
+    def send_text(self, prompt: Prompt) -> TextPrompt:
+        """The prompt as text, checked against the server's tokenization where one is known."""
+        tok = self.tokenizer
+        assert tok is not None
+        sp = tok.special
+        sent = text_prompt(prompt, tok.text_encoder(), (sp.pre, sp.suf, sp.mid))
+        self.prompts["exact" if sent.exact else "adjusted" if sent.adjusted else "inexact"] += 1
+        return sent
+
     def fit(self, prompt: Prompt, margin: int = 0) -> Prompt:
         """Re-trim a prompt that the server's max input would reject (limits learnt late)."""
         limit = self.max_input
@@ -239,9 +273,12 @@ class RemoteEngine(Engine):
             limit = self.max_total - 1
         if limit is None or len(prompt.ids) + margin <= limit:
             return prompt
+        return self.trim(prompt, max(limit - margin, 8))
+
+    def trim(self, prompt: Prompt, budget: int) -> Prompt:
+        """The same prompt built again within ``budget`` tokens."""
         tok = self.tokenizer
         assert tok is not None
-        budget = max(limit - margin, 8)
         return build_prompt(
             tok, prompt.prefix, prompt.suffix, fmt=prompt.format, budget=budget, prefix_share=self.settings.prefix_share
         )
@@ -263,11 +300,11 @@ class RemoteEngine(Engine):
         message = self.http.scrub(" ".join(str(error).split()))[:300]
         return EngineError(f"codellama-ls: {self.label} at {self.http.shown} failed while generating: {message}", kind)
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> dict[str, Any]:
         out = super().status()
         out["url"] = self.http.shown
         out["prompts"] = dict(self.prompts)
-        out["tokenizer"] = "local" if self.real_tokenizer() is not None else "server"
+        out["tokenizer"] = self.tokenizer_source
         return out
 
     def close(self) -> None:
@@ -280,135 +317,3 @@ def _json(event: Any, label: str) -> Any:
     except ValueError as exc:
         shown = event.data[:80]
         raise EngineError(f"codellama-ls: {label} sent an event that is not JSON: {shown!r}", "protocol") from exc
-
-
-class ServerTokenizer:
-    """The encoding side of :class:`CodeTokenizer`, for when no ``tokenizer.json`` is at hand.
-
-    Uses the engine's real tokenizer as soon as one can be found (the server's model id in
-    the Hugging Face cache), else TGI's ``POST /tokenize``. Ids are the server's own, so
-    prompts are as exact as the server's tokenizer allows; it costs a round trip per call.
-    """
-
-    _INFILL_SENTINEL = "\n"  # encodes as ▁ <0x0A> and merges with nothing after it
-
-    def __init__(self, engine: RemoteEngine) -> None:
-        self.engine = engine
-        self._special: SpecialIds | None = None
-        self._bos: int | None = None
-        self._cache: OrderedDict[str, list[tuple[int, int, int]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _real(self) -> CodeTokenizer | None:
-        self.engine.refresh_info()
-        return self.engine.real_tokenizer()
-
-    def _tokenize(self, text: str) -> list[tuple[int, int, int]]:
-        """(id, start, end) per token, character offsets, BOS included when the server adds it."""
-        with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        if not hasattr(self.engine, "tokenize_route"):
-            raise EngineError(
-                f"codellama-ls: no tokenizer for model {self.engine.model_id or '(unknown)'}: set the setting "
-                "'tokenizer' to its folder or hub id (exact prompts need the model's tokenizer.json).",
-                "tokenizer",
-            )
-        raw = self.engine.http.json("POST", self.engine.tokenize_route, {"inputs": text})
-        if not isinstance(raw, list):
-            raise EngineError(f"codellama-ls: {self.engine.label} answered /tokenize unexpectedly.", "protocol")
-        tokens = _char_offsets(text, raw)
-        with self._lock:
-            self._cache[text] = tokens
-            if len(self._cache) > 256:
-                self._cache.popitem(last=False)
-        return tokens
-
-    def _body(self, tokens: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-        if tokens and self.bos is not None and tokens[0][0] == self.bos:
-            return tokens[1:]
-        return tokens
-
-    @property
-    def bos(self) -> int | None:
-        if self._special is None:
-            self._load_special()
-        return self._bos
-
-    @property
-    def special(self) -> SpecialIds:
-        real = self._real()
-        if real is not None:
-            return real.special
-        if self._special is None:
-            self._load_special()
-        assert self._special is not None
-        return self._special
-
-    def _load_special(self) -> None:
-        probe = self._tokenize("a")
-        self._bos = probe[0][0] if len(probe) == 2 else None
-        skip = 1 if self._bos is not None else 0
-        markers = [t[0] for t in self._tokenize("<PRE> <SUF> <MID> <EOT>")[skip:]]
-        eos = [t[0] for t in self._tokenize("</s>")[skip:]]
-        pre, suf, mid, eot = markers if len(markers) == 4 else (None, None, None, None)
-        self._special = SpecialIds(
-            bos=self._bos, eos=eos[-1] if len(eos) <= 2 and eos else None, pre=pre, suf=suf, mid=mid, eot=eot
-        )
-
-    # -- the CodeTokenizer surface used by prompts ------------------------------------------
-    def server_encode(self, text: str) -> list[int]:
-        real = self._real()
-        if real is not None:
-            return server_encoder(real)(text)
-        return [t[0] for t in self._tokenize(text)]
-
-    def encode(self, text: str) -> list[int]:
-        return self.encode_with_offsets(text)[0]
-
-    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-        real = self._real()
-        if real is not None:
-            return real.encode_with_offsets(text)
-        if not text:
-            return [], []
-        tokens = self._body(self._tokenize(text))
-        return [t[0] for t in tokens], [(t[1], t[2]) for t in tokens]
-
-    def encode_infill(self, text: str) -> list[int]:
-        return self.encode_infill_with_offsets(text)[0]
-
-    def encode_infill_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-        real = self._real()
-        if real is not None:
-            return real.encode_infill_with_offsets(text)
-        if not text:
-            return [], []
-        n = len(self._INFILL_SENTINEL)
-        tokens = [t for t in self._body(self._tokenize(self._INFILL_SENTINEL + text)) if t[1] >= n]
-        return [t[0] for t in tokens], [(max(t[1] - n, 0), t[2] - n) for t in tokens]
-
-    def decode(self, ids: list[int]) -> str:
-        real = self._real()
-        if real is None:
-            raise EngineError("codellama-ls: decoding needs the model's tokenizer.json", "tokenizer")
-        return real.decode(ids)
-
-
-def _char_offsets(text: str, raw: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
-    """TGI's /tokenize offsets as character offsets (they are byte offsets in some versions)."""
-    tokens = [(int(t["id"]), int(t.get("start", 0)), int(t.get("stop", 0))) for t in raw]
-    if text.isascii() or all(text[s:e] == t.get("text", text[s:e]) for (_, s, e), t in zip(tokens, raw, strict=True)):
-        return tokens
-    data = text.encode("utf-8")
-    char_at = [0] * (len(data) + 1)
-    pos = 0
-    for index, ch in enumerate(text):
-        for _ in range(len(ch.encode("utf-8"))):
-            char_at[pos] = index
-            pos += 1
-    char_at[len(data)] = len(text)
-    clamp = len(data)
-    return [(i, char_at[min(s, clamp)], char_at[min(e, clamp)]) for i, s, e in tokens]

@@ -16,7 +16,6 @@ from codellama_ls.engines.base import EngineError, GenerationRequest
 from codellama_ls.engines.http import EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, EOT_TEXT, STOP, Piece, RemoteEngine
 from codellama_ls.prompt import Prompt
-from codellama_ls.textprompt import server_encoder, text_prompt
 
 _FINISH = {"length": "length", "eos_token": "eos", "stop_sequence": "eot"}
 
@@ -25,7 +24,6 @@ class TGIEngine(RemoteEngine):
     name = "tgi"
     label = "TGI"
     route_suffixes = ("/generate_stream", "/generate", "/info")
-    tokenize_route = "/tokenize"
 
     def read_info(self) -> None:
         info = self.http.json("GET", "/info", retries=0)
@@ -40,16 +38,13 @@ class TGIEngine(RemoteEngine):
         self.max_total = _int(info.get("max_total_tokens"))
 
     def open(self, prompt: Prompt, req: GenerationRequest, deadline: float | None) -> tuple[EventStream, int]:
-        tok = self.tokenizer
-        assert tok is not None
         if self.max_input is not None:
             prompt = self.fit(prompt, _TEXT_MARGIN)
-        sp = tok.special
-        sent = text_prompt(prompt, server_encoder(tok), (sp.pre, sp.suf, sp.mid))
-        self.prompts["exact" if sent.exact else "adjusted" if sent.adjusted else "inexact"] += 1
+        sent = self.send_text(prompt)
+        prompt_tokens = len(sent.ids) or len(prompt.ids)
         sampling = req.temperature > 0
         parameters: dict[str, Any] = {
-            "max_new_tokens": self.new_tokens(req, len(sent.ids)),
+            "max_new_tokens": self.new_tokens(req, prompt_tokens),
             "stop": list(STOP),
             "details": True,
             "return_full_text": False,
@@ -60,7 +55,7 @@ class TGIEngine(RemoteEngine):
             if 0 < req.top_p < 1:  # TGI rejects top_p = 1.0
                 parameters["top_p"] = req.top_p
         body = {"inputs": sent.text, "parameters": parameters}
-        return self.http.stream("/generate_stream", body, cancel=req.cancel, deadline=deadline), len(sent.ids)
+        return self.http.stream("/generate_stream", body, cancel=req.cancel, deadline=deadline), prompt_tokens
 
     def parse(self, data: Any) -> Piece:
         if not isinstance(data, dict):
