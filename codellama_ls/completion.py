@@ -19,7 +19,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from codellama_ls import health, postprocess
+from codellama_ls import health, postprocess, redact
 from codellama_ls.cache import AnswerCaches
 from codellama_ls.config import Settings
 from codellama_ls.documents import Cursor, Document, DocumentStore, units
@@ -245,7 +245,7 @@ class CompletionService:
             log.exception("generation failed")
             name = type(exc).__name__
             kind = types.MessageType.Warning if "OutOfMemory" in name else types.MessageType.Error
-            text = str(exc)[:200]
+            text = redact.without_paths(str(exc))[:200]
             self.notifier.once("gen:" + name, f"codellama-ls: generation failed ({name}: {text}); skipped.", kind)
             return None
         if result is not None and result.stop_reason == "timeout":

@@ -13,7 +13,6 @@ when a pygls upgrade removes or changes one of them (``REQUIRED``).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Generator
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
+from codellama_ls import redact
 from codellama_ls.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -58,8 +58,6 @@ REQUIRED_INSTANCE: list[tuple[str, str]] = [
     ("protocol", "fm"),
     ("server", "_stop_event"),
 ]
-
-_PATHS = re.compile(r"(?:[A-Za-z]:)?[\\/][^\s'\"]+")
 
 
 class HardenedProtocol(LanguageServerProtocol):
@@ -194,8 +192,8 @@ class HardenedProtocol(LanguageServerProtocol):
 
 
 def scrub(message: str) -> str:
-    """An error message without file system paths (they belong in the log, not in answers)."""
-    return _PATHS.sub("<path>", message)
+    """An error message without file system paths or secrets (they belong in the log, not in answers)."""
+    return redact.mask(redact.without_paths(message))
 
 
 # -- server-level internals ------------------------------------------------------------------

@@ -65,6 +65,15 @@ def mask(text: str) -> str:
     return text
 
 
+_PATH = re.compile(r"(?<![\w.:/\\])(?:[A-Za-z]:)?(?:[\\/][\w.@~+-]+){2,}[\\/]?")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with file system paths replaced: exception texts shown to the user or put in an
+    answer say what failed, the server's files stay in the log."""
+    return _PATH.sub("<path>", text)
+
+
 class MaskSecrets(logging.Filter):
     """A handler filter: the formatted message and any traceback text pass through ``mask``."""
 

@@ -116,7 +116,7 @@ def guarded(empty: Callable[[], Any]) -> Callable[[F], F]:
             name = type(exc).__name__
             log.error("%s failed", handler.__name__, exc_info=exc)
             ls.service.notifier.once(
-                f"handler:{handler.__name__}:{name}",
+                f"handler:{name}",
                 f"codellama-ls: {handler.__name__.replace('_', ' ')} failed ({name}); it was answered empty. "
                 "The server log has the details.",
             )

@@ -1,0 +1,51 @@
+"""Loaded at start-up when this folder is on PYTHONPATH: makes one stage of the server fail.
+
+``CODELLAMA_LS_FAULT`` names the stage (``tokenizer``, ``prompt``, ``engine``, ``postprocess``,
+``cache``, ``answer``, ``status``, ``sync``); the stage then raises an exception whose text holds a file
+path and a secret, as real failures can. ``tests/e2e/test_faults_e2e.py`` checks that every
+request is still answered, with one message per kind of failure and nothing of the exception
+in any answer.
+"""
+
+import os
+
+STAGE = os.environ.get("CODELLAMA_LS_FAULT")
+SECRET_TEXT = "failed reading /srv/codellama/private/state.bin with token hf_FAULTYsecret123"
+
+
+def _boom(*args, **kwargs):
+    raise RuntimeError(SECRET_TEXT)
+
+
+def _answer(self, request):
+    """The model's answer, fixed, so that every stage after the engine is reached."""
+    from codellama_ls.engines.base import GenerationResult
+
+    n = len(request.prompt.ids)
+    return self.record(GenerationResult("x + 1", 3, n, n, "eot"))
+
+
+if STAGE:
+    from codellama_ls import cache, completion, documents, health, postprocess, token_memo
+    from codellama_ls.engines import local
+
+    local.LocalEngine._generate = _answer
+    if STAGE == "tokenizer":
+        token_memo.MemoTokenizer.encode_with_offsets = _boom
+        token_memo.MemoTokenizer.encode_infill_with_offsets = _boom
+    elif STAGE == "prompt":
+        completion.build_prompt = _boom
+    elif STAGE == "engine":
+        local.LocalEngine._generate = _boom
+    elif STAGE == "postprocess":
+        postprocess.postprocess = _boom
+        postprocess.stop_check = lambda *a, **k: _boom
+    elif STAGE == "cache":
+        cache.TypedThrough.follow = _boom
+    elif STAGE == "answer":
+        completion.Answer.range = _boom
+        completion.Answer.position = _boom
+    elif STAGE == "status":
+        health.process = _boom
+    elif STAGE == "sync":
+        documents.DocumentStore.change = _boom
