@@ -63,11 +63,13 @@ _TAB_LANGUAGES = ("go", "makefile")
 
 @dataclass(frozen=True)
 class Context:
-    """The cursor's surroundings (LF line endings) and the document's language id."""
+    """The cursor's surroundings (LF line endings), the document's language id, and whether
+    decoding stopped at the token limit (``maxNewTokens``) rather than where the model ended."""
 
     prefix: str
     suffix: str
     language_id: str = ""
+    truncated: bool = False
 
     @classmethod
     def from_cursor(cls, cursor: Cursor) -> Context:
@@ -554,8 +556,16 @@ STEPS: list[Step] = [
 ]
 
 
-def postprocess(raw: str, ctx: Context, steps: list[Step] | None = None) -> Suggestion | None:
-    """Apply every step in order; ``None`` when nothing worth showing is left."""
+def postprocess(
+    raw: str, ctx: Context, steps: list[Step] | None = None, *, truncated: bool = False
+) -> Suggestion | None:
+    """Apply every step in order; ``None`` when nothing worth showing is left.
+
+    ``truncated``: decoding stopped at ``maxNewTokens`` (``GenerationResult.stop_reason ==
+    "length"``), so the last line may be cut mid-way.
+    """
+    if truncated and not ctx.truncated:
+        ctx = replace(ctx, truncated=True)
     s = Suggestion(raw.replace("\r\n", "\n"))
     for step in STEPS if steps is None else steps:
         s = step(s, ctx)
