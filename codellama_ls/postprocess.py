@@ -437,8 +437,8 @@ def whitespace(s: Suggestion, ctx: Context) -> Suggestion:
     if tabs is not None:
         own = math.gcd(*(len(_lead(line)) for line in lines[1:] if line.strip() and "\t" not in _lead(line)))
         own_unit = next((u for u in (4, 2, 3) if own and own % u == 0), 4)  # the output's own space unit
-        first = 0 if lp else 1  # the first line's indentation is the cursor's when it is mid-line
-        lines = lines[:first] + [_reindent(line, tabs, unit, own_unit) for line in lines[first:]]
+        start = 0 if lp else 1  # the first line's indentation is the cursor's when it is mid-line
+        lines = lines[:start] + [_reindent(line, tabs, unit, own_unit) for line in lines[start:]]
     lines = [line.rstrip() for line in lines[:-1]] + lines[-1:]
     text = "\n".join(lines)
     if ctx.mode == "single":
