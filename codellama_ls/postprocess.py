@@ -270,6 +270,17 @@ def _extras(text: str, ctx: Context) -> list[tuple[int, str]]:
     return out
 
 
+# -- token limit -------------------------------------------------------------------------
+def token_limit(s: Suggestion, ctx: Context) -> Suggestion:
+    """Decoding stopped at ``maxNewTokens``: drop the last line, cut mid-way, unless it is the only one."""
+    if not ctx.truncated:
+        return s
+    nl = s.text.rfind("\n")
+    if nl < 0 or not s.text[nl + 1 :].strip() or not s.text[:nl].strip():
+        return s
+    return replace(s, text=s.text[: nl + 1])
+
+
 # -- 1. single line ----------------------------------------------------------------------
 def _single_line_end(text: str, ctx: Context, final: bool) -> int | None:
     if ctx.mode != "single":
@@ -544,6 +555,7 @@ def minimum(s: Suggestion, ctx: Context) -> Suggestion:
 
 
 STEPS: list[Step] = [
+    token_limit,
     single_line,
     close_line,
     scope,

@@ -16,7 +16,10 @@ from codellama_ls.tokens import CodeTokenizer
 
 
 class ScriptedEngine(Engine):
-    """Returns chosen raw outputs (or raises), token by token through the stop check."""
+    """Returns chosen raw outputs (or raises), token by token through the stop check.
+
+    A token is one character here, so ``max_new_tokens`` cuts an output as the model's limit would.
+    """
 
     name = "scripted"
 
@@ -34,6 +37,9 @@ class ScriptedEngine(Engine):
             raise out
         text, reason = "", "eot"
         for ch in out:
+            if len(text) == request.max_new_tokens:
+                reason = "length"
+                break
             text += ch
             if request.should_stop and request.should_stop(text):
                 reason = "early"
@@ -46,9 +52,11 @@ def tok(tokenizer_dir) -> CodeTokenizer:
     return CodeTokenizer.load(str(tokenizer_dir))
 
 
-def service_with(tok: CodeTokenizer, outputs: list, shown: list | None = None) -> CompletionService:
+def service_with(
+    tok: CodeTokenizer, outputs: list, shown: list | None = None, max_new_tokens: int = 128
+) -> CompletionService:
     notifier = Notifier(lambda message, kind: shown.append((kind, message)) if shown is not None else None)
-    service = CompletionService(Settings(debounce_ms=0), notifier)
+    service = CompletionService(Settings(debounce_ms=0, max_new_tokens=max_new_tokens), notifier)
     service.engine = ScriptedEngine(tok, outputs)
     return service
 
@@ -85,6 +93,22 @@ async def test_suggestion_that_closes_its_own_bracket_keeps_it(tok):
     uri = open_text(service, "print()\n")
     answer = await service.suggest(uri, types.Position(line=0, character=6))
     assert answer is not None and answer.text == "len(x))" and answer.end == 7
+
+
+async def test_token_limit_drops_the_half_line(tok):
+    # The model echoes the code after the cursor and the token limit cuts it mid-line.
+    text = "def main():\n    x = load()\n    \n    y = process(x)\n"
+    out = "x = clean(x)\n    y = process(x)\n"
+    limit = len("x = clean(x)\n    y = proc")
+    service = service_with(tok, [out, out], max_new_tokens=limit)
+    uri = open_text(service, text)
+    answer = await service.suggest(uri, types.Position(line=2, character=4))
+    assert service.engine.history[-1].stop_reason == "length"
+    assert answer is not None and answer.text == "x = clean(x)"
+    # The same answer, cut by the limit and placed directly (as `codellama-ls eval` and the tests do).
+    cursor = service.documents.get(uri).cursor(types.Position(line=2, character=4), service.encoding)
+    placed = service.place(cursor, service.engine.history[-1])
+    assert placed is not None and placed.text == "x = clean(x)"
 
 
 async def test_blank_output_is_no_suggestion(tok):

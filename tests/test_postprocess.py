@@ -68,6 +68,17 @@ def test_crlf_document_gets_crlf_suggestion_and_range() -> None:
     assert (answer.start, answer.end) == (2, 2)
 
 
+def test_token_limit_drops_only_a_half_line_after_others() -> None:
+    ctx = ctx_at("def f(x):\n    █\n", "python")
+    assert postprocess("y = x\n    return y +", ctx, truncated=True) == Suggestion("y = x")
+    assert postprocess("y = x\n    return y +", ctx) == Suggestion("y = x\n    return y +")  # ended at <EOT>
+    assert postprocess("return x +", ctx, truncated=True) == Suggestion("return x +")  # the only line stays
+    assert postprocess("\n    return x +", ctx_at("def f(x):█", "python"), truncated=True) == Suggestion(
+        "\n    return x +"
+    )
+    assert postprocess("y = x\n    return y\n", ctx, truncated=True) == Suggestion("y = x\n    return y")  # complete
+
+
 def test_stop_check_single_line() -> None:
     check = stop_check(ctx_at("x = f(█, 2)"))
     assert not check("abc")
