@@ -59,6 +59,19 @@ _STYLE_LINES = 400  # lines around the cursor used to detect the indentation sty
 # Indentation unit when the document has no indented line yet.
 _DEFAULT_UNIT = {"javascript": 2, "javascriptreact": 2, "typescript": 2, "typescriptreact": 2, "json": 2, "yaml": 2}
 _TAB_LANGUAGES = ("go", "makefile")
+# Line comments by language id; a language not listed gets both markers.
+_HASH_COMMENTS = (
+    "python", "shellscript", "sh", "bash", "zsh", "fish", "ruby", "perl", "r", "yaml", "toml", "makefile",
+    "dockerfile", "powershell", "elixir", "julia", "nim", "coffeescript", "cmake", "tcl", "gdscript", "nix",
+)  # fmt: skip
+_SLASH_COMMENTS = (
+    "c", "cpp", "cuda-cpp", "objective-c", "objective-cpp", "csharp", "java", "kotlin", "scala", "groovy",
+    "swift", "dart", "go", "rust", "zig", "javascript", "javascriptreact", "typescript", "typescriptreact",
+    "jsonc", "proto", "solidity",
+)  # fmt: skip
+# Quotes that open a string on one line; Rust's `'` is mostly a lifetime, Go's and JS's backtick a string.
+_LINE_QUOTES = {"rust": '"', "go": "\"'`", "javascript": "\"'`", "javascriptreact": "\"'`", "typescript": "\"'`"}
+_LINE_QUOTES["typescriptreact"] = _LINE_QUOTES["typescript"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,31 @@ class Context:
             if _unescaped(self.line_prefix, q) % 2 == 1 and self.line_prefix.rfind(q) > where:
                 best, where = q, self.line_prefix.rfind(q)
         return best
+
+    @cached_property
+    def in_line_comment(self) -> bool:
+        """Is the cursor inside a line comment (after ``#`` or ``//``, not in a string)?"""
+        line = self.line_prefix
+        lang = self.language_id
+        markers = ("#",) if lang in _HASH_COMMENTS else ("//",) if lang in _SLASH_COMMENTS else ("#", "//")
+        if not any(m in line for m in markers):
+            return False
+        quotes = _LINE_QUOTES.get(lang, "\"'")
+        in_str: str | None = None
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if in_str:
+                if ch == "\\":
+                    i += 1
+                elif ch == in_str:
+                    in_str = None
+            elif ch in quotes:
+                in_str = ch
+            elif line.startswith(markers, i):
+                return True
+            i += 1
+        return False
 
     @cached_property
     def next_lines(self) -> list[str]:
@@ -290,6 +328,17 @@ def _single_line_end(text: str, ctx: Context, final: bool) -> int | None:
 
 
 single_line = Cutter(_single_line_end, "Mid-line with code after the cursor: keep only the first line.")
+
+
+# -- line comment ------------------------------------------------------------------------
+def _line_comment_end(text: str, ctx: Context, final: bool) -> int | None:
+    if not ctx.in_line_comment:
+        return None
+    nl = text.find("\n")
+    return nl if nl >= 0 else None
+
+
+line_comment = Cutter(_line_comment_end, "Inside a line comment: finish the comment, end at that line.")
 
 
 # -- 2. close line -----------------------------------------------------------------------
@@ -557,6 +606,7 @@ def minimum(s: Suggestion, ctx: Context) -> Suggestion:
 STEPS: list[Step] = [
     token_limit,
     single_line,
+    line_comment,
     close_line,
     scope,
     repetition,

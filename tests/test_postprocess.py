@@ -79,6 +79,20 @@ def test_token_limit_drops_only_a_half_line_after_others() -> None:
     assert postprocess("y = x\n    return y\n", ctx, truncated=True) == Suggestion("y = x\n    return y")  # complete
 
 
+def test_line_comment_needs_the_language_marker_outside_strings() -> None:
+    assert ctx_at("x = 1  # the █", "python").in_line_comment
+    assert ctx_at('print("# no")  # but here █', "python").in_line_comment
+    assert not ctx_at('url = "http://█', "javascript").in_line_comment  # in a string
+    assert not ctx_at("q = a // █", "python").in_line_comment  # floor division
+    assert not ctx_at("#include █", "c").in_line_comment  # a directive
+    assert not ctx_at("#[derive(Debug)]█", "rust").in_line_comment
+    assert ctx_at("fn f<'a>(x: &'a str) // lifetime, not a quote █", "rust").in_line_comment
+    assert ctx_at("# a note █", "").in_line_comment and ctx_at("// a note █", "").in_line_comment
+    # The suggestion ends with the comment's line; a string with `#` in it is code.
+    assert postprocess("line\nx = 1", ctx_at("# the next █", "python")) == Suggestion("line")
+    assert postprocess("a # b\nx = 1", ctx_at('s = "#"; █', "python")) == Suggestion("a # b\nx = 1")
+
+
 def test_stop_check_single_line() -> None:
     check = stop_check(ctx_at("x = f(█, 2)"))
     assert not check("abc")
