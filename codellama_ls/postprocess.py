@@ -49,6 +49,8 @@ _WORD = re.compile(r"\w+")
 _TRAILING_COMMENT = re.compile(r"\s+(?:#|//).*$")
 # A line ending like this opens a block (its body is indented deeper).
 _OPENERS = ("{", "(", "[", ":")
+# A line ending like this opens a block of statements (a body follows).
+_BLOCK_OPENERS = (":", "{")
 # A line ending like this continues on the next line (no statement ends there).
 _CONTINUES = (*_OPENERS, ",", "\\", "=", "+", "-", "*", "/", "|", "&", ".", "?")
 
@@ -353,13 +355,19 @@ def _close_line_end(text: str, ctx: Context, final: bool) -> int | None:
         n += 1
         if n == len(need):
             nl = text.find("\n", pos)
-            if nl >= 0:
-                return nl
-            return len(text) if final else None
+            if nl < 0 and not final:
+                return None
+            end = len(text) if nl < 0 else nl
+            if _code(text[pos + 1 : end]).endswith(_BLOCK_OPENERS):
+                return None  # a signature or `if (...) {`: its body follows, and scope ends it
+            return end
     return None
 
 
-close_line = Cutter(_close_line_end, "Only closers after the cursor and the model wrote them itself: end at that line.")
+close_line = Cutter(
+    _close_line_end,
+    "Only closers after the cursor and the model wrote them itself: end at that line, unless it opens a block.",
+)
 
 
 # -- 3. scope ----------------------------------------------------------------------------
@@ -567,7 +575,8 @@ def auto_closed(s: Suggestion, ctx: Context) -> Suggestion:
         n, last = n + 1, pos
     if n == len(need):  # the model closed everything itself; `;` and the like may still be due
         tail = rest[_nth(rest, n - 1) + 1 :].strip() if n else rest.strip()
-        done = not tail or text[last + 1 :].rstrip().endswith(tail)
+        closing = text[last + 1 :].split("\n", 1)[0] if n else text  # the line where it closed them
+        done = not tail or closing.rstrip().endswith(tail)
         missing = "" if done else (tail if n else rest)
     else:
         missing = rest[_nth(rest, n) :] if n else rest

@@ -54,6 +54,14 @@ def test_auto_closed_keeps_its_own_brackets_before_the_line_end() -> None:
     assert postprocess("a[0]", ctx_at("x[█]")) == Suggestion("a[0]]", 1)
 
 
+def test_auto_closed_signature_keeps_its_body() -> None:
+    # The user typed the `:` too: it is on the closing line, so nothing is appended after the body.
+    ctx = ctx_at("def fib(█):", "python")
+    assert postprocess("n):\n    return n\n\nprint(1)", ctx) == Suggestion("n):\n    return n", 2)
+    # A call whose line does not open a block still ends at that line.
+    assert postprocess('"a")\nprint("b")', ctx_at("print(█)", "python")) == Suggestion('"a")', 1)
+
+
 def test_crlf_document_gets_crlf_suggestion_and_range() -> None:
     doc = Document("file:///a.js", "function f() {\r\n  █\r\n}\r\n".replace("█", ""), 0, "javascript")
     cursor = doc.cursor(types.Position(line=1, character=2), types.PositionEncodingKind.Utf16)
