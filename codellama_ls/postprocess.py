@@ -125,7 +125,8 @@ class Context:
     def open_quote(self) -> str | None:
         """The quote of a string the cursor is inside, when the rest of the line closes it."""
         best, where = None, -1
-        for q in set(self.need) & set(_QUOTES):
+        closing = self.need if self.mode == "closers" else self.line_suffix if self.mode == "single" else ""
+        for q in set(closing) & set(_QUOTES):
             if _unescaped(self.line_prefix, q) % 2 == 1 and self.line_prefix.rfind(q) > where:
                 best, where = q, self.line_prefix.rfind(q)
         return best
