@@ -464,6 +464,9 @@ def _repetition_end(text: str, ctx: Context, final: bool) -> int | None:
     rows = [(ctx.line_prefix + lines[0] if i == 0 else lines[i]).rstrip() for i in where]
     # Scan by the row where a repetition completes, so the first one found never moves.
     for e in range(2, len(rows) + 1):
+        if rows[e - 1] == rows[e - 2] and _CONTINUATION.match(rows[e - 1].lstrip()):
+            # `else:`/`} else {` twice in a row: a loop, and a body-less `else` is no use either.
+            return 0 if e == 2 else _line_starts(lines)[where[e - 3]] + len(lines[where[e - 3]])
         for k in range(1, min(MAX_BLOCK, e // 2) + 1):
             copies = 3 if k == 1 else 2
             if e < copies * k or rows[e - 1] != rows[e - 1 - k]:
@@ -477,7 +480,11 @@ def _repetition_end(text: str, ctx: Context, final: bool) -> int | None:
     return None
 
 
-repetition = Cutter(_repetition_end, "The model loops (a line three times, a block twice in a row): keep one copy.")
+repetition = Cutter(
+    _repetition_end,
+    "The model loops (a line three times, a block twice in a row): keep one copy; "
+    "a continuation line (`else:`, `} else {`) twice in a row: end before it.",
+)
 
 
 # -- 5. whitespace -----------------------------------------------------------------------
