@@ -169,6 +169,14 @@ class Context:
         return [line.rstrip() for line in self.next_lines if line.strip()]
 
     @cached_property
+    def echo_target(self) -> tuple[int, str] | None:
+        """The next non-blank line after the cursor line, as ``_echo_key`` sees it."""
+        for line in self.next_lines:
+            if line.strip():
+                return _echo_key(line)
+        return None
+
+    @cached_property
     def indent_style(self) -> tuple[bool | None, int]:
         """(uses tabs, spaces per level); tabs is None when nothing near the cursor is indented."""
         before = self.prefix[-_STYLE_LINES * 80 :].split("\n")[-_STYLE_LINES:]
@@ -247,6 +255,11 @@ def _indent(line: str) -> int:
         else:
             break
     return width
+
+
+def _echo_key(line: str) -> tuple[int, str]:
+    """A line with its whitespace normalised: indentation width and words one space apart."""
+    return _indent(line), " ".join(line.split())
 
 
 def _lead(line: str) -> str:
@@ -487,6 +500,25 @@ repetition = Cutter(
 )
 
 
+# -- echo --------------------------------------------------------------------------------
+def _echo_end(text: str, ctx: Context, final: bool) -> int | None:
+    target = ctx.echo_target
+    if target is None or ctx.mode == "single":
+        return None
+    # Lines ended by a newline only: a last line without one is the business of suffix_overlap.
+    # The cursor line counts when the cursor is on a blank line (a new line of code).
+    cursor_line = not ctx.line_prefix.strip()
+    pos = 0
+    for i, line in enumerate(text.split("\n")[:-1]):
+        if (i or cursor_line) and _echo_key(ctx.line_prefix + line if i == 0 else line) == target:
+            return pos
+        pos += len(line) + 1
+    return None
+
+
+echo = Cutter(_echo_end, "A line equal to the next non-blank line after the cursor: the model echoes, end there.")
+
+
 # -- 5. whitespace -----------------------------------------------------------------------
 def _reindent(line: str, tabs: bool, unit: int, own_unit: int) -> str:
     lead = _lead(line)
@@ -627,6 +659,7 @@ STEPS: list[Step] = [
     close_line,
     scope,
     repetition,
+    echo,
     whitespace,
     suffix_overlap,
     line_suffix_overlap,
