@@ -677,11 +677,20 @@ CASES = [
         None,
     ),
     Case(
+        "go-echo-struct-field",  # was go-suffix-overlap: the echoed field ends with a newline, echo cuts it first
+        "go",
+        "echo",
+        "type Point struct {\n\tX int\n\t█\n\tZ int\n}\n",
+        "Y int\n\tZ int\n}",
+        "Y int",
+        stops_at="Y int\n\tZ int\n",
+    ),
+    Case(
         "go-suffix-overlap",
         "go",
         "suffix_overlap",
         "type Point struct {\n\tX int\n\t█\n\tZ int\n}\n",
-        "Y int\n\tZ int\n}",
+        "Y int\n\tZ int",
         "Y int",
     ),
     # issue 12: misses found with realistic model answers
@@ -993,11 +1002,19 @@ CASES = [
         "counter++;",
     ),
     Case(
+        "c-echo-return",  # was c-suffix-overlap: the echoed line ends with a newline, echo cuts it first
+        "c",
+        "echo",
+        "int main(void) {\n    █\n    return 0;\n}\n",
+        "init();\n    return 0;\n}",
+        "init();",
+    ),
+    Case(
         "c-suffix-overlap",
         "c",
         "suffix_overlap",
         "int main(void) {\n    █\n    return 0;\n}\n",
-        "init();\n    return 0;\n}",
+        "init();\n    return 0;",
         "init();",
     ),
     Case(
