@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from codellama_ls.documents import Cursor
 
@@ -57,6 +57,14 @@ _CONTINUES = (*_OPENERS, ",", "\\", "=", "+", "-", "*", "/", "|", "&", ".", "?")
 TAB_WIDTH = 4
 MIN_CHARS = 2  # a suggestion must add at least this many non-blank characters
 MAX_BLOCK = 8  # longest block (in lines) the repetition filter looks for
+# A loop inside one line: a unit with a letter or digit in it (rulers like `# -----` are
+# legitimate), repeated back to back over LOOP_RUN characters (longer than a line of code
+# should be: `0, 0, 0, ...`, `densdens...`), or LOOP_NESTED times when it opens more brackets
+# than it closes (`foo(foo(foo(...`). Units up to LOOP_UNIT characters.
+LOOP_RUN = 100
+LOOP_NESTED = 5
+LOOP_UNIT = 40
+_RUNS = [re.compile(rf"(.{{{k}}})\1{{2,}}") for k in range(1, LOOP_UNIT + 1)]  # a unit three times or more
 _STYLE_LINES = 400  # lines around the cursor used to detect the indentation style
 # Indentation unit when the document has no indented line yet.
 _DEFAULT_UNIT = {"javascript": 2, "javascriptreact": 2, "typescript": 2, "typescriptreact": 2, "json": 2, "yaml": 2}
@@ -500,6 +508,41 @@ repetition = Cutter(
 )
 
 
+# -- line loop ---------------------------------------------------------------------------
+@lru_cache(maxsize=1024)
+def _loops(line: str) -> bool:
+    """Does ``line`` hold a loop (see LOOP_RUN)? Once true, true for every longer line starting so."""
+    if len(line) < LOOP_RUN and sum(line.count(c) for c in _OPEN) < LOOP_NESTED:
+        return False  # too short for a long run, too few brackets for a nested one
+    for k in range(1, min(LOOP_UNIT, len(line) // 3) + 1):
+        for m in _RUNS[k - 1].finditer(line):
+            unit = m.group(1)
+            if not any(c.isalnum() for c in unit):
+                continue
+            if m.end() - m.start() >= LOOP_RUN:
+                return True
+            opens = sum(c in _OPEN for c in unit) > sum(c in _CLOSE for c in unit)
+            if opens and m.end() - m.start() >= LOOP_NESTED * k:
+                return True
+    return False
+
+
+def _line_loop_end(text: str, ctx: Context, final: bool) -> int | None:
+    start = 0
+    for line in text.split("\n"):
+        if len(line) >= 2 * LOOP_NESTED and _loops(line):
+            return max(start - 1, 0)
+        start += len(line) + 1
+    return None
+
+
+line_loop = Cutter(
+    _line_loop_end,
+    "A line that loops (`0, 0, 0, ...`, `foo(foo(...`): drop it and what follows.",
+    partial=True,
+)
+
+
 # -- echo --------------------------------------------------------------------------------
 def _echo_end(text: str, ctx: Context, final: bool) -> int | None:
     target = ctx.echo_target
@@ -668,6 +711,7 @@ STEPS: list[Step] = [
     close_line,
     scope,
     repetition,
+    line_loop,
     whitespace,
     suffix_overlap,
     line_suffix_overlap,

@@ -9,7 +9,7 @@ from lsprotocol import types
 from codellama_ls.completion import CompletionService
 from codellama_ls.documents import Document
 from codellama_ls.engines.base import GenerationResult
-from codellama_ls.postprocess import Context, Suggestion, postprocess, stop_check
+from codellama_ls.postprocess import Context, Suggestion, line_loop, postprocess, stop_check
 
 
 def ctx_at(doc: str, lang: str = "") -> Context:
@@ -101,6 +101,36 @@ def test_line_comment_needs_the_language_marker_outside_strings() -> None:
     assert postprocess("a # b\nx = 1", ctx_at('s = "#"; █', "python")) == Suggestion("a # b\nx = 1")
 
 
+LEGIT_REPETITIVE_LINES = [
+    '"===="',
+    "---",
+    "0x0000",
+    "[[0, 0], [0, 0]]",
+    "aaa",
+    "# " + "-" * 76,
+    "/* " + "*" * 70 + " */",
+    "0x00, " * 15 + "0x00",  # a row of a byte table
+    "    int a[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};",
+    "0b" + "1" * 64,
+    "0xFFFFFFFFFFFFFFFF",
+    "'" + "a" * 60 + "'",
+    "[" + "(0, 0), " * 10 + "]",
+    "assert f(f(f(x))) == 1",
+    "ACGT" * 8,
+    "QUFB" * 10,
+    '    return self.client.request("GET", url, params=params, headers=headers, timeout=timeout, verify=verify)',
+]
+LOOPING_LINES = ["foo(" * 5, "0, " * 34, "dens" * 25, "self.x = self.x; " * 6, "x = " + "Some(" * 5, "1" * 102]
+
+
+def test_line_loop_spares_legitimate_repetition() -> None:
+    ctx = ctx_at("█", "python")
+    for line in LEGIT_REPETITIVE_LINES:
+        assert line_loop.find(line + "\n", ctx, True) is None, line
+    for line in LOOPING_LINES:
+        assert line_loop.find("ok\n" + line, ctx, False) == 2, line
+
+
 def test_stop_check_single_line() -> None:
     check = stop_check(ctx_at("x = f(█, 2)"))
     assert not check("abc")
@@ -147,6 +177,14 @@ CONTEXTS = [
     ctx_at("items = [\n    1,█", "python"),
     ctx_at("class A:\n    █", "python"),
     ctx_at("class A {\n  █\n}", "typescript"),
+    # issue 12: echo of the next line, a line comment, an auto-closed signature, a mid-line string
+    ctx_at("def f(x):\n    y = 1\n    █\n    return x\n", "python"),
+    ctx_at("func f() {\n\t█\n\tx := 1\n}\n", "go"),
+    ctx_at("    # note █\n    return x\n", "python"),
+    ctx_at("  // note █\n}\n", "typescript"),
+    ctx_at("def fib(█)\n", "python"),
+    ctx_at("fn f(█)", "rust"),
+    ctx_at('    println!("x:█", x);', "rust"),
 ]
 PIECES = [
     "foo()",
@@ -183,6 +221,18 @@ PIECES = [
     "finally:",
     "def h(self):",
     "bar() {",
+    "return x",
+    "x := 1",
+    "n):",
+    "a) {",
+    "n int) int {",
+    '{}", x);',
+    "foo(foo(foo(foo(foo(",
+    "0, " * 34,
+    "foo(foo(",
+    "dens" * 13,
+    "} else {",
+    "else:",
 ]
 LINE = st.tuples(st.sampled_from(["", "  ", "    ", "        ", "\t", "\t\t"]), st.sampled_from(PIECES)).map("".join)
 RAW = st.tuples(st.sampled_from(PIECES), st.lists(LINE, max_size=10), st.booleans()).map(
@@ -190,7 +240,7 @@ RAW = st.tuples(st.sampled_from(PIECES), st.lists(LINE, max_size=10), st.boolean
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ctx=st.sampled_from(CONTEXTS), raw=RAW)
 def test_early_stop_never_changes_the_suggestion(ctx: Context, raw: str) -> None:
     check = stop_check(ctx)

@@ -322,7 +322,7 @@ CASES = [
         "0, " * 50,
         None,
         truncated=True,
-        stops_at="0, " * 33 + "0",
+        stops_at="0, " * 34,
     ),
     Case(
         "py-line-loop-keeps-ruler",
@@ -727,7 +727,7 @@ CASES = [
         "func main() {\n\t█\n}\n",
         "a := 1\n\tb := []int{" + "0, " * 40 + "\n\tc := 2",
         "a := 1",
-        stops_at="a := 1\n\tb := []int{" + "0, " * 33 + "0",
+        stops_at="a := 1\n\tb := []int{" + "0, " * 34,
     ),
     Case(
         "go-line-loop-keeps-hex",
