@@ -3,25 +3,33 @@
 Raw output starts right at the cursor. Each step is a small named function
 ``(Suggestion, Context) -> Suggestion``, applied in ``STEPS`` order:
 
-1. ``single_line``: mid-line with code after the cursor, keep the first line only;
-2. ``close_line``: the rest of the line is auto-closed punctuation and the model wrote it
-   itself, end at that line;
-3. ``scope``: end where the output leaves the cursor's block (dedent), keeping
+1. ``token_limit``: decoding stopped at ``maxNewTokens``, drop a last line cut mid-way
+   (unless it is the only line);
+2. ``single_line``: mid-line with code after the cursor, keep the first line only;
+3. ``line_comment``: the cursor is in a line comment, end at the end of that line;
+4. ``echo``: a line equal to the next non-blank line after the cursor (whitespace
+   normalised, closing lines left to ``scope``) ends the suggestion where it starts;
+5. ``close_line``: the rest of the line is auto-closed punctuation and the model wrote it
+   itself, end at that line, unless that line opens a block (``def fib(n):``, ``) {``);
+6. ``scope``: end where the output leaves the cursor's block (dedent), keeping
    ``else:``/``} else {`` continuations and one closing line the suffix does not already
    have; at top level, end at a blank line;
-4. ``repetition``: cut the model looping on a line or block;
-5. ``whitespace``: no doubled space at the join, the document's indentation (tabs/spaces),
+7. ``repetition``: cut the model looping on a line or block; a continuation line twice in a
+   row ends the suggestion before it;
+8. ``line_loop``: drop a line that loops inside itself (``0, 0, 0, ...``, ``foo(foo(...``);
+9. ``whitespace``: no doubled space at the join, the document's indentation (tabs/spaces),
    no trailing whitespace;
-6. ``suffix_overlap``: drop trailing lines that repeat the lines after the cursor;
-7. ``line_suffix_overlap``: mid-line, drop a tail that repeats the rest of the line;
-8. ``auto_closed``: when the rest of the line is only closing punctuation, the suggestion
-   replaces it (``Suggestion.replace``), so accepting never duplicates a ``)``;
-9. ``minimum``: drop suggestions that add too little or just repeat the next line.
+10. ``suffix_overlap``: drop trailing lines that repeat the lines after the cursor;
+11. ``line_suffix_overlap``: mid-line, drop a tail that repeats the rest of the line;
+12. ``auto_closed``: when the rest of the line is only closing punctuation, the suggestion
+    replaces it (``Suggestion.replace``), so accepting never duplicates a ``)``;
+13. ``minimum``: drop suggestions that add too little or just repeat the next line.
 
-The first four steps only ever cut the text, and each is backed by a *finder* that decides
-where the suggestion ends from the text generated so far. ``stop_check`` asks the same
-finders after every token, so decoding stops as soon as the cut is known, and stopping
+Steps 2 to 8 only ever cut the text, and each is backed by a *finder* (a ``Cutter``) that
+decides where the suggestion ends from the text generated so far. ``stop_check`` asks the
+same finders after every token, so decoding stops as soon as the cut is known, and stopping
 early gives exactly the suggestion that generating to the end would have given.
+``token_limit`` cuts too, but only the end of decoding knows that the limit was hit.
 """
 
 from __future__ import annotations
@@ -332,7 +340,7 @@ def _extras(text: str, ctx: Context) -> list[tuple[int, str]]:
     return out
 
 
-# -- token limit -------------------------------------------------------------------------
+# -- 1. token limit ----------------------------------------------------------------------
 def token_limit(s: Suggestion, ctx: Context) -> Suggestion:
     """Decoding stopped at ``maxNewTokens``: drop the last line, cut mid-way, unless it is the only one."""
     if not ctx.truncated:
@@ -343,7 +351,7 @@ def token_limit(s: Suggestion, ctx: Context) -> Suggestion:
     return replace(s, text=s.text[: nl + 1])
 
 
-# -- 1. single line ----------------------------------------------------------------------
+# -- 2. single line ----------------------------------------------------------------------
 def _single_line_end(text: str, ctx: Context, final: bool) -> int | None:
     if ctx.mode != "single":
         return None
@@ -354,7 +362,7 @@ def _single_line_end(text: str, ctx: Context, final: bool) -> int | None:
 single_line = Cutter(_single_line_end, "Mid-line with code after the cursor: keep only the first line.")
 
 
-# -- line comment ------------------------------------------------------------------------
+# -- 3. line comment ---------------------------------------------------------------------
 def _line_comment_end(text: str, ctx: Context, final: bool) -> int | None:
     if not ctx.in_line_comment:
         return None
@@ -365,7 +373,34 @@ def _line_comment_end(text: str, ctx: Context, final: bool) -> int | None:
 line_comment = Cutter(_line_comment_end, "Inside a line comment: finish the comment, end at that line.")
 
 
-# -- 2. close line -----------------------------------------------------------------------
+# -- 4. echo -----------------------------------------------------------------------------
+def _echo_end(text: str, ctx: Context, final: bool) -> int | None:
+    target = ctx.echo_target
+    if target is None or ctx.mode == "single":
+        return None
+    # Lines ended by a newline only (a last line without one is the business of suffix_overlap),
+    # and not a closing line like `}` (scope decides whether the block needs one).
+    # The cursor line counts when the cursor is on a blank line (a new line of code).
+    if _only_closes(target[1]):
+        return None
+    cursor_line = not ctx.line_prefix.strip()
+    pos = 0
+    for i, line in enumerate(text.split("\n")[:-1]):
+        if (i or cursor_line) and _echo_key(ctx.line_prefix + line if i == 0 else line) == target:
+            return pos
+        pos += len(line) + 1
+    return None
+
+
+def _only_closes(line: str) -> bool:
+    core = line.strip()
+    return all(c in _CLOSE or c in ";,." for c in core) or core.rstrip(";,.") in _CLOSER_WORDS
+
+
+echo = Cutter(_echo_end, "A line equal to the next non-blank line after the cursor: the model echoes, end there.")
+
+
+# -- 5. close line -----------------------------------------------------------------------
 def _close_line_end(text: str, ctx: Context, final: bool) -> int | None:
     need = ctx.need
     if not need:
@@ -392,7 +427,7 @@ close_line = Cutter(
 )
 
 
-# -- 3. scope ----------------------------------------------------------------------------
+# -- 6. scope ----------------------------------------------------------------------------
 def _suffix_closes(ctx: Context, indent: int, block: int, opens: bool) -> bool:
     """Does the code after the cursor already close the block at ``indent``?"""
     for line in ctx.next_lines:
@@ -470,7 +505,7 @@ scope = Cutter(
 )
 
 
-# -- 4. repetition -----------------------------------------------------------------------
+# -- 7. repetition -----------------------------------------------------------------------
 def _meaningful(line: str) -> bool:
     return any(c.isalpha() or c == "_" for c in line)
 
@@ -508,7 +543,7 @@ repetition = Cutter(
 )
 
 
-# -- line loop ---------------------------------------------------------------------------
+# -- 8. line loop ------------------------------------------------------------------------
 @lru_cache(maxsize=1024)
 def _loops(line: str) -> bool:
     """Does ``line`` hold a loop (see LOOP_RUN)? Once true, true for every longer line starting so."""
@@ -543,34 +578,7 @@ line_loop = Cutter(
 )
 
 
-# -- echo --------------------------------------------------------------------------------
-def _echo_end(text: str, ctx: Context, final: bool) -> int | None:
-    target = ctx.echo_target
-    if target is None or ctx.mode == "single":
-        return None
-    # Lines ended by a newline only (a last line without one is the business of suffix_overlap),
-    # and not a closing line like `}` (scope decides whether the block needs one).
-    # The cursor line counts when the cursor is on a blank line (a new line of code).
-    if _only_closes(target[1]):
-        return None
-    cursor_line = not ctx.line_prefix.strip()
-    pos = 0
-    for i, line in enumerate(text.split("\n")[:-1]):
-        if (i or cursor_line) and _echo_key(ctx.line_prefix + line if i == 0 else line) == target:
-            return pos
-        pos += len(line) + 1
-    return None
-
-
-def _only_closes(line: str) -> bool:
-    core = line.strip()
-    return all(c in _CLOSE or c in ";,." for c in core) or core.rstrip(";,.") in _CLOSER_WORDS
-
-
-echo = Cutter(_echo_end, "A line equal to the next non-blank line after the cursor: the model echoes, end there.")
-
-
-# -- 5. whitespace -----------------------------------------------------------------------
+# -- 9. whitespace -----------------------------------------------------------------------
 def _reindent(line: str, tabs: bool, unit: int, own_unit: int) -> str:
     lead = _lead(line)
     if not lead:
@@ -608,7 +616,7 @@ def whitespace(s: Suggestion, ctx: Context) -> Suggestion:
     return replace(s, text=text)
 
 
-# -- 6. suffix overlap -------------------------------------------------------------------
+# -- 10. suffix overlap ------------------------------------------------------------------
 def suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     """Drop trailing lines that repeat the next non-blank lines after the cursor."""
     if ctx.mode == "single" or not ctx.next_nonblank:
@@ -625,7 +633,7 @@ def suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     return s
 
 
-# -- 7. line suffix overlap --------------------------------------------------------------
+# -- 11. line suffix overlap -------------------------------------------------------------
 def line_suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     """Mid-line: drop a tail that repeats what already follows the cursor on its line.
 
@@ -647,7 +655,7 @@ def line_suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     return s
 
 
-# -- 8. auto-closed characters -----------------------------------------------------------
+# -- 12. auto-closed characters ----------------------------------------------------------
 def auto_closed(s: Suggestion, ctx: Context) -> Suggestion:
     """Only closers after the cursor: the suggestion replaces them and ends with them.
 
@@ -689,7 +697,7 @@ def _nth(rest: str, n: int) -> int:
     return len(rest)
 
 
-# -- 9. minimum --------------------------------------------------------------------------
+# -- 13. minimum -------------------------------------------------------------------------
 def minimum(s: Suggestion, ctx: Context) -> Suggestion:
     """Drop suggestions that add fewer than MIN_CHARS non-blank characters or repeat the next line."""
     replaced = ctx.line_suffix[: s.replace]
