@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
@@ -9,12 +11,19 @@ from lsprotocol import types
 from codellama_ls.completion import CompletionService
 from codellama_ls.documents import Document
 from codellama_ls.engines.base import GenerationResult
-from codellama_ls.postprocess import Context, Suggestion, line_loop, postprocess, stop_check
+from codellama_ls.postprocess import STEPS, Context, Suggestion, line_loop, postprocess, stop_check
 
 
 def ctx_at(doc: str, lang: str = "") -> Context:
     before, after = doc.split("█")
     return Context(before, after, lang)
+
+
+def test_readme_quality_table_lists_every_step_in_order() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Quality") :].split("**Early stop.**")[0]
+    rows = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert rows == [step.__name__ for step in STEPS]
 
 
 def test_modes_follow_the_rest_of_the_line() -> None:
