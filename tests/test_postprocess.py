@@ -140,6 +140,22 @@ def test_line_loop_spares_legitimate_repetition() -> None:
         assert line_loop.find("ok\n" + line, ctx, False) == 2, line
 
 
+def test_echo_needs_the_same_indentation_and_a_whole_line() -> None:
+    ctx = ctx_at("def f(x):\n    █\n    return result\n", "python")
+    check = stop_check(ctx)
+    # An early return inside a new block is not the echo of the outer `return result`.
+    inner = "if x is None:\n        return result\n    result = x * 2"
+    assert postprocess(inner, ctx) == Suggestion(inner)
+    assert not any(check(inner[:end]) for end in range(1, len(inner) + 1))
+    # Whitespace inside the line does not matter; decoding stops once the echoed line has ended.
+    echo = "result = x\n    return  result \n    print(result)"
+    assert not check(echo[: echo.index("\n    print")])
+    assert check(echo[: echo.index("\n    print") + 1])
+    assert postprocess(echo, ctx) == Suggestion("result = x")
+    # Tabs count as four columns, like the rest of post-processing.
+    assert postprocess("result = x\n\treturn result\n\tlog()", ctx) == Suggestion("result = x")
+
+
 def test_stop_check_single_line() -> None:
     check = stop_check(ctx_at("x = f(█, 2)"))
     assert not check("abc")
