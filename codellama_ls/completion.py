@@ -215,7 +215,7 @@ class CompletionService:
             log.info("%s was closed while its suggestion was made", uri)
             return None
         with self._stage("postprocess"):
-            suggestion = postprocess.postprocess(result.text, ctx)
+            suggestion = postprocess.postprocess(result.text, ctx, truncated=result.stop_reason == "length")
         self.caches.results.put(key, suggestion, result)
         return self._show(uri, cursor, suggestion, result, "model", arrived)
 
@@ -311,7 +311,9 @@ class CompletionService:
 
     def place(self, cursor: Cursor, result: GenerationResult) -> Answer | None:
         """Post-process raw output and express it as an edit of the cursor line."""
-        suggestion = postprocess.postprocess(result.text, postprocess.Context.from_cursor(cursor))
+        suggestion = postprocess.postprocess(
+            result.text, postprocess.Context.from_cursor(cursor), truncated=result.stop_reason == "length"
+        )
         return None if suggestion is None else self.edit(cursor, suggestion, result)
 
     @staticmethod

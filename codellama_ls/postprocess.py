@@ -3,25 +3,33 @@
 Raw output starts right at the cursor. Each step is a small named function
 ``(Suggestion, Context) -> Suggestion``, applied in ``STEPS`` order:
 
-1. ``single_line``: mid-line with code after the cursor, keep the first line only;
-2. ``close_line``: the rest of the line is auto-closed punctuation and the model wrote it
-   itself, end at that line;
-3. ``scope``: end where the output leaves the cursor's block (dedent), keeping
+1. ``token_limit``: decoding stopped at ``maxNewTokens``, drop a last line cut mid-way
+   (unless it is the only line);
+2. ``single_line``: mid-line with code after the cursor, keep the first line only;
+3. ``line_comment``: the cursor is in a line comment, end at the end of that line;
+4. ``echo``: a line equal to the next non-blank line after the cursor (whitespace
+   normalised, closing lines left to ``scope``) ends the suggestion where it starts;
+5. ``close_line``: the rest of the line is auto-closed punctuation and the model wrote it
+   itself, end at that line, unless that line opens a block (``def fib(n):``, ``) {``);
+6. ``scope``: end where the output leaves the cursor's block (dedent), keeping
    ``else:``/``} else {`` continuations and one closing line the suffix does not already
    have; at top level, end at a blank line;
-4. ``repetition``: cut the model looping on a line or block;
-5. ``whitespace``: no doubled space at the join, the document's indentation (tabs/spaces),
+7. ``repetition``: cut the model looping on a line or block; a continuation line twice in a
+   row ends the suggestion before it;
+8. ``line_loop``: drop a line that loops inside itself (``0, 0, 0, ...``, ``foo(foo(...``);
+9. ``whitespace``: no doubled space at the join, the document's indentation (tabs/spaces),
    no trailing whitespace;
-6. ``suffix_overlap``: drop trailing lines that repeat the lines after the cursor;
-7. ``line_suffix_overlap``: mid-line, drop a tail that repeats the rest of the line;
-8. ``auto_closed``: when the rest of the line is only closing punctuation, the suggestion
-   replaces it (``Suggestion.replace``), so accepting never duplicates a ``)``;
-9. ``minimum``: drop suggestions that add too little or just repeat the next line.
+10. ``suffix_overlap``: drop trailing lines that repeat the lines after the cursor;
+11. ``line_suffix_overlap``: mid-line, drop a tail that repeats the rest of the line;
+12. ``auto_closed``: when the rest of the line is only closing punctuation, the suggestion
+    replaces it (``Suggestion.replace``), so accepting never duplicates a ``)``;
+13. ``minimum``: drop suggestions that add too little or just repeat the next line.
 
-The first four steps only ever cut the text, and each is backed by a *finder* that decides
-where the suggestion ends from the text generated so far. ``stop_check`` asks the same
-finders after every token, so decoding stops as soon as the cut is known, and stopping
+Steps 2 to 8 only ever cut the text, and each is backed by a *finder* (a ``Cutter``) that
+decides where the suggestion ends from the text generated so far. ``stop_check`` asks the
+same finders after every token, so decoding stops as soon as the cut is known, and stopping
 early gives exactly the suggestion that generating to the end would have given.
+``token_limit`` cuts too, but only the end of decoding knows that the limit was hit.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from codellama_ls.documents import Cursor
 
@@ -49,25 +57,50 @@ _WORD = re.compile(r"\w+")
 _TRAILING_COMMENT = re.compile(r"\s+(?:#|//).*$")
 # A line ending like this opens a block (its body is indented deeper).
 _OPENERS = ("{", "(", "[", ":")
+# A line ending like this opens a block of statements (a body follows).
+_BLOCK_OPENERS = (":", "{")
 # A line ending like this continues on the next line (no statement ends there).
 _CONTINUES = (*_OPENERS, ",", "\\", "=", "+", "-", "*", "/", "|", "&", ".", "?")
 
 TAB_WIDTH = 4
 MIN_CHARS = 2  # a suggestion must add at least this many non-blank characters
 MAX_BLOCK = 8  # longest block (in lines) the repetition filter looks for
+# A loop inside one line: a unit with a letter or digit in it (rulers like `# -----` are
+# legitimate), repeated back to back over LOOP_RUN characters (longer than a line of code
+# should be: `0, 0, 0, ...`, `densdens...`), or LOOP_NESTED times when it opens more brackets
+# than it closes (`foo(foo(foo(...`). Units up to LOOP_UNIT characters.
+LOOP_RUN = 100
+LOOP_NESTED = 5
+LOOP_UNIT = 40
+_RUNS = [re.compile(rf"(.{{{k}}})\1{{2,}}") for k in range(1, LOOP_UNIT + 1)]  # a unit three times or more
 _STYLE_LINES = 400  # lines around the cursor used to detect the indentation style
 # Indentation unit when the document has no indented line yet.
 _DEFAULT_UNIT = {"javascript": 2, "javascriptreact": 2, "typescript": 2, "typescriptreact": 2, "json": 2, "yaml": 2}
 _TAB_LANGUAGES = ("go", "makefile")
+# Line comments by language id; a language not listed gets both markers.
+_HASH_COMMENTS = (
+    "python", "shellscript", "sh", "bash", "zsh", "fish", "ruby", "perl", "r", "yaml", "toml", "makefile",
+    "dockerfile", "powershell", "elixir", "julia", "nim", "coffeescript", "cmake", "tcl", "gdscript", "nix",
+)  # fmt: skip
+_SLASH_COMMENTS = (
+    "c", "cpp", "cuda-cpp", "objective-c", "objective-cpp", "csharp", "java", "kotlin", "scala", "groovy",
+    "swift", "dart", "go", "rust", "zig", "javascript", "javascriptreact", "typescript", "typescriptreact",
+    "jsonc", "proto", "solidity",
+)  # fmt: skip
+# Quotes that open a string on one line; Rust's `'` is mostly a lifetime, Go's and JS's backtick a string.
+_LINE_QUOTES = {"rust": '"', "go": "\"'`", "javascript": "\"'`", "javascriptreact": "\"'`", "typescript": "\"'`"}
+_LINE_QUOTES["typescriptreact"] = _LINE_QUOTES["typescript"]
 
 
 @dataclass(frozen=True)
 class Context:
-    """The cursor's surroundings (LF line endings) and the document's language id."""
+    """The cursor's surroundings (LF line endings), the document's language id, and whether
+    decoding stopped at the token limit (``maxNewTokens``) rather than where the model ended."""
 
     prefix: str
     suffix: str
     language_id: str = ""
+    truncated: bool = False
 
     @classmethod
     def from_cursor(cls, cursor: Cursor) -> Context:
@@ -108,10 +141,36 @@ class Context:
     def open_quote(self) -> str | None:
         """The quote of a string the cursor is inside, when the rest of the line closes it."""
         best, where = None, -1
-        for q in set(self.need) & set(_QUOTES):
+        closing = self.need if self.mode == "closers" else self.line_suffix if self.mode == "single" else ""
+        for q in set(closing) & set(_QUOTES):
             if _unescaped(self.line_prefix, q) % 2 == 1 and self.line_prefix.rfind(q) > where:
                 best, where = q, self.line_prefix.rfind(q)
         return best
+
+    @cached_property
+    def in_line_comment(self) -> bool:
+        """Is the cursor inside a line comment (after ``#`` or ``//``, not in a string)?"""
+        line = self.line_prefix
+        lang = self.language_id
+        markers = ("#",) if lang in _HASH_COMMENTS else ("//",) if lang in _SLASH_COMMENTS else ("#", "//")
+        if not any(m in line for m in markers):
+            return False
+        quotes = _LINE_QUOTES.get(lang, "\"'")
+        in_str: str | None = None
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if in_str:
+                if ch == "\\":
+                    i += 1
+                elif ch == in_str:
+                    in_str = None
+            elif ch in quotes:
+                in_str = ch
+            elif line.startswith(markers, i):
+                return True
+            i += 1
+        return False
 
     @cached_property
     def next_lines(self) -> list[str]:
@@ -124,6 +183,14 @@ class Context:
     @cached_property
     def next_nonblank(self) -> list[str]:
         return [line.rstrip() for line in self.next_lines if line.strip()]
+
+    @cached_property
+    def echo_target(self) -> tuple[int, str] | None:
+        """The next non-blank line after the cursor line, as ``_echo_key`` sees it."""
+        for line in self.next_lines:
+            if line.strip():
+                return _echo_key(line)
+        return None
 
     @cached_property
     def indent_style(self) -> tuple[bool | None, int]:
@@ -206,6 +273,11 @@ def _indent(line: str) -> int:
     return width
 
 
+def _echo_key(line: str) -> tuple[int, str]:
+    """A line with its whitespace normalised: indentation width and words one space apart."""
+    return _indent(line), " ".join(line.split())
+
+
 def _lead(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
 
@@ -268,7 +340,18 @@ def _extras(text: str, ctx: Context) -> list[tuple[int, str]]:
     return out
 
 
-# -- 1. single line ----------------------------------------------------------------------
+# -- 1. token limit ----------------------------------------------------------------------
+def token_limit(s: Suggestion, ctx: Context) -> Suggestion:
+    """Decoding stopped at ``maxNewTokens``: drop the last line, cut mid-way, unless it is the only one."""
+    if not ctx.truncated:
+        return s
+    nl = s.text.rfind("\n")
+    if nl < 0 or not s.text[nl + 1 :].strip() or not s.text[:nl].strip():
+        return s
+    return replace(s, text=s.text[: nl + 1])
+
+
+# -- 2. single line ----------------------------------------------------------------------
 def _single_line_end(text: str, ctx: Context, final: bool) -> int | None:
     if ctx.mode != "single":
         return None
@@ -279,7 +362,45 @@ def _single_line_end(text: str, ctx: Context, final: bool) -> int | None:
 single_line = Cutter(_single_line_end, "Mid-line with code after the cursor: keep only the first line.")
 
 
-# -- 2. close line -----------------------------------------------------------------------
+# -- 3. line comment ---------------------------------------------------------------------
+def _line_comment_end(text: str, ctx: Context, final: bool) -> int | None:
+    if not ctx.in_line_comment:
+        return None
+    nl = text.find("\n")
+    return nl if nl >= 0 else None
+
+
+line_comment = Cutter(_line_comment_end, "Inside a line comment: finish the comment, end at that line.")
+
+
+# -- 4. echo -----------------------------------------------------------------------------
+def _echo_end(text: str, ctx: Context, final: bool) -> int | None:
+    target = ctx.echo_target
+    if target is None or ctx.mode == "single":
+        return None
+    # Lines ended by a newline only (a last line without one is the business of suffix_overlap),
+    # and not a closing line like `}` (scope decides whether the block needs one).
+    # The cursor line counts when the cursor is on a blank line (a new line of code).
+    if _only_closes(target[1]):
+        return None
+    cursor_line = not ctx.line_prefix.strip()
+    pos = 0
+    for i, line in enumerate(text.split("\n")[:-1]):
+        if (i or cursor_line) and _echo_key(ctx.line_prefix + line if i == 0 else line) == target:
+            return pos
+        pos += len(line) + 1
+    return None
+
+
+def _only_closes(line: str) -> bool:
+    core = line.strip()
+    return all(c in _CLOSE or c in ";,." for c in core) or core.rstrip(";,.") in _CLOSER_WORDS
+
+
+echo = Cutter(_echo_end, "A line equal to the next non-blank line after the cursor: the model echoes, end there.")
+
+
+# -- 5. close line -----------------------------------------------------------------------
 def _close_line_end(text: str, ctx: Context, final: bool) -> int | None:
     need = ctx.need
     if not need:
@@ -291,16 +412,22 @@ def _close_line_end(text: str, ctx: Context, final: bool) -> int | None:
         n += 1
         if n == len(need):
             nl = text.find("\n", pos)
-            if nl >= 0:
-                return nl
-            return len(text) if final else None
+            if nl < 0 and not final:
+                return None
+            end = len(text) if nl < 0 else nl
+            if _code(text[pos + 1 : end]).endswith(_BLOCK_OPENERS):
+                return None  # a signature or `if (...) {`: its body follows, and scope ends it
+            return end
     return None
 
 
-close_line = Cutter(_close_line_end, "Only closers after the cursor and the model wrote them itself: end at that line.")
+close_line = Cutter(
+    _close_line_end,
+    "Only closers after the cursor and the model wrote them itself: end at that line, unless it opens a block.",
+)
 
 
-# -- 3. scope ----------------------------------------------------------------------------
+# -- 6. scope ----------------------------------------------------------------------------
 def _suffix_closes(ctx: Context, indent: int, block: int, opens: bool) -> bool:
     """Does the code after the cursor already close the block at ``indent``?"""
     for line in ctx.next_lines:
@@ -378,7 +505,7 @@ scope = Cutter(
 )
 
 
-# -- 4. repetition -----------------------------------------------------------------------
+# -- 7. repetition -----------------------------------------------------------------------
 def _meaningful(line: str) -> bool:
     return any(c.isalpha() or c == "_" for c in line)
 
@@ -393,6 +520,9 @@ def _repetition_end(text: str, ctx: Context, final: bool) -> int | None:
     rows = [(ctx.line_prefix + lines[0] if i == 0 else lines[i]).rstrip() for i in where]
     # Scan by the row where a repetition completes, so the first one found never moves.
     for e in range(2, len(rows) + 1):
+        if rows[e - 1] == rows[e - 2] and _CONTINUATION.match(rows[e - 1].lstrip()):
+            # `else:`/`} else {` twice in a row: a loop, and a body-less `else` is no use either.
+            return 0 if e == 2 else _line_starts(lines)[where[e - 3]] + len(lines[where[e - 3]])
         for k in range(1, min(MAX_BLOCK, e // 2) + 1):
             copies = 3 if k == 1 else 2
             if e < copies * k or rows[e - 1] != rows[e - 1 - k]:
@@ -406,10 +536,49 @@ def _repetition_end(text: str, ctx: Context, final: bool) -> int | None:
     return None
 
 
-repetition = Cutter(_repetition_end, "The model loops (a line three times, a block twice in a row): keep one copy.")
+repetition = Cutter(
+    _repetition_end,
+    "The model loops (a line three times, a block twice in a row): keep one copy; "
+    "a continuation line (`else:`, `} else {`) twice in a row: end before it.",
+)
 
 
-# -- 5. whitespace -----------------------------------------------------------------------
+# -- 8. line loop ------------------------------------------------------------------------
+@lru_cache(maxsize=1024)
+def _loops(line: str) -> bool:
+    """Does ``line`` hold a loop (see LOOP_RUN)? Once true, true for every longer line starting so."""
+    if len(line) < LOOP_RUN and sum(line.count(c) for c in _OPEN) < LOOP_NESTED:
+        return False  # too short for a long run, too few brackets for a nested one
+    for k in range(1, min(LOOP_UNIT, len(line) // 3) + 1):
+        for m in _RUNS[k - 1].finditer(line):
+            unit = m.group(1)
+            if not any(c.isalnum() for c in unit):
+                continue
+            if m.end() - m.start() >= LOOP_RUN:
+                return True
+            opens = sum(c in _OPEN for c in unit) > sum(c in _CLOSE for c in unit)
+            if opens and m.end() - m.start() >= LOOP_NESTED * k:
+                return True
+    return False
+
+
+def _line_loop_end(text: str, ctx: Context, final: bool) -> int | None:
+    start = 0
+    for line in text.split("\n"):
+        if len(line) >= 2 * LOOP_NESTED and _loops(line):
+            return max(start - 1, 0)
+        start += len(line) + 1
+    return None
+
+
+line_loop = Cutter(
+    _line_loop_end,
+    "A line that loops (`0, 0, 0, ...`, `foo(foo(...`): drop it and what follows.",
+    partial=True,
+)
+
+
+# -- 9. whitespace -----------------------------------------------------------------------
 def _reindent(line: str, tabs: bool, unit: int, own_unit: int) -> str:
     lead = _lead(line)
     if not lead:
@@ -435,8 +604,8 @@ def whitespace(s: Suggestion, ctx: Context) -> Suggestion:
     if tabs is not None:
         own = math.gcd(*(len(_lead(line)) for line in lines[1:] if line.strip() and "\t" not in _lead(line)))
         own_unit = next((u for u in (4, 2, 3) if own and own % u == 0), 4)  # the output's own space unit
-        first = 0 if lp else 1  # the first line's indentation is the cursor's when it is mid-line
-        lines = lines[:first] + [_reindent(line, tabs, unit, own_unit) for line in lines[first:]]
+        start = 0 if lp else 1  # the first line's indentation is the cursor's when it is mid-line
+        lines = lines[:start] + [_reindent(line, tabs, unit, own_unit) for line in lines[start:]]
     lines = [line.rstrip() for line in lines[:-1]] + lines[-1:]
     text = "\n".join(lines)
     if ctx.mode == "single":
@@ -447,7 +616,7 @@ def whitespace(s: Suggestion, ctx: Context) -> Suggestion:
     return replace(s, text=text)
 
 
-# -- 6. suffix overlap -------------------------------------------------------------------
+# -- 10. suffix overlap ------------------------------------------------------------------
 def suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     """Drop trailing lines that repeat the next non-blank lines after the cursor."""
     if ctx.mode == "single" or not ctx.next_nonblank:
@@ -464,7 +633,7 @@ def suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     return s
 
 
-# -- 7. line suffix overlap --------------------------------------------------------------
+# -- 11. line suffix overlap -------------------------------------------------------------
 def line_suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     """Mid-line: drop a tail that repeats what already follows the cursor on its line.
 
@@ -486,7 +655,7 @@ def line_suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     return s
 
 
-# -- 8. auto-closed characters -----------------------------------------------------------
+# -- 12. auto-closed characters ----------------------------------------------------------
 def auto_closed(s: Suggestion, ctx: Context) -> Suggestion:
     """Only closers after the cursor: the suggestion replaces them and ends with them.
 
@@ -505,7 +674,8 @@ def auto_closed(s: Suggestion, ctx: Context) -> Suggestion:
         n, last = n + 1, pos
     if n == len(need):  # the model closed everything itself; `;` and the like may still be due
         tail = rest[_nth(rest, n - 1) + 1 :].strip() if n else rest.strip()
-        done = not tail or text[last + 1 :].rstrip().endswith(tail)
+        closing = text[last + 1 :].split("\n", 1)[0] if n else text  # the line where it closed them
+        done = not tail or closing.rstrip().endswith(tail)
         missing = "" if done else (tail if n else rest)
     else:
         missing = rest[_nth(rest, n) :] if n else rest
@@ -527,7 +697,7 @@ def _nth(rest: str, n: int) -> int:
     return len(rest)
 
 
-# -- 9. minimum --------------------------------------------------------------------------
+# -- 13. minimum -------------------------------------------------------------------------
 def minimum(s: Suggestion, ctx: Context) -> Suggestion:
     """Drop suggestions that add fewer than MIN_CHARS non-blank characters or repeat the next line."""
     replaced = ctx.line_suffix[: s.replace]
@@ -542,10 +712,14 @@ def minimum(s: Suggestion, ctx: Context) -> Suggestion:
 
 
 STEPS: list[Step] = [
+    token_limit,
     single_line,
+    line_comment,
+    echo,
     close_line,
     scope,
     repetition,
+    line_loop,
     whitespace,
     suffix_overlap,
     line_suffix_overlap,
@@ -554,8 +728,16 @@ STEPS: list[Step] = [
 ]
 
 
-def postprocess(raw: str, ctx: Context, steps: list[Step] | None = None) -> Suggestion | None:
-    """Apply every step in order; ``None`` when nothing worth showing is left."""
+def postprocess(
+    raw: str, ctx: Context, steps: list[Step] | None = None, *, truncated: bool = False
+) -> Suggestion | None:
+    """Apply every step in order; ``None`` when nothing worth showing is left.
+
+    ``truncated``: decoding stopped at ``maxNewTokens`` (``GenerationResult.stop_reason ==
+    "length"``), so the last line may be cut mid-way.
+    """
+    if truncated and not ctx.truncated:
+        ctx = replace(ctx, truncated=True)
     s = Suggestion(raw.replace("\r\n", "\n"))
     for step in STEPS if steps is None else steps:
         s = step(s, ctx)

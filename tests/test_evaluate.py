@@ -102,13 +102,13 @@ def test_whole_line_gap_is_an_empty_line() -> None:
 def test_evaluate_with_stub_engine(dataset: Path, tmp_path: Path) -> None:
     engine = FakeEngine(script=OUTPUTS)
     out = tmp_path / "samples.jsonl"
-    settings = Settings(fim_format="psm", max_new_tokens=33)
+    settings = Settings(fim_format="psm", max_new_tokens=333)
     report = evaluate(load_problems(dataset), settings, engine=engine, output=out, timeout_s=2)
     by_id = {s.task_id: s for s in report.samples}
 
     # The engine got the server's request: the prompt format and limits from settings, early stop.
     assert len(engine.requests) == 6
-    assert all(r.prompt.format == "psm" and r.max_new_tokens == 33 for r in engine.requests)
+    assert all(r.prompt.format == "psm" and r.max_new_tokens == 333 for r in engine.requests)
     assert engine.requests[0].prompt.prefix == "def add(a, b):\n"
     assert engine.requests[0].prompt.suffix.startswith("\n\n\ndef unused")  # the empty line of the gap
 

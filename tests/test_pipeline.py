@@ -22,9 +22,11 @@ def tok(tokenizer_dir) -> CodeTokenizer:
     return CodeTokenizer.load(str(tokenizer_dir))
 
 
-def service_with(tok: CodeTokenizer, outputs: list, shown: list | None = None) -> CompletionService:
+def service_with(
+    tok: CodeTokenizer, outputs: list, shown: list | None = None, max_new_tokens: int = 128
+) -> CompletionService:
     notifier = Notifier(lambda message, kind: shown.append((kind, message)) if shown is not None else None)
-    service = CompletionService(Settings(debounce_ms=0), notifier)
+    service = CompletionService(Settings(debounce_ms=0, max_new_tokens=max_new_tokens), notifier)
     service.engine = FakeEngine(tok, outputs)
     return service
 
@@ -61,6 +63,22 @@ async def test_suggestion_that_closes_its_own_bracket_keeps_it(tok):
     uri = open_text(service, "print()\n")
     answer = await service.suggest(uri, types.Position(line=0, character=6))
     assert answer is not None and answer.text == "len(x))" and answer.end == 7
+
+
+async def test_token_limit_drops_the_half_line(tok):
+    # The model echoes the code after the cursor and the token limit cuts it mid-line.
+    text = "def main():\n    x = load()\n    \n    y = process(x)\n"
+    out = "x = clean(x)\n    y = process(x)\n"
+    limit = len("x = clean(x)\n    y = proc")
+    service = service_with(tok, [out, out], max_new_tokens=limit)
+    uri = open_text(service, text)
+    answer = await service.suggest(uri, types.Position(line=2, character=4))
+    assert service.engine.history[-1].stop_reason == "length"
+    assert answer is not None and answer.text == "x = clean(x)"
+    # The same answer, cut by the limit and placed directly (as `codellama-ls eval` and the tests do).
+    cursor = service.documents.get(uri).cursor(types.Position(line=2, character=4), service.encoding)
+    placed = service.place(cursor, service.engine.history[-1])
+    assert placed is not None and placed.text == "x = clean(x)"
 
 
 async def test_blank_output_is_no_suggestion(tok):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
@@ -9,12 +11,19 @@ from lsprotocol import types
 from codellama_ls.completion import CompletionService
 from codellama_ls.documents import Document
 from codellama_ls.engines.base import GenerationResult
-from codellama_ls.postprocess import Context, Suggestion, postprocess, stop_check
+from codellama_ls.postprocess import STEPS, Context, Suggestion, line_loop, postprocess, stop_check
 
 
 def ctx_at(doc: str, lang: str = "") -> Context:
     before, after = doc.split("█")
     return Context(before, after, lang)
+
+
+def test_readme_quality_table_lists_every_step_in_order() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Quality") :].split("**Early stop.**")[0]
+    rows = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert rows == [step.__name__ for step in STEPS]
 
 
 def test_modes_follow_the_rest_of_the_line() -> None:
@@ -54,6 +63,14 @@ def test_auto_closed_keeps_its_own_brackets_before_the_line_end() -> None:
     assert postprocess("a[0]", ctx_at("x[█]")) == Suggestion("a[0]]", 1)
 
 
+def test_auto_closed_signature_keeps_its_body() -> None:
+    # The user typed the `:` too: it is on the closing line, so nothing is appended after the body.
+    ctx = ctx_at("def fib(█):", "python")
+    assert postprocess("n):\n    return n\n\nprint(1)", ctx) == Suggestion("n):\n    return n", 2)
+    # A call whose line does not open a block still ends at that line.
+    assert postprocess('"a")\nprint("b")', ctx_at("print(█)", "python")) == Suggestion('"a")', 1)
+
+
 def test_crlf_document_gets_crlf_suggestion_and_range() -> None:
     doc = Document("file:///a.js", "function f() {\r\n  █\r\n}\r\n".replace("█", ""), 0, "javascript")
     cursor = doc.cursor(types.Position(line=1, character=2), types.PositionEncodingKind.Utf16)
@@ -66,6 +83,77 @@ def test_crlf_document_gets_crlf_suggestion_and_range() -> None:
     assert answer is not None
     assert answer.text == "if (a) {\r\n    b();\r\n  }"
     assert (answer.start, answer.end) == (2, 2)
+
+
+def test_token_limit_drops_only_a_half_line_after_others() -> None:
+    ctx = ctx_at("def f(x):\n    █\n", "python")
+    assert postprocess("y = x\n    return y +", ctx, truncated=True) == Suggestion("y = x")
+    assert postprocess("y = x\n    return y +", ctx) == Suggestion("y = x\n    return y +")  # ended at <EOT>
+    assert postprocess("return x +", ctx, truncated=True) == Suggestion("return x +")  # the only line stays
+    assert postprocess("\n    return x +", ctx_at("def f(x):█", "python"), truncated=True) == Suggestion(
+        "\n    return x +"
+    )
+    assert postprocess("y = x\n    return y\n", ctx, truncated=True) == Suggestion("y = x\n    return y")  # complete
+
+
+def test_line_comment_needs_the_language_marker_outside_strings() -> None:
+    assert ctx_at("x = 1  # the █", "python").in_line_comment
+    assert ctx_at('print("# no")  # but here █', "python").in_line_comment
+    assert not ctx_at('url = "http://█', "javascript").in_line_comment  # in a string
+    assert not ctx_at("q = a // █", "python").in_line_comment  # floor division
+    assert not ctx_at("#include █", "c").in_line_comment  # a directive
+    assert not ctx_at("#[derive(Debug)]█", "rust").in_line_comment
+    assert ctx_at("fn f<'a>(x: &'a str) // lifetime, not a quote █", "rust").in_line_comment
+    assert ctx_at("# a note █", "").in_line_comment and ctx_at("// a note █", "").in_line_comment
+    # The suggestion ends with the comment's line; a string with `#` in it is code.
+    assert postprocess("line\nx = 1", ctx_at("# the next █", "python")) == Suggestion("line")
+    assert postprocess("a # b\nx = 1", ctx_at('s = "#"; █', "python")) == Suggestion("a # b\nx = 1")
+
+
+LEGIT_REPETITIVE_LINES = [
+    '"===="',
+    "---",
+    "0x0000",
+    "[[0, 0], [0, 0]]",
+    "aaa",
+    "# " + "-" * 76,
+    "/* " + "*" * 70 + " */",
+    "0x00, " * 15 + "0x00",  # a row of a byte table
+    "    int a[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};",
+    "0b" + "1" * 64,
+    "0xFFFFFFFFFFFFFFFF",
+    "'" + "a" * 60 + "'",
+    "[" + "(0, 0), " * 10 + "]",
+    "assert f(f(f(x))) == 1",
+    "ACGT" * 8,
+    "QUFB" * 10,
+    '    return self.client.request("GET", url, params=params, headers=headers, timeout=timeout, verify=verify)',
+]
+LOOPING_LINES = ["foo(" * 5, "0, " * 34, "dens" * 25, "self.x = self.x; " * 6, "x = " + "Some(" * 5, "1" * 102]
+
+
+def test_line_loop_spares_legitimate_repetition() -> None:
+    ctx = ctx_at("█", "python")
+    for line in LEGIT_REPETITIVE_LINES:
+        assert line_loop.find(line + "\n", ctx, True) is None, line
+    for line in LOOPING_LINES:
+        assert line_loop.find("ok\n" + line, ctx, False) == 2, line
+
+
+def test_echo_needs_the_same_indentation_and_a_whole_line() -> None:
+    ctx = ctx_at("def f(x):\n    █\n    return result\n", "python")
+    check = stop_check(ctx)
+    # An early return inside a new block is not the echo of the outer `return result`.
+    inner = "if x is None:\n        return result\n    result = x * 2"
+    assert postprocess(inner, ctx) == Suggestion(inner)
+    assert not any(check(inner[:end]) for end in range(1, len(inner) + 1))
+    # Whitespace inside the line does not matter; decoding stops once the echoed line has ended.
+    echo = "result = x\n    return  result \n    print(result)"
+    assert not check(echo[: echo.index("\n    print")])
+    assert check(echo[: echo.index("\n    print") + 1])
+    assert postprocess(echo, ctx) == Suggestion("result = x")
+    # Tabs count as four columns, like the rest of post-processing.
+    assert postprocess("result = x\n\treturn result\n\tlog()", ctx) == Suggestion("result = x")
 
 
 def test_stop_check_single_line() -> None:
@@ -114,6 +202,14 @@ CONTEXTS = [
     ctx_at("items = [\n    1,█", "python"),
     ctx_at("class A:\n    █", "python"),
     ctx_at("class A {\n  █\n}", "typescript"),
+    # issue 12: echo of the next line, a line comment, an auto-closed signature, a mid-line string
+    ctx_at("def f(x):\n    y = 1\n    █\n    return x\n", "python"),
+    ctx_at("func f() {\n\t█\n\tx := 1\n}\n", "go"),
+    ctx_at("    # note █\n    return x\n", "python"),
+    ctx_at("  // note █\n}\n", "typescript"),
+    ctx_at("def fib(█)\n", "python"),
+    ctx_at("fn f(█)", "rust"),
+    ctx_at('    println!("x:█", x);', "rust"),
 ]
 PIECES = [
     "foo()",
@@ -150,6 +246,18 @@ PIECES = [
     "finally:",
     "def h(self):",
     "bar() {",
+    "return x",
+    "x := 1",
+    "n):",
+    "a) {",
+    "n int) int {",
+    '{}", x);',
+    "foo(foo(foo(foo(foo(",
+    "0, " * 34,
+    "foo(foo(",
+    "dens" * 13,
+    "} else {",
+    "else:",
 ]
 LINE = st.tuples(st.sampled_from(["", "  ", "    ", "        ", "\t", "\t\t"]), st.sampled_from(PIECES)).map("".join)
 RAW = st.tuples(st.sampled_from(PIECES), st.lists(LINE, max_size=10), st.booleans()).map(
@@ -157,7 +265,7 @@ RAW = st.tuples(st.sampled_from(PIECES), st.lists(LINE, max_size=10), st.boolean
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ctx=st.sampled_from(CONTEXTS), raw=RAW)
 def test_early_stop_never_changes_the_suggestion(ctx: Context, raw: str) -> None:
     check = stop_check(ctx)

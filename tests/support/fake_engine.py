@@ -81,9 +81,12 @@ class FakeEngine(Engine):
             self.release.wait(60)
         out = self._next(request)
         text, reason = "", "eot"
-        for ch in out:
+        for ch in out:  # a character is a token here: max_new_tokens cuts as a model's limit would
             if request.cancel.is_set():
                 reason = "cancelled"
+                break
+            if len(text) == request.max_new_tokens:
+                reason = "length"
                 break
             text += ch
             if request.should_stop is not None and request.should_stop(text):
