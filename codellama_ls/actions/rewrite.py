@@ -1,0 +1,154 @@
+"""Fix and Edit selection: the answer's code replaces the code it was asked about.
+
+What is replaced (decided here, relied on by the prompts):
+
+- The prompt shows a *region*: for a Fix, the function around the diagnostic when it is short
+  enough to be rewritten within the answer budget, else the smallest statement around it; for an
+  Edit, the selected lines.
+- An answer that holds a definition with the name of the enclosing function (a whole, changed copy
+  of it) replaces that function from its ``def``/``fn``/``func`` line to its end (decorators,
+  attributes and doc comments above it stay); any other answer replaces the statement (Fix) or the
+  selection (Edit), re-indented to it.
+- Either way only changed lines are edited (a line diff), so a copy of a whole function that
+  changes one statement edits one statement; and lines the model left out with ``...`` or
+  ``# ... existing code ...`` are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codellama_ls.actions.answer import pick_code
+from codellama_ls.actions.syntax import Source, Target, enclosing_function, find_definition, statement_at
+from codellama_ls.actions.text import AnswerError, TextEdit, indent_of, line_edits, reindent
+
+# A function longer than this is not rewritten whole by Fix (the answer would not fit
+# ``instructMaxNewTokens``, 512 by default, at about 10 tokens a line); its statement is.
+MAX_REWRITE_LINES = 40
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """What a Fix or Edit is about: whole lines ``[start, end)`` shown to the model, and what they replace.
+
+    ``inner`` is the line range an answer that is not a copy of ``function`` replaces (the statement
+    of a Fix); ``partial`` is an Edit of part of a line: ``(line, start_char, end_char)``.
+    """
+
+    start: int
+    end: int
+    inner: tuple[int, int]
+    function: Target | None
+    partial: tuple[int, int, int] | None = None
+
+    def code(self, src: Source) -> str:
+        if self.partial is not None:
+            line, a, b = self.partial
+            return src.lines[line][a:b]
+        return _dedent(src.lines[self.start : self.end])
+
+
+def _dedent(lines: list[str]) -> str:
+    return "\n".join(reindent(lines, "", "    ")) if any(line.strip() for line in lines) else "\n".join(lines)
+
+
+def fix_region(src: Source, start: tuple[int, int], end: tuple[int, int]) -> Rewrite:
+    """The code a Fix for a diagnostic at ``start``-``end`` shows and replaces."""
+    statement = statement_at(src, start, end)
+    inner = (statement.first_line, statement.end_line + 1)
+    function = enclosing_function(src, statement) if statement.kind != "lines" else None
+    if function is not None and function.end_line - function.first_line + 1 <= MAX_REWRITE_LINES:
+        return Rewrite(function.first_line, function.end_line + 1, inner, function)
+    return Rewrite(inner[0], inner[1], inner, function)
+
+
+def edit_region(src: Source, start: tuple[int, int], end: tuple[int, int]) -> Rewrite:
+    """The code an Edit of the selection ``start``-``end`` shows and replaces.
+
+    A selection within one line that does not cover the line's code is edited as characters; any
+    other selection as the whole lines it touches (a selection ending at the start of a line does
+    not touch that line).
+    """
+    (l1, c1), (l2, c2) = sorted([start, end])
+    l2 = min(l2, len(src.lines) - 1)
+    c1, c2 = min(c1, len(src.lines[l1])), min(c2, len(src.lines[l2]))
+    if l1 == l2:
+        line = src.lines[l1]
+        if c1 > len(indent_of(line)) or c2 < len(line.rstrip()):
+            if c1 < c2:
+                return Rewrite(l1, l1 + 1, (l1, l1 + 1), None, (l1, c1, c2))
+    last = l2 - 1 if c2 == 0 and l2 > l1 else l2
+    function = enclosing_function(src, statement_at(src, (l1, c1), (last, len(src.lines[last]))))
+    if function is not None and not (function.start_line <= l1 and last <= function.end_line):
+        function = None
+    return Rewrite(l1, last + 1, (l1, last + 1), function)
+
+
+def rewrite_edits(src: Source, region: Rewrite, answer: str) -> list[TextEdit]:
+    """Edits that put the answer's code in place of the region."""
+    fn = region.function
+    code = pick_code(
+        answer,
+        src.lang,
+        prefer=(lambda c: fn.name in c) if fn is not None and fn.name else None,
+        unchanged=region.code(src),
+    )
+    if not code.strip():
+        raise AnswerError("the answer has no code")
+    if region.partial is not None:
+        return [_partial_edit(src, region.partial, code)]
+    new = code.split("\n")
+    if fn is not None and fn.name:
+        copy = find_definition(Source.from_text(code, src.lang), fn.name, kinds=(fn.kind,))
+        if copy is not None:
+            new = new[copy.start_line : copy.end_line + 1]
+            base = indent_of(src.lines[fn.start_line])
+            return line_edits(src.lines, fn.start_line, fn.end_line + 1, reindent(new, base, src.unit), src.eol)
+    start, end = region.inner
+    start, end = _stretch(src, start, end, new)
+    base = indent_of(src.lines[start]) if src.lines[start].strip() else _first_indent(src, start, end)
+    return line_edits(src.lines, start, end, reindent(new, base, src.unit), src.eol)
+
+
+def _first_indent(src: Source, start: int, end: int) -> str:
+    return next((indent_of(line) for line in src.lines[start:end] if line.strip()), "")
+
+
+def _stretch(src: Source, start: int, end: int, new: list[str]) -> tuple[int, int]:
+    """Widen ``[start, end)`` over neighbouring lines that a longer answer repeats.
+
+    An answer for one broken line often brings the lines around it too; those must replace their
+    originals, not be inserted a second time. Only as many lines as the answer has extra are taken.
+    """
+    spare = len(new) - (end - start)
+    if spare <= 0:
+        return start, end
+
+    def same(a: str, b: str) -> bool:
+        return a.strip() == b.strip()
+
+    for k in range(min(spare, len(src.lines) - end), 0, -1):
+        if all(same(new[len(new) - k + i], src.lines[end + i]) for i in range(k)) and any(
+            src.lines[end + i].strip() for i in range(k)
+        ):
+            end += k
+            spare -= k
+            break
+    for k in range(min(spare, start), 0, -1):
+        if all(same(new[i], src.lines[start - k + i]) for i in range(k)) and any(
+            src.lines[start - k + i].strip() for i in range(k)
+        ):
+            start -= k
+            break
+    return start, end
+
+
+def _partial_edit(src: Source, partial: tuple[int, int, int], code: str) -> TextEdit:
+    line, a, b = partial
+    lines = code.split("\n")
+    if len(lines) > 1:
+        base = indent_of(src.lines[line])
+        lines = [lines[0].strip(), *reindent(lines[1:], base, src.unit)]
+    else:
+        lines = [lines[0].strip()]
+    return TextEdit(line, a, line, b, src.eol.join(lines))
