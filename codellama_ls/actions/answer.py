@@ -93,7 +93,10 @@ def pick_code(
     block, else the first block ``prefer`` likes; blocks equal to ``unchanged`` (a "before" copy of
     the code) are skipped. Without fences, the whole answer minus prose lines around the code.
     """
-    blocks = [b for b in code_blocks(answer) if b.code.strip()]
+    fenced = code_blocks(answer)
+    blocks = [b for b in fenced if b.code.strip()]
+    if fenced and not blocks:
+        return ""  # only empty blocks: the answer has no code
     if unchanged is not None:
         changed = [b for b in blocks if not _same_code(b.code, unchanged)]
         blocks = changed or blocks

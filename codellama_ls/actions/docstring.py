@@ -112,6 +112,8 @@ def _python_edits(src: Source, target: Target, doc: list[str]) -> list[TextEdit]
     lines = reindent(doc, body_indent, src.unit, from_cols=from_cols)
     if target.doc is not None:
         return line_edits(src.lines, target.doc[0], target.doc[1], lines, src.eol)
+    if target.kind == "class" and src.lines[header_row + 1].strip():
+        lines.append("")  # PEP 257: a blank line after a class docstring
     return line_edits(src.lines, header_row + 1, header_row + 1, lines, src.eol)
 
 

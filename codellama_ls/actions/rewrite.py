@@ -16,10 +16,18 @@ What is replaced (decided here, relied on by the prompts):
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from codellama_ls.actions.answer import pick_code
-from codellama_ls.actions.syntax import Source, Target, enclosing_function, find_definition, statement_at
+from codellama_ls.actions.syntax import (
+    Source,
+    Target,
+    enclosing_function,
+    find_definition,
+    is_statement,
+    statement_at,
+)
 from codellama_ls.actions.text import AnswerError, TextEdit, indent_of, line_edits, reindent
 
 # A function longer than this is not rewritten whole by Fix (the answer would not fit
@@ -40,6 +48,7 @@ class Rewrite:
     inner: tuple[int, int]
     function: Target | None
     partial: tuple[int, int, int] | None = None
+    outer: tuple[tuple[int, int], ...] = ()  # the statements around ``inner``, inside ``function``
 
     def code(self, src: Source) -> str:
         if self.partial is not None:
@@ -57,17 +66,32 @@ def fix_region(src: Source, start: tuple[int, int], end: tuple[int, int]) -> Rew
     statement = statement_at(src, start, end)
     inner = (statement.first_line, statement.end_line + 1)
     function = enclosing_function(src, statement) if statement.kind != "lines" else None
+    outer = tuple(_outer_statements(src, statement, function))
     if function is not None and function.end_line - function.first_line + 1 <= MAX_REWRITE_LINES:
-        return Rewrite(function.first_line, function.end_line + 1, inner, function)
-    return Rewrite(inner[0], inner[1], inner, function)
+        return Rewrite(function.first_line, function.end_line + 1, inner, function, outer=outer)
+    return Rewrite(inner[0], inner[1], inner, function, outer=outer)
+
+
+def _outer_statements(src: Source, statement: Target, function: Target | None) -> list[tuple[int, int]]:
+    """Line ranges of the statements that contain ``statement``, up to the function body."""
+    out: list[tuple[int, int]] = []
+    node = statement.node.parent if statement.node is not None and statement.kind == "statement" else None
+    stop = function.node if function is not None else None
+    while node is not None and node.parent is not None and node != stop:
+        if is_statement(node, src.lang):
+            span = (node.start_point[0], src.last_row(node) + 1)
+            if not out or out[-1] != span:
+                out.append(span)
+        node = node.parent
+    return out
 
 
 def edit_region(src: Source, start: tuple[int, int], end: tuple[int, int]) -> Rewrite:
     """The code an Edit of the selection ``start``-``end`` shows and replaces.
 
     A selection within one line that does not cover the line's code is edited as characters; any
-    other selection as the whole lines it touches (a selection ending at the start of a line does
-    not touch that line).
+    other selection as the whole lines it touches (a selection ending at the start of a line, or in
+    its indentation, does not touch that line).
     """
     (l1, c1), (l2, c2) = sorted([start, end])
     l2 = min(l2, len(src.lines) - 1)
@@ -77,7 +101,7 @@ def edit_region(src: Source, start: tuple[int, int], end: tuple[int, int]) -> Re
         if c1 > len(indent_of(line)) or c2 < len(line.rstrip()):
             if c1 < c2:
                 return Rewrite(l1, l1 + 1, (l1, l1 + 1), None, (l1, c1, c2))
-    last = l2 - 1 if c2 == 0 and l2 > l1 else l2
+    last = l2 - 1 if l2 > l1 and c2 <= len(indent_of(src.lines[l2])) else l2
     function = enclosing_function(src, statement_at(src, (l1, c1), (last, len(src.lines[last]))))
     if function is not None and not (function.start_line <= l1 and last <= function.end_line):
         function = None
@@ -104,10 +128,27 @@ def rewrite_edits(src: Source, region: Rewrite, answer: str) -> list[TextEdit]:
             new = new[copy.start_line : copy.end_line + 1]
             base = indent_of(src.lines[fn.start_line])
             return line_edits(src.lines, fn.start_line, fn.end_line + 1, reindent(new, base, src.unit), src.eol)
-    start, end = region.inner
+    start, end = _best_match(src, [region.inner, *region.outer], new)
     start, end = _stretch(src, start, end, new)
     base = indent_of(src.lines[start]) if src.lines[start].strip() else _first_indent(src, start, end)
     return line_edits(src.lines, start, end, reindent(new, base, src.unit), src.eol)
+
+
+def _best_match(src: Source, spans: list[tuple[int, int]], new: list[str]) -> tuple[int, int]:
+    """The statement an answer that is no copy of the function rewrites: the most similar one.
+
+    A Fix answer may rewrite a statement around the reported one (a ``try`` around a ``close()``);
+    the innermost statement wins ties.
+    """
+    if len(spans) == 1:
+        return spans[0]
+    answer = "\n".join(line.strip() for line in new if line.strip())
+
+    def score(span: tuple[int, int]) -> float:
+        text = "\n".join(line.strip() for line in src.lines[span[0] : span[1]] if line.strip())
+        return difflib.SequenceMatcher(None, text, answer, autojunk=False).ratio()
+
+    return max(spans, key=lambda span: (score(span), -(span[1] - span[0])))
 
 
 def _first_indent(src: Source, start: int, end: int) -> str:

@@ -464,7 +464,7 @@ _NOT_STATEMENTS = frozenset(
 _STATEMENT_SUFFIXES = ("_statement", "_declaration", "_definition", "_item")
 
 
-def _is_statement(node: tree_sitter.Node, lang: str) -> bool:
+def is_statement(node: tree_sitter.Node, lang: str) -> bool:
     if node.type in _NOT_STATEMENTS or node.parent is None:
         return False
     return node.type.endswith(_STATEMENT_SUFFIXES) or definition_node(node, lang)
@@ -484,7 +484,7 @@ def statement_at(src: Source, start: tuple[int, int], end: tuple[int, int]) -> T
     for up in _ancestors(node):
         if up.type == "ERROR" or up.is_missing:
             break
-        if _is_statement(up, src.lang) and not up.has_error:
+        if is_statement(up, src.lang) and not up.has_error:
             if definition_node(up, src.lang):
                 return make_target(src, up)
             first, last = up.start_point[0], src.last_row(up)

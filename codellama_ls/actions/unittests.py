@@ -170,11 +170,25 @@ def tests_change(
     missing = [u for u in imports if _norm(ans, u) not in written and not _bound_names(ans, [u]) <= bound]
     own_import = [] if _binds(ans, imports, name) or name in bound else [_import_line(src.lang, where.module, name)]
     edits = []
-    new_imports = own_import + _lines(ans, missing, renames)
+    new_imports = own_import + [line for u in missing for line in _missing_part(ans, u, bound)]
     if new_imports:
         edits.append(_insert(existing, _import_line_no(existing), new_imports))
     edits.append(_append(existing, _lines(ans, rest, renames), gap))
     return FileChange(where.path, False, tuple(edits))
+
+
+def _missing_part(ans: Source, unit: Unit, bound: set[str]) -> list[str]:
+    """An import's lines; a Python ``from m import a, b`` whose ``a`` is there already becomes ``from m import b``."""
+    node = unit.node
+    lines = ans.lines[unit.first : unit.end]
+    if ans.lang != "python" or node.type != "import_from_statement" or unit.end - unit.first != 1:
+        return lines
+    module = node.child_by_field_name("module_name")
+    names = node.children_by_field_name("name")
+    wanted = [node_text(n) for n in names if _alias(n) not in bound]
+    if module is None or not wanted or len(wanted) == len(names):
+        return lines
+    return [f"{indent_of(lines[0])}from {node_text(module)} import {', '.join(wanted)}"]
 
 
 def _looks_like_tests(code: str, lang: str) -> bool:
