@@ -95,6 +95,28 @@ def test_apply_edits_keeps_crlf():
     assert apply_edits(text, edits) == "one\r\nTWO\r\nthree!"
 
 
+def test_inserts_at_one_position_keep_their_order():
+    edits = [TextEdit(0, 1, 0, 1, "A"), TextEdit(0, 1, 0, 1, "B"), TextEdit(0, 0, 0, 1, "x")]
+    assert apply_edits("ab", edits) == "xABb"
+
+
+def test_positions_are_string_indices_past_astral_characters():
+    text = 'const s = "😀"; const label = "n: " + String(total);\n'
+    src = source(text, "javascript")
+    assert src is not None
+    start = text.index("String")
+    plan = plan_edit(src, (0, start), (0, start + len("String(total)")), "two decimals")
+    (change,) = plan.apply("```js\ntotal.toFixed(2)\n```").changes
+    assert change.edits == (TextEdit(0, start, 0, start + 13, "total.toFixed(2)"),)
+    code = 'def f(s="😀𝔘"): return s\n'
+    src = source(code, "python")
+    assert src is not None
+    plan = plan_docstring(src, 0, code.index("return") + 3)
+    assert plan is not None and plan.target is not None and plan.target.name == "f"
+    (change,) = plan.apply('"""Echo s."""').changes
+    assert apply_edits(code, change.edits) == 'def f(s="😀𝔘"):\n    """Echo s."""\n    return s\n'
+
+
 def test_indentation_units():
     assert detect_unit(["def f():", "\tx = 1", "\tif x:", "\t\ty()"]) == "\t"
     assert detect_unit(["a {", "  b {", "    c", "  }", "}"]) == "  "

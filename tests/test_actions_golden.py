@@ -1422,6 +1422,58 @@ with open(path) as f:
 )
 
 case(
+    id="py-fix-on-the-signature-line-answer-is-that-line",
+    kind="fix",
+    lang="python",
+    path="typed.py",
+    message="Missing return type annotation",
+    doc="""
+        def «scale»(values, factor):
+            out = [v * factor for v in values]
+            return out
+        """,
+    answer="""```python
+def scale(values: list[float], factor: float) -> list[float]:
+```""",
+    expected="""
+        def scale(values: list[float], factor: float) -> list[float]:
+            out = [v * factor for v in values]
+            return out
+        """,
+)
+
+case(
+    id="py-fix-method-comes-back-without-its-class",
+    kind="fix",
+    lang="python",
+    path="account.py",
+    message='Operator "+" not supported for "None"',
+    doc="""
+        class Account:
+            \"\"\"A bank account.\"\"\"
+
+            def deposit(self, amount):
+                self.balance = «self.balance» + amount
+                return self.balance
+        """,
+    answer="""The balance may still be None:
+
+```python
+def deposit(self, amount):
+    self.balance = (self.balance or 0) + amount
+    return self.balance
+```</s>""",
+    expected="""
+        class Account:
+            \"\"\"A bank account.\"\"\"
+
+            def deposit(self, amount):
+                self.balance = (self.balance or 0) + amount
+                return self.balance
+        """,
+)
+
+case(
     id="py-fix-before-and-after-blocks",
     kind="fix",
     lang="python",

@@ -23,9 +23,11 @@ from codellama_ls.actions.answer import pick_code
 from codellama_ls.actions.syntax import (
     Source,
     Target,
+    definitions,
     enclosing_function,
     find_definition,
     is_statement,
+    make_target,
     statement_at,
 )
 from codellama_ls.actions.text import AnswerError, TextEdit, indent_of, line_edits, reindent
@@ -65,6 +67,11 @@ def fix_region(src: Source, start: tuple[int, int], end: tuple[int, int]) -> Rew
     """The code a Fix for a diagnostic at ``start``-``end`` shows and replaces."""
     statement = statement_at(src, start, end)
     inner = (statement.first_line, statement.end_line + 1)
+    if statement.kind not in ("statement", "lines"):
+        # On a definition's own line (its signature): an answer that is not a copy of the whole
+        # definition replaces the reported lines, never the whole body.
+        (a, _), (b, c) = sorted([start, end])
+        inner = (a, (b if c == 0 and b > a else b + 1))
     function = enclosing_function(src, statement) if statement.kind != "lines" else None
     outer = tuple(_outer_statements(src, statement, function))
     if function is not None and function.end_line - function.first_line + 1 <= MAX_REWRITE_LINES:
@@ -123,7 +130,8 @@ def rewrite_edits(src: Source, region: Rewrite, answer: str) -> list[TextEdit]:
         return [_partial_edit(src, region.partial, code)]
     new = code.split("\n")
     if fn is not None and fn.name:
-        copy = find_definition(Source.from_text(code, src.lang), fn.name, kinds=(fn.kind,))
+        whole = region.start <= fn.start_line and region.end > fn.end_line  # the model saw all of it
+        copy = _function_copy(Source.from_text(code, src.lang), fn, whole)
         if copy is not None:
             new = new[copy.start_line : copy.end_line + 1]
             base = indent_of(src.lines[fn.start_line])
@@ -132,6 +140,32 @@ def rewrite_edits(src: Source, region: Rewrite, answer: str) -> list[TextEdit]:
     start, end = _stretch(src, start, end, new)
     base = indent_of(src.lines[start]) if src.lines[start].strip() else _first_indent(src, start, end)
     return line_edits(src.lines, start, end, reindent(new, base, src.unit), src.eol)
+
+
+def _function_copy(ans: Source, fn: Target, whole: bool) -> Target | None:
+    """The answer's copy of ``fn``: a function of that name, or (when the model was shown all of
+    ``fn``) the answer's only function when it is all the answer.
+
+    A method may come back as a plain function (without its class) and the other way round.
+    """
+    copy = find_definition(ans, fn.name, kinds=("function", "method"))
+    if copy is not None or not whole:
+        return copy if copy is not None and _has_body(copy) else None
+    found = [make_target(ans, node) for node in definitions(ans)]
+    functions = [t for t in found if t.is_function and _has_body(t)]
+    if len(found) == 1 and len(functions) == 1:
+        only = functions[0]
+        code = [line for line in ans.lines if line.strip()]
+        inside = [line for line in ans.lines[only.first_line : only.end_line + 1] if line.strip()]
+        if len(inside) == len(code):
+            return only
+    return None
+
+
+def _has_body(target: Target) -> bool:
+    """Whether a definition in an answer is whole (a lone signature line is not a copy of a function)."""
+    body = target.node.child_by_field_name("body") if target.node is not None else None
+    return body is not None and not body.is_missing and body.end_byte > body.start_byte
 
 
 def _best_match(src: Source, spans: list[tuple[int, int]], new: list[str]) -> tuple[int, int]:

@@ -86,8 +86,10 @@ def apply_edits(text: str, edits: Sequence[TextEdit]) -> str:
     def offset(line: int, char: int) -> int:
         return len(text) if line >= len(starts) else starts[line] + char
 
+    # Inserts at one position appear in the order of the list, as LSP says.
+    order = sorted(enumerate(edits), key=lambda e: (e[1].start_line, e[1].start_char, e[0]), reverse=True)
     out = text
-    for edit in sorted(edits, key=lambda e: (e.start_line, e.start_char, e.end_line, e.end_char), reverse=True):
+    for _, edit in order:
         a, b = offset(edit.start_line, edit.start_char), offset(edit.end_line, edit.end_char)
         out = out[:a] + edit.new_text + out[b:]
     return out
