@@ -1834,6 +1834,65 @@ total.toFixed(2)
 )
 
 case(
+    id="js-edit-part-of-a-line-answer-is-the-whole-line",
+    kind="edit",
+    lang="javascript",
+    path="cart.js",
+    instruction="round to cents",
+    doc="""
+        function show(total) {
+          el.textContent = "Total: " + «total» + " EUR";
+        }
+        """,
+    answer="""Here you go:
+
+```javascript
+el.textContent = "Total: " + total.toFixed(2) + " EUR";
+```
+
+`toFixed` returns a string.</s>""",
+    expected="""
+        function show(total) {
+          el.textContent = "Total: " + total.toFixed(2) + " EUR";
+        }
+        """,
+)
+
+case(
+    id="go-fix-answer-adds-a-block-before-the-closing-brace",
+    kind="fix",
+    lang="go",
+    path="load.go",
+    tabs=True,
+    message="this value of err is never used",
+    doc="""
+        package load
+
+        func Load(path string) []byte {
+            data, err := os.ReadFile(path)
+            «_ = err»
+            return data
+        }
+        """,
+    answer="""```go
+if err != nil {
+    return nil
+}
+```""",
+    expected="""
+        package load
+
+        func Load(path string) []byte {
+            data, err := os.ReadFile(path)
+            if err != nil {
+                return nil
+            }
+            return data
+        }
+        """,
+)
+
+case(
     id="ts-edit-crlf-lines",
     kind="edit",
     lang="typescript",

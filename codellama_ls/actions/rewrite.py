@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from codellama_ls.actions.answer import pick_code
 from codellama_ls.actions.syntax import (
+    JS_FAMILY,
     Source,
     Target,
     definitions,
@@ -131,9 +132,14 @@ def rewrite_edits(src: Source, region: Rewrite, answer: str) -> list[TextEdit]:
     new = code.split("\n")
     if fn is not None and fn.name:
         whole = region.start <= fn.start_line and region.end > fn.end_line  # the model saw all of it
-        copy = _function_copy(Source.from_text(code, src.lang), fn, whole)
+        ans = Source.from_text(code, src.lang)
+        copy = _function_copy(ans, fn, whole)
+        if copy is None and fn.kind == "method" and src.lang in JS_FAMILY:
+            # a JS/TS method on its own is no valid program: read it inside a class
+            ans = Source.from_text("class Answer {\n" + code + "\n}", src.lang)
+            copy = _function_copy(ans, fn, whole)
         if copy is not None:
-            new = new[copy.start_line : copy.end_line + 1]
+            new = ans.lines[copy.start_line : copy.end_line + 1]
             base = indent_of(src.lines[fn.start_line])
             return line_edits(src.lines, fn.start_line, fn.end_line + 1, reindent(new, base, src.unit), src.eol)
     start, end = _best_match(src, [region.inner, *region.outer], new)
@@ -202,27 +208,37 @@ def _stretch(src: Source, start: int, end: int, new: list[str]) -> tuple[int, in
     def same(a: str, b: str) -> bool:
         return a.strip() == b.strip()
 
-    for k in range(min(spare, len(src.lines) - end), 0, -1):
-        if all(same(new[len(new) - k + i], src.lines[end + i]) for i in range(k)) and any(
-            src.lines[end + i].strip() for i in range(k)
-        ):
-            end += k
-            spare -= k
-            break
+    def telling(lines: list[str]) -> bool:
+        # a lone "}" proves nothing: the answer's "}" may close a block of its own
+        return any(any(ch.isalnum() for ch in line) for line in lines)
+
+    opened = False  # the answer starts with code above the region: its closing lines are that code's
     for k in range(min(spare, start), 0, -1):
-        if all(same(new[i], src.lines[start - k + i]) for i in range(k)) and any(
-            src.lines[start - k + i].strip() for i in range(k)
-        ):
-            start -= k
+        before = src.lines[start - k : start]
+        if all(same(new[i], before[i]) for i in range(k)) and telling(before):
+            start, spare, opened = start - k, spare - k, True
+            break
+    for k in range(min(spare, len(src.lines) - end), 0, -1):
+        after = src.lines[end : end + k]
+        if all(same(new[len(new) - k + i], after[i]) for i in range(k)) and (opened or telling(after)):
+            end += k
             break
     return start, end
 
 
 def _partial_edit(src: Source, partial: tuple[int, int, int], code: str) -> TextEdit:
+    """Part of a line: the answer replaces the selected characters, or the line's code when the
+    answer is the whole line (it starts with the code before the selection and ends with the code after)."""
     line, a, b = partial
+    text = src.lines[line]
     lines = code.split("\n")
+    before, after = text[:a].strip(), text[b:].strip()
+    whole = code.strip()
+    if (before or after) and whole.startswith(before) and whole.endswith(after) and len(whole) > len(before + after):
+        a, b = len(indent_of(text)), len(text.rstrip())
+        lines = whole.split("\n")
     if len(lines) > 1:
-        base = indent_of(src.lines[line])
+        base = indent_of(text)
         lines = [lines[0].strip(), *reindent(lines[1:], base, src.unit)]
     else:
         lines = [lines[0].strip()]

@@ -265,14 +265,11 @@ def _definition_kind(node: tree_sitter.Node, lang: str) -> str:
         return "method"
     if t in ("function_definition", "function_item", "function_signature_item"):
         parent = node.parent
-        if lang == "python":
-            while parent is not None and parent.type in ("block", "decorated_definition"):
-                if parent.type == "block" and parent.parent is not None and parent.parent.type == "class_definition":
-                    return "method"
-                parent = parent.parent if parent.type == "decorated_definition" else None
-            return "function"
-        if parent is not None and parent.type == "declaration_list" and parent.parent is not None:
-            if parent.parent.type in ("impl_item", "trait_item"):
+        if parent is not None and parent.type == "decorated_definition":
+            parent = parent.parent
+        body, owner = ("block", "class_definition") if lang == "python" else ("declaration_list", "impl_item")
+        if parent is not None and parent.type == body and parent.parent is not None:
+            if parent.parent.type in (owner, "trait_item"):
                 return "method"
         return "function"
     if t in ("function_declaration", "generator_function_declaration"):
@@ -543,13 +540,13 @@ def top_units(src: Source, parent: tree_sitter.Node | None = None) -> list[Unit]
     for child in container.named_children:
         if child.type in _LEADING:
             if pending and child.start_point[0] - src.last_row(pending[-1]) > 1:
-                pending = []  # a blank line: a free-standing comment, not attached
+                units += [_free(src, node) for node in pending]  # a blank line: free-standing comments
+                pending = []
             pending.append(child)
             continue
         detached = pending and child.start_point[0] - src.last_row(pending[-1]) > 1
         if detached and pending[-1].type not in ("decorator", "attribute_item"):
-            for node in pending:
-                units.append(Unit("other", "", node.start_point[0], src.last_row(node) + 1, node))
+            units += [_free(src, node) for node in pending]
             pending = []
         first = pending[0].start_point[0] if pending else child.start_point[0]
         inner = _unwrap(child, src.lang)
@@ -563,6 +560,8 @@ def top_units(src: Source, parent: tree_sitter.Node | None = None) -> list[Unit]
             kind, name = "other", ""
         units.append(Unit(kind, name, first, src.last_row(child) + 1, child))
         pending = []
-    for node in pending:
-        units.append(Unit("other", "", node.start_point[0], src.last_row(node) + 1, node))
-    return units
+    return units + [_free(src, node) for node in pending]
+
+
+def _free(src: Source, node: tree_sitter.Node) -> Unit:
+    return Unit("other", "", node.start_point[0], src.last_row(node) + 1, node)
