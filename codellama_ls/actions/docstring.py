@@ -64,11 +64,16 @@ def _is_rust_doc(line: str) -> bool:
 
 
 def _python_doc(code: str, name: str) -> list[str]:
-    """The docstring literal's lines; the first is given the indentation of its line in the answer."""
+    """The docstring literal's lines; the first is given the indentation of its line in the answer.
+
+    Taken from the answer's copy of the target, else from its first documented definition (the
+    model may have renamed it), else from a string alone; an answer with no code at all is the text.
+    """
     ans = Source.from_text(code, "python")
     found = find_definition(ans, name)
-    string = python_docstring(found.node) if found is not None and found.node is not None else None
-    if string is None:
+    if found is not None and found.node is not None:
+        string = python_docstring(found.node)
+    else:
         string = next((s for s in map(python_docstring, all_definitions(ans)) if s is not None), None)
     if string is None:
         first = next((c for c in ans.root.named_children if c.type != "comment"), None)
@@ -149,10 +154,8 @@ def _comment_doc(code: str, lang: str, name: str) -> list[str]:
     """The doc comment's lines (``/** */``, ``//`` or ``///``), relative indentation kept."""
     ans = Source.from_text(code, lang)
     found = find_definition(ans, name)
-    lines: list[str] = []
-    if found is not None and found.doc is not None:
-        lines = ans.lines[found.doc[0] : found.doc[1]]
-    if not lines:
+    lines = ans.lines[found.doc[0] : found.doc[1]] if found is not None and found.doc is not None else []
+    if not lines:  # not attached to the copy (a blank line between?): the answer's first doc comment
         lines = _first_doc_comment(ans)
     if lines:
         return _normalise(lines, lang)

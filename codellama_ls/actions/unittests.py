@@ -450,7 +450,7 @@ def _rust_edits(src: Source, ans: Source) -> list[TextEdit]:
         base = indent_of(src.lines[there.start_point[0]]) + unit
         new = ["", *reindent(lines, base, unit)] if present else reindent(lines, base, unit)
         if src.lines[close].strip() != "}":
-            raise AnswerError("the tests module does not end with a line of its own")
+            raise AnswerError("the file's tests module does not end with a '}' line of its own")
         return [_insert(src, close, new)]
     lines = _lines(ans, units, {})
     if not any(" ".join(line.split()) == "use super::*;" for line in lines):
