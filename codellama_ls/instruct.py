@@ -148,6 +148,11 @@ def _segment_ids(tok: ChatTokenizer, user: str, answer: str | None) -> list[int]
     return ids if answer is None else [*ids, eos]
 
 
+def stop_ids(tok: ChatTokenizer) -> list[int]:
+    """The ids that end an answer: EOS only (Instruct answers end with ``</s>``, never with ``▁<EOT>``)."""
+    return [_special_ids(tok)[1]]
+
+
 def chat_ids(tok: ChatTokenizer, messages: Sequence[Message]) -> list[int]:
     """The prompt ids of Meta's reference ``chat_completion`` for these messages."""
     return [i for user, answer in dialog(messages).turns() for i in _segment_ids(tok, user, answer)]

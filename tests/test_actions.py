@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ from codellama_ls.actions.text import detect_eol, detect_unit, is_elision, line_
 from codellama_ls.actions.unittests import test_file as find_test_file
 from codellama_ls.instruct import build_chat_prompt, chat_ids
 from codellama_ls.tokens import CodeTokenizer
+from tests.test_actions_golden import CASES, strip_markers
 
 PY = """import math
 
@@ -278,3 +281,52 @@ def test_tests_answer_without_code_is_an_error(tmp_path: Path):
     assert plan is not None
     with pytest.raises(AnswerError):
         plan.apply("```python\n```")
+
+
+def _check_edits(base: str, edits: tuple[TextEdit, ...]) -> None:
+    lines = split_lines(base)
+    ordered = sorted(edits, key=lambda e: (e.start_line, e.start_char))
+    for e in ordered:
+        assert (e.start_line, e.start_char) <= (e.end_line, e.end_char) and e.end_line < len(lines)
+        assert e.start_char <= len(lines[e.start_line]) and e.end_char <= len(lines[e.end_line])
+    for a, b in itertools.pairwise(ordered):
+        assert (a.end_line, a.end_char) <= (b.start_line, b.start_char)
+
+
+def test_any_answer_anywhere_gives_valid_edits_or_an_answer_error(tmp_path: Path):
+    """Every golden document, random ranges, every golden answer (and broken ones): never a crash, and
+    edits always lie inside the file, in order, without overlap."""
+    rng = random.Random(13)
+    answers = [c.answer for c in CASES] + ["", "</s>", "```\n```", "words only", "```python\n", "...", "}\n}"]
+    for index, c in enumerate(CASES):
+        text, _, _ = strip_markers(c.text(c.doc))
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        (folder / c.path).write_text(text, encoding="utf-8", newline="")
+        src = source(text, c.lang, folder / c.path)
+        assert src is not None
+        lines = split_lines(text)
+        for _ in range(12):
+            l1 = rng.randrange(len(lines))
+            l2 = rng.randrange(l1, len(lines))
+            start = (l1, rng.randrange(len(lines[l1]) + 1))
+            end = max(start, (l2, rng.randrange(len(lines[l2]) + 1)))
+            plans = [
+                plan_docstring(src, *start),
+                plan_tests(src, *start),
+                plan_fix(src, Diagnostic(start, end, "problem")),
+                plan_edit(src, start, end, "change it"),
+                plan_explain(src, start, end),
+            ]
+            for plan in plans:
+                if plan is None:
+                    continue
+                try:
+                    result = plan.apply(rng.choice(answers))
+                except AnswerError:
+                    continue
+                for change in result.changes:
+                    if change.path is None:
+                        _check_edits(text, change.edits)
+                    else:
+                        _check_edits("" if change.create else change.path.read_text(encoding="utf-8"), change.edits)

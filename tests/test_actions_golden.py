@@ -58,7 +58,7 @@ def _tabs(line: str) -> str:
     return "\t" * ((len(line) - len(stripped)) // 4) + stripped
 
 
-def _markers(text: str) -> tuple[str, tuple[int, int], tuple[int, int]]:
+def strip_markers(text: str) -> tuple[str, tuple[int, int], tuple[int, int]]:
     """The text without markers, and the (line, index) of the cursor or of the range's ends."""
     positions: dict[str, tuple[int, int]] = {}
     clean: list[str] = []
@@ -1986,7 +1986,7 @@ pub fn total(xs: &[u32]) -> u32 {
 
 
 def _plan(c: Case, tmp_path: Path) -> tuple[ActionPlan, str]:
-    text, start, end = _markers(c.text(c.doc))
+    text, start, end = strip_markers(c.text(c.doc))
     doc_path = tmp_path / c.path
     doc_path.write_text(text, encoding="utf-8", newline="")
     for name in c.files:

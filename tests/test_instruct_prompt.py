@@ -20,6 +20,7 @@ from codellama_ls.instruct import (
     dialog,
     is_instruct_model,
     parse_messages,
+    stop_ids,
 )
 from codellama_ls.tokens import CodeTokenizer
 from tests.tiny_model import SHARED
@@ -71,6 +72,10 @@ def test_text_rendering_methods_miss_special_looking_content(tok, dialogs):
             for user, answer in dialog(messages).turns()
         )
         assert hf.encode(article, add_special_tokens=False).ids != case["ids"]
+
+
+def test_answers_stop_at_eos_not_eot(tok):
+    assert stop_ids(tok) == [tok.special.eos] and tok.special.eot not in stop_ids(tok)
 
 
 def test_special_looking_content_stays_text(tok):
