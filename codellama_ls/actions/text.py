@@ -59,17 +59,7 @@ def detect_eol(text: str) -> str:
 
 def split_lines(text: str) -> list[str]:
     """Lines without their endings, split on LF, CRLF and CR only (as LSP counts lines)."""
-    lines, start, i = [], 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\n" or ch == "\r":
-            lines.append(text[start:i])
-            i += 2 if text[i : i + 2] == "\r\n" else 1
-            start = i
-        else:
-            i += 1
-    lines.append(text[start:])
-    return lines
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def to_lf(text: str) -> str:
@@ -79,9 +69,15 @@ def to_lf(text: str) -> str:
 def apply_edits(text: str, edits: Sequence[TextEdit]) -> str:
     """Apply non-overlapping edits to ``text`` (any line endings), as an editor would."""
     starts = [0]
-    for i, ch in enumerate(text):
-        if ch == "\n" or (ch == "\r" and text[i + 1 : i + 2] != "\n"):
+    i = text.find("\n") if "\r" not in text else -2
+    if i == -2:  # some CR line endings: the slow way
+        for j, ch in enumerate(text):
+            if ch == "\n" or (ch == "\r" and text[j + 1 : j + 2] != "\n"):
+                starts.append(j + 1)
+    else:
+        while i >= 0:
             starts.append(i + 1)
+            i = text.find("\n", i + 1)
 
     def offset(line: int, char: int) -> int:
         return len(text) if line >= len(starts) else starts[line] + char
