@@ -23,7 +23,7 @@ from codellama_ls.instruct import (
     stop_ids,
 )
 from codellama_ls.tokens import CodeTokenizer
-from tests.tiny_model import SHARED
+from tests.support.tiny_model import SHARED
 
 INSTRUCT_VECTORS = SHARED / "instruct-vectors" / "codellama-instruct.jsonl"
 N_DIALOGS = 90
