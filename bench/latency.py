@@ -15,6 +15,7 @@ It also replays the (b) session's model calls through the engine with other prom
 orders, to show how many prompt tokens each must compute. One command:
 
     python bench/latency.py            # trains the model first if bench/.cache has none (~5 min)
+    python bench/latency.py --quick    # a small model and 24 keystrokes: every part, in about a minute (CI)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
-from train_model import CACHE, DEFAULT_OUT, HELD_OUT, ensure_model  # noqa: E402
+from train_model import CACHE, DEFAULT_OUT, HELD_OUT, QUICK_OUT, ensure_model  # noqa: E402
 
 from codellama_ls.postprocess import Context, postprocess  # noqa: E402
 
@@ -323,7 +324,8 @@ def run_naive(model_dir: Path, records: list[Record], settings: dict) -> list[di
             )
         seconds = time.perf_counter() - start
         new = [t for t in generated[0, ids.shape[1] :].tolist() if t not in stop]
-        suggestion = postprocess(tok.decode(new), Context(record.prefix, record.suffix))
+        hit_limit = len(new) >= settings["maxNewTokens"]  # no ▁<EOT>/EOS: stopped by the token limit
+        suggestion = postprocess(tok.decode(new), Context(record.prefix, record.suffix), truncated=hit_limit)
         out.append(
             {
                 "latency_ms": settings["debounceMs"] + seconds * 1000,
@@ -466,13 +468,17 @@ def cpu_name() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=DEFAULT_OUT, help="checkpoint folder (trained if missing)")
-    parser.add_argument("--keystrokes", type=int, default=200)
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint folder (made if missing)")
+    parser.add_argument("--quick", action="store_true", help="small model, 24 keystrokes: checks every part runs")
+    parser.add_argument("--keystrokes", type=int, default=None, help="default 200 (24 with --quick)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="default 128 (16 with --quick)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-orders", action="store_true", help="skip the prompt-order replay")
     args = parser.parse_args()
+    args.model = args.model or (QUICK_OUT if args.quick else DEFAULT_OUT)
+    args.keystrokes = args.keystrokes or (24 if args.quick else 200)
+    args.max_new_tokens = args.max_new_tokens or (16 if args.quick else 128)
     settings = {
         "threads": args.threads,
         "maxNewTokens": args.max_new_tokens,
@@ -482,7 +488,7 @@ def main() -> None:
         "temperature": 0.0,
     }
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    model_info = ensure_model(args.model)
+    model_info = ensure_model(args.model, quick=args.quick)
     text, sites = make_document()
     info = {"weights": model_info["weights"], "load": load, "lines": text.count("\n") + 1}
     script = make_script(args.seed, args.keystrokes)
@@ -502,8 +508,9 @@ def main() -> None:
         "orders": orders,
         "status": server["status"],
     }
-    (CACHE / "latency-results.json").write_text(json.dumps(raw, indent=1, default=str))
-    (CACHE / "latency-table.md").write_text(table + "\n")
+    stem = "quick-latency" if args.quick else "latency"
+    (CACHE / f"{stem}-results.json").write_text(json.dumps(raw, indent=1, default=str))
+    (CACHE / f"{stem}-table.md").write_text(table + "\n")
 
 
 if __name__ == "__main__":

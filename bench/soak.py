@@ -6,15 +6,17 @@ memory stops growing once the caches are warm.
 
     python bench/soak.py                       # 20 documents, 1,000 requests in 5 rounds, tiny model
     python bench/soak.py --model PATH --requests 5000 --rounds 10
+    python bench/soak.py --quick               # 5 documents, 100 requests in 2 rounds (CI)
 
 Without ``--model`` a tiny random Llama with the real Code Llama tokenizer is written to
-``bench/.cache/tiny-llama`` (needs ``../shared/codellama-tokenizer``). ``tests/test_robust_load.py``
+``bench/.cache/tiny-llama`` (needs ``../shared/codellama-tokenizer``). ``tests/e2e/test_robust_load.py``
 runs a short version of the same rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -188,7 +190,7 @@ def summary(rounds: list[Round]) -> list[str]:
 def tiny_model() -> Path:
     from tests.support.tiny_model import SKIP_REASON, have_tokenizer, write_tiny_model
 
-    out = ROOT / "bench" / ".cache" / "tiny-llama"
+    out = Path(os.environ.get("CODELLAMA_BENCH_CACHE") or ROOT / "bench" / ".cache") / "tiny-llama"
     if not (out / "config.json").is_file():
         if not have_tokenizer():
             raise SystemExit(SKIP_REASON)
@@ -199,14 +201,18 @@ def tiny_model() -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder (default: a tiny random Llama in bench/.cache)")
-    parser.add_argument("--docs", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=1000, help="in total, spread over the rounds")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="5 documents, 100 requests in 2 rounds")
+    parser.add_argument("--docs", type=int, default=None, help="default 20")
+    parser.add_argument("--requests", type=int, default=None, help="in total, spread over the rounds (1000)")
+    parser.add_argument("--rounds", type=int, default=None, help="default 5")
     parser.add_argument("--debounce-ms", type=int, default=30)
     parser.add_argument("--max-new-tokens", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-file", help="server log (DEBUG)")
     args = parser.parse_args(argv)
+    args.docs = args.docs or (5 if args.quick else 20)
+    args.requests = args.requests or (100 if args.quick else 1000)
+    args.rounds = args.rounds or (2 if args.quick else 5)
 
     model = args.model or str(tiny_model())
     log = ["--log-level", "DEBUG", "--log-file", args.log_file] if args.log_file else ["--log-level", "WARNING"]

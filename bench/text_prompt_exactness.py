@@ -1,6 +1,7 @@
 """How many text prompts re-tokenize to the reference ids, before and after the fix.
 
     python bench/text_prompt_exactness.py [../shared/fim-vectors/codellama-infill.jsonl] [tokenizer folder]
+    python bench/text_prompt_exactness.py --quick    # every tenth case (CI)
 
 "Before" sends the plain text form; "after" is what the `tgi` engine sends
 (:func:`codellama_ls.textprompt.text_prompt`). Each text is tokenized the way TGI does it
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,12 +26,13 @@ VECTORS = HERE.parents[1] / "shared" / "fim-vectors" / "codellama-infill.jsonl"
 TOKENIZER = HERE.parents[1] / "shared" / "codellama-tokenizer"
 
 
-def measure(vectors: Path = VECTORS, tokenizer: Path = TOKENIZER) -> dict[str, dict[str, float]]:
+def measure(vectors: Path = VECTORS, tokenizer: Path = TOKENIZER, every: int = 1) -> dict[str, dict[str, float]]:
     tok = CodeTokenizer.load(str(tokenizer))
     encode = tok.text_encoder()
     sp = tok.special
     markers = (sp.pre, sp.suf, sp.mid)
-    cases = [json.loads(line) for line in vectors.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line for line in vectors.read_text(encoding="utf-8").splitlines() if line.strip()]
+    cases = [json.loads(line) for line in lines[::every]]
     out: dict[str, dict[str, float]] = {}
     for fmt in ("psm", "spm"):
         row = {"cases": len(cases), "exact_before": 0, "exact_after": 0, "markers_before": 0, "markers_after": 0}
@@ -56,9 +59,12 @@ def measure(vectors: Path = VECTORS, tokenizer: Path = TOKENIZER) -> dict[str, d
 
 
 def main(argv: list[str]) -> None:
-    vectors = Path(argv[0]) if argv else VECTORS
-    tokenizer = Path(argv[1]) if len(argv) > 1 else TOKENIZER
-    result = measure(vectors, tokenizer)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("vectors", nargs="?", type=Path, default=VECTORS)
+    parser.add_argument("tokenizer", nargs="?", type=Path, default=TOKENIZER)
+    parser.add_argument("--quick", action="store_true", help="every tenth case")
+    args = parser.parse_args(argv)
+    result = measure(args.vectors, args.tokenizer, every=10 if args.quick else 1)
     print(
         "| format | cases | exact before | exact after | all markers before | all markers after "
         "| tokens off (inexact cases) before → after |"

@@ -24,6 +24,7 @@ like real ones, though they do not read the context. The checkpoint is cached un
 benchmark prints it.
 
     python bench/train_model.py [--minutes 5] [--threads 1] [--out bench/.cache/llama-512x8-stdlib]
+    python bench/train_model.py --quick    # hidden 64, 2 layers, seconds: what CI runs
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import shutil
 import sys
@@ -46,24 +48,32 @@ from codellama_ls.prompt import build_prompt  # noqa: E402
 from codellama_ls.token_memo import MemoTokenizer  # noqa: E402
 from codellama_ls.tokens import CodeTokenizer  # noqa: E402
 
-CACHE = Path(__file__).resolve().parent / ".cache"
+# Where made models and results go; CODELLAMA_BENCH_CACHE moves it (the bench tests use an empty one,
+# so that a cached model can never hide a broken step of making it).
+CACHE = Path(os.environ.get("CODELLAMA_BENCH_CACHE") or Path(__file__).resolve().parent / ".cache")
 DEFAULT_OUT = CACHE / "llama-512x8-stdlib"
+QUICK_OUT = CACHE / "llama-quick"
 TOKENIZER_DIR = ROOT.parent / "shared" / "codellama-tokenizer"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 HELD_OUT = "tarfile.py"  # the benchmark types into this file: never trained on
 ONE_HOT = 8.0  # scale of the count-initialised embedding rows
 
 
-def model_config():
+# How the benchmark's model is made; --quick makes a small one in seconds (same steps).
+FULL = {"hidden": 512, "layers": 8, "minutes": 5.0, "examples": 50_000}
+QUICK = {"hidden": 64, "layers": 2, "minutes": 0.1, "examples": 2_000}
+
+
+def model_config(hidden: int = 512, layers: int = 8):
     from transformers import LlamaConfig
 
     return LlamaConfig(
         vocab_size=32016,
-        hidden_size=512,
-        intermediate_size=1376,
-        num_hidden_layers=8,
-        num_attention_heads=8,
-        num_key_value_heads=8,
+        hidden_size=hidden,
+        intermediate_size=hidden * 43 // 16,
+        num_hidden_layers=layers,
+        num_attention_heads=max(hidden // 64, 1),
+        num_key_value_heads=max(hidden // 64, 1),
         max_position_embeddings=4096,
         rope_theta=1_000_000.0,
         tie_word_embeddings=False,  # the output layer is set from counts (see the module docstring)
@@ -156,7 +166,18 @@ def count_init(model, tok: MemoTokenizer, texts: list[str], rng: random.Random, 
     return sum(pairs.values())
 
 
-def train(out: Path, minutes: float, threads: int, seq_len: int, batch: int, lr: float, seed: int) -> dict:
+def train(
+    out: Path,
+    minutes: float = FULL["minutes"],
+    threads: int = 1,
+    seq_len: int = 96,
+    batch: int = 8,
+    lr: float = 1e-4,
+    seed: int = 0,
+    hidden: int = FULL["hidden"],
+    layers: int = FULL["layers"],
+    examples: int = FULL["examples"],
+) -> dict:
     import torch
     from transformers import LlamaForCausalLM
 
@@ -165,10 +186,11 @@ def train(out: Path, minutes: float, threads: int, seq_len: int, batch: int, lr:
     rng = random.Random(seed)
     tok = MemoTokenizer(CodeTokenizer.load(str(TOKENIZER_DIR)))
     texts = corpus()
-    model = LlamaForCausalLM(model_config())
+    shape = f"hidden {hidden}, {layers} layers"
+    model = LlamaForCausalLM(model_config(hidden, layers))
     params = sum(p.numel() for p in model.parameters())
     start = time.monotonic()
-    counted = count_init(model, tok, texts, rng, examples=50_000)
+    counted = count_init(model, tok, texts, rng, examples=examples)
     counting = time.monotonic() - start
     print(f"{params / 1e6:.1f}M parameters; counted {counted} token pairs in {counting:.0f}s", flush=True)
     # Only the output layer trains: a few minutes of Adam on the whole model would swamp the
@@ -203,7 +225,7 @@ def train(out: Path, minutes: float, threads: int, seq_len: int, batch: int, lr:
         print(f"step {steps:4d}  loss {losses[-1]:.3f}  {time.monotonic() - start:6.0f}s", flush=True)
     elapsed = (time.monotonic() - start) / 60
     info = {
-        "weights": f"Llama {params / 1e6:.0f}M (hidden 512, 8 layers, untied head): stdlib infilling bigram counts "
+        "weights": f"Llama {params / 1e6:.0f}M ({shape}, untied head): stdlib infilling bigram counts "
         f"({counted} pairs), then {steps} Adam steps of its output layer on {tokens} tokens of PSM+SPM infilling "
         f"({elapsed:.1f} min, {threads} thread(s))",
         "parameters": params,
@@ -224,25 +246,31 @@ def train(out: Path, minutes: float, threads: int, seq_len: int, batch: int, lr:
     return info
 
 
-def ensure_model(out: Path = DEFAULT_OUT, **kwargs) -> dict:
-    """The cached checkpoint's train.json, training it first when it is missing."""
+def ensure_model(out: Path = DEFAULT_OUT, *, quick: bool = False) -> dict:
+    """The cached checkpoint's train.json, training it first (with the defaults) when it is missing."""
     info = out / "train.json"
     if info.is_file() and (out / "config.json").is_file():
         return json.loads(info.read_text())
-    return train(out, **kwargs)
+    print(f"no model in {out}: making it first (bench/train_model.py{' --quick' if quick else ''})", flush=True)
+    return train(out, **(QUICK if quick else FULL))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/.cache/llama-512x8-stdlib")
+    parser.add_argument("--quick", action="store_true", help="a small model in seconds (hidden 64, 2 layers)")
+    parser.add_argument("--minutes", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seq-len", type=int, default=96)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    info = train(args.out, args.minutes, args.threads, args.seq_len, args.batch, args.lr, args.seed)
+    shape = dict(QUICK if args.quick else FULL)
+    if args.minutes is not None:
+        shape["minutes"] = args.minutes
+    out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
+    info = train(out, threads=args.threads, seq_len=args.seq_len, batch=args.batch, lr=args.lr, seed=args.seed, **shape)
     print(json.dumps(info, indent=2))
 
 

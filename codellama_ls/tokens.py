@@ -157,6 +157,13 @@ class CodeTokenizer:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+        from codellama_ls import hub
+
+        if not cache_only:
+            try:
+                hub.check_download(name_or_path, TOKENIZER_FILE, revision)
+            except hub.HubUnreachable as exc:
+                raise TokenizerNotFound(str(exc)) from exc
         try:
             return cls.from_file(
                 hf_hub_download(name_or_path, TOKENIZER_FILE, revision=revision, local_files_only=cache_only)

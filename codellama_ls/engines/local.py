@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from codellama_ls import hub
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import (
     Engine,
@@ -70,6 +71,8 @@ class LocalEngine(Engine):
             try:
                 self.tokenizer = self.code_tokenizer = CodeTokenizer.load(s.tokenizer or s.model)
             except TokenizerNotFound as exc:
+                if isinstance(exc.__cause__, hub.HubUnreachable):  # says what to do already
+                    raise EngineError(f"Model {exc.__cause__}", "load") from exc
                 raise EngineError(missing_model_hint(s.model) + f" ({exc})", "load") from exc
             report("Loading model weights", 20)
             self.model, self.device = self._load_model()
@@ -116,6 +119,11 @@ class LocalEngine(Engine):
             kwargs["device_map"] = "auto" if s.device in ("auto", "cuda") else {"": device.index or 0}
         local = Path(s.model).expanduser()
         source = str(local) if local.is_dir() else s.model
+        if not local.is_dir():
+            try:
+                hub.check_download(s.model, "config.json")
+            except hub.HubUnreachable as exc:
+                raise EngineError(f"Model {exc}", "load") from exc
         try:
             model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
         except OSError as exc:

@@ -23,11 +23,14 @@ def have_tokenizer() -> bool:
     return (TOKENIZER_DIR / "tokenizer.json").is_file()
 
 
-def needs_tokenizer(test: Any) -> Any:
-    """Skip a test, with the reason, where ../shared has no tokenizer."""
+def _needs_tokenizer() -> Any:
     import pytest
 
-    return pytest.mark.skipif(not have_tokenizer(), reason=SKIP_REASON)(test)
+    return pytest.mark.skipif(not have_tokenizer(), reason=SKIP_REASON)
+
+
+# Skip a test, with the reason, where ../shared has no tokenizer.
+needs_tokenizer = _needs_tokenizer()
 
 
 def write_tiny_model(
