@@ -147,6 +147,12 @@ class CompletionService:
             stable_cut=True,  # typing at the cursor keeps the start of the prompt: its KV cache stays valid
         )
 
+    def close(self, uri: str) -> None:
+        """A document closed: its pending suggestion is answered empty at once and its decoding stops."""
+        self.documents.close(uri)
+        self.scheduler.cancel(uri)
+        self.caches.typed.forget(uri)
+
     def cursor(self, uri: str, position: types.Position) -> tuple[Document, Cursor]:
         """Raises KeyError (unknown document) or PositionError (bad position)."""
         doc = self.documents.get(uri)

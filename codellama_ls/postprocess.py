@@ -104,7 +104,7 @@ class Context:
 
     @classmethod
     def from_cursor(cls, cursor: Cursor) -> Context:
-        return cls(cursor.prefix, cursor.suffix, getattr(cursor, "language_id", "") or "")
+        return cls(cursor.prefix, cursor.suffix, cursor.language_id)
 
     @cached_property
     def line_prefix(self) -> str:

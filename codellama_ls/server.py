@@ -15,7 +15,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -133,7 +133,7 @@ def guarded(empty: Callable[[], Any]) -> Callable[[F], F]:
                 except Exception as exc:
                     return failed(ls, exc)
 
-            return run_async  # type: ignore[return-value]
+            return cast(F, run_async)
 
         @functools.wraps(handler)
         def run(ls: CodeLlamaServer, *args: Any) -> Any:
@@ -144,7 +144,7 @@ def guarded(empty: Callable[[], Any]) -> Callable[[F], F]:
             except Exception as exc:
                 return failed(ls, exc)
 
-        return run  # type: ignore[return-value]
+        return cast(F, run)
 
     return wrap
 
@@ -233,7 +233,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @guarded(lambda: None)
     def did_close(ls: CodeLlamaServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.service.documents.close(params.text_document.uri)
+        ls.service.close(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     @guarded(_empty_inline)
