@@ -18,6 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer
 
@@ -46,10 +47,10 @@ class SpecialIds:
 class CodeTokenizer:
     """Exact encode/decode for prompts; built from a ``tokenizer.json`` document."""
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
-        vocab = spec.get("model", {}).get("vocab", {})
-        added = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
+        vocab: dict[str, int] = spec.get("model", {}).get("vocab", {})
+        added: dict[str, int] = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
 
         def piece(name: str) -> int | None:
             return vocab.get(name, added.get(name))
@@ -145,7 +146,7 @@ def _uncached(tokenizer: Tokenizer) -> Tokenizer:
     return tokenizer
 
 
-def _without_prepend(normalizer: dict | None) -> dict | None:
+def _without_prepend(normalizer: dict[str, Any] | None) -> dict[str, Any] | None:
     """The normalizer minus sentencepiece's implied leading ``▁``."""
     if not normalizer:
         return normalizer
@@ -157,7 +158,7 @@ def _without_prepend(normalizer: dict | None) -> dict | None:
     return normalizer
 
 
-def _without_strip(decoder: dict | None) -> dict | None:
+def _without_strip(decoder: dict[str, Any] | None) -> dict[str, Any] | None:
     if not decoder:
         return decoder
     if decoder.get("type") == "Sequence":

@@ -1,0 +1,513 @@
+"""The context block of a request: definitions of the names at the cursor, then similar code.
+
+Usage (the server, per completion request, before building the prompt)::
+
+    provider = ContextProvider(index)
+    block = provider.context(uri, language_id, cursor.prefix, cursor.suffix, budget_tokens, tokenizer)
+    prompt = build_prompt(tok, cursor.prefix, cursor.suffix, ..., context=block)
+
+What goes in, within ``budget_tokens`` (the ``contextTokens`` setting; 0 turns it off):
+
+1. **Definitions.** The identifiers on the cursor line and the lines just above it (nearest
+   first) that the file imports from another workspace file, or that its own package (Go),
+   its ``#include`` s (C/C++) or star imports provide, resolved through :mod:`.imports` to a
+   :class:`.definitions.Definition`. A name a module only re-exports is followed to where it
+   is defined. Each gets its head (doc comment, signature, docstring) first; then, in order of
+   priority, the whole definition, or the signatures of its members when the whole does not
+   fit, or as many following lines as fit, always whole lines.
+2. **Similar code** from other open and recently edited documents of the same language
+   family, for what definitions leave (:mod:`.similar`).
+
+Rendering (:mod:`.render`): similar snippets first, then definitions with the most important
+one last (nearest the code), then the edited file's path line.
+
+**Stability.** The local engine reuses the keys/values of the previous prompt's longest
+common token prefix; with ``spm`` typing only appends to the prompt as long as the block stays
+the same. So the block of a document is kept, and only rebuilt when
+
+- the cursor is more than ``move_lines`` lines from where the block was made,
+- a name near the cursor resolves to a definition the block was not made with (names that
+  go away do not count, so deleting and retyping a word does not flap),
+- a file the block shows has a newer parse, or a file that was not parsed yet when the block
+  was made has been parsed since,
+- the budget, the language or the tokenizer changed.
+
+**Cost.** Nothing here waits for the index: what is not parsed yet is left out (and parsed in
+the background). A kept block costs one scan of the names near the cursor and a few dictionary
+lookups; a rebuilt one tokenizes only lines it has not seen (a per-line count cache).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from codellama_ls.context.block import EMPTY, ContextBlock, ContextEntry
+from codellama_ls.context.definitions import Definition
+from codellama_ls.context.files import looks_secret, uri_to_path
+from codellama_ls.context.imports import Binding
+from codellama_ls.context.index import WorkspaceIndex
+from codellama_ls.context.languages import comment_prefix, family, is_parsed, language_of_id
+from codellama_ls.context.names import cursor_chains, identifier_set, last_lines
+from codellama_ls.context.parsing import Analysis
+from codellama_ls.context.render import comment_line, header, render_lines
+from codellama_ls.context.similar import SimilarCode
+
+
+class Tokenizer(Protocol):
+    """The part of :class:`codellama_ls.tokens.CodeTokenizer` (or its memo) used here."""
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def encode_infill(self, text: str) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class Found:
+    """A definition found for a name near the cursor."""
+
+    key: str
+    analysis: Analysis
+    definition: Definition
+    symbol: str  # as written at the cursor
+
+
+@dataclass
+class _Snippet:
+    key: str
+    lines: list[str]  # the source lines (of one parse)
+    shown: list[int]
+    reason: str
+    symbol: str | None = None
+    score: float | None = None
+    cost: int = 0
+    version: int | None = None  # similar code: the document's text version
+
+
+@dataclass
+class _State:
+    block: ContextBlock
+    anchor: int  # cursor line when the block was made
+    budget: int
+    language: str | None
+    tokenizer: int
+    resolved: frozenset[tuple[str, int]]  # (file, line) of every definition found then
+    parses: dict[str, int] = field(default_factory=dict)  # file -> version of the parse a definition came from
+    texts: dict[str, int] = field(default_factory=dict)  # document -> version of the text similar code came from
+    pending: frozenset[str] = frozenset()  # files not parsed yet then
+
+
+class ContextProvider:
+    """Builds (and keeps, while it stays valid) the context block of each document."""
+
+    def __init__(
+        self,
+        index: WorkspaceIndex,
+        *,
+        move_lines: int = 24,
+        names_lines: int = 3,
+        query_lines: int = 20,
+        max_definitions: int = 6,
+        head_lines: int = 12,
+        similar: SimilarCode | None = None,
+        min_similar_tokens: int = 48,
+        max_states: int = 64,
+    ) -> None:
+        self.index = index
+        self.move_lines = move_lines
+        self.names_lines = names_lines
+        self.query_lines = query_lines
+        self.max_definitions = max_definitions
+        self.head_lines = head_lines
+        self.similar = similar or SimilarCode()
+        self.min_similar_tokens = min_similar_tokens
+        self.max_states = max_states
+        self._states: OrderedDict[str, _State] = OrderedDict()
+        self._counts: dict[str, int] = {}
+        self._count_tok: int = 0
+        self._exact: dict[int, bool] = {}
+        self.stats = {"requests": 0, "rebuilt": 0}
+
+    def forget(self, uri: str) -> None:
+        """The document was closed."""
+        self._states.pop(uri, None)
+
+    # -- the request -----------------------------------------------------------------------
+    def context(
+        self, uri: str, language_id: str, prefix: str, suffix: str, budget_tokens: int, tokenizer: Tokenizer
+    ) -> ContextBlock:
+        """The block for a cursor between ``prefix`` and ``suffix`` (LF text), within ``budget_tokens``."""
+        self.stats["requests"] += 1
+        path = uri_to_path(uri)
+        key = path or uri
+        lang = language_of_id(language_id, path)
+        comment = comment_prefix(lang)
+        if budget_tokens < 16 or comment is None:
+            return EMPTY
+        line = prefix.count("\n")
+        found, pending = self.definitions(key, path, lang, prefix, suffix)
+        state = self._states.get(uri)
+        if state is not None and self._keeps(state, line, budget_tokens, lang, tokenizer, found):
+            self._states.move_to_end(uri)
+            return state.block
+        self.stats["rebuilt"] += 1
+        block, parses, texts = self._build(key, lang, comment, prefix, found, budget_tokens, tokenizer)
+        self._states[uri] = _State(
+            block,
+            line,
+            budget_tokens,
+            lang,
+            id(tokenizer),
+            frozenset((f.key, f.definition.line) for f in found),
+            parses,
+            texts,
+            frozenset(pending),
+        )
+        self._states.move_to_end(uri)
+        while len(self._states) > self.max_states:
+            self._states.popitem(last=False)
+        return block
+
+    def _keeps(
+        self, state: _State, line: int, budget: int, lang: str | None, tokenizer: Tokenizer, found: list[Found]
+    ) -> bool:
+        if (state.budget, state.language, state.tokenizer) != (budget, lang, id(tokenizer)):
+            return False
+        if abs(line - state.anchor) > self.move_lines:
+            return False
+        if any((f.key, f.definition.line) not in state.resolved for f in found):
+            return False
+        for key, version in state.parses.items():
+            analysis = self.index.analysis(key)
+            if analysis is None or analysis.version != version:
+                return False
+        for key, version in state.texts.items():
+            if self._text_version(key) != version:
+                return False
+        return not any(self.index.analysis(key) is not None for key in state.pending)
+
+    def _text_version(self, key: str) -> int | None:
+        doc = self.index.document(self.index.uri_of(key))
+        if doc is None:
+            doc = self.index.recent(self.index.uri_of(key))
+        return doc.version if doc is not None else None
+
+    # -- definitions -----------------------------------------------------------------------
+    def definitions(
+        self, key: str, path: str | None, lang: str | None, prefix: str, suffix: str
+    ) -> tuple[list[Found], set[str]]:
+        """Definitions of the names near the cursor (nearest first), and files not parsed yet."""
+        pending: set[str] = set()
+        if path is None or not is_parsed(lang):
+            return [], pending
+        assert lang is not None
+        own = self.index.analysis(key)
+        if own is None:
+            pending.add(key)
+            return [], pending
+        self.index.resolver.clear(self.index.generation)
+        bindings = {b.local: b for b in own.bindings if b.local != "*"}
+        stars = [b for b in own.bindings if b.name == "*"]
+        found: list[Found] = []
+        seen: set[tuple[str, int]] = set()
+        for chain in cursor_chains(prefix, suffix, self.names_lines):
+            hit = self._resolve(lang, path, own, chain, bindings, stars, pending)
+            if hit is None or hit.key == key:
+                continue
+            ident = (hit.key, hit.definition.line)
+            if ident not in seen:
+                seen.add(ident)
+                found.append(hit)
+                if len(found) >= self.max_definitions:
+                    break
+        return found, pending
+
+    def _resolve(
+        self,
+        lang: str,
+        path: str,
+        own: Analysis,
+        chain: tuple[str, ...],
+        bindings: dict[str, Binding],
+        stars: list[Binding],
+        pending: set[str],
+    ) -> Found | None:
+        resolver = self.index.resolver
+        head = chain[0]
+        binding = bindings.get(head)
+        if binding is not None:
+            if binding.name is None:
+                return self._in_module(lang, path, binding.module, chain[1:], pending)
+            sub = resolver.submodule(lang, binding.module, binding.name)
+            if sub is not None and resolver.module_files(lang, path, sub):
+                return self._in_module(lang, path, sub, chain[1:], pending)
+            return self._lookup(lang, path, binding.module, binding.name, head, pending, 0)
+        if head in own.symbols:
+            return None  # defined in the file itself: the model sees it
+        if lang == "go":
+            for sibling in resolver.package_files(path):
+                analysis = self.index.analysis(sibling)
+                if analysis is None:
+                    pending.add(sibling)
+                elif analysis.package == own.package and head in analysis.symbols:
+                    return Found(sibling, analysis, analysis.symbols[head], head)
+        # C++ names a type by its namespace (`geo::Circle`): the includes are searched for each part.
+        names = chain if lang in ("c", "cpp") else chain[:1]
+        for name in names:
+            for star in stars:
+                hit = self._lookup(lang, path, star.module, name, name, pending, 1)
+                if hit is not None:
+                    return hit
+        return None
+
+    def _in_module(self, lang: str, path: str, module: str, rest: tuple[str, ...], pending: set[str]) -> Found | None:
+        resolver = self.index.resolver
+        while rest:
+            sub = resolver.submodule(lang, module, rest[0])
+            if sub is None or not resolver.module_files(lang, path, sub):
+                break
+            module, rest = sub, rest[1:]
+        if not rest:
+            return None
+        return self._lookup(lang, path, module, rest[0], rest[0], pending, 0)
+
+    def _lookup(
+        self, lang: str, path: str, module: str, name: str, symbol: str, pending: set[str], depth: int
+    ) -> Found | None:
+        """``name`` defined in ``module`` or re-exported by it (two hops at most)."""
+        resolver = self.index.resolver
+        for target in resolver.module_files(lang, path, module):
+            analysis = self.index.analysis(target)
+            if analysis is None:
+                pending.add(target)
+                continue
+            definition = analysis.symbols.get(name)
+            if definition is not None:
+                return Found(target, analysis, definition, symbol)
+            if depth >= 2:
+                continue
+            for binding in analysis.bindings:
+                if binding.local == name and binding.name not in (None, "*"):
+                    assert binding.name is not None
+                    hit = self._lookup(
+                        analysis.language, target, binding.module, binding.name, symbol, pending, depth + 1
+                    )
+                    if hit is not None:
+                        return hit
+            for binding in analysis.bindings:
+                if binding.name == "*" and lang != "c" and lang != "cpp":
+                    hit = self._lookup(analysis.language, target, binding.module, name, symbol, pending, depth + 1)
+                    if hit is not None:
+                        return hit
+        return None
+
+    # -- building the block ----------------------------------------------------------------
+    def _build(
+        self,
+        key: str,
+        lang: str | None,
+        comment: str,
+        prefix: str,
+        found: list[Found],
+        budget: int,
+        tok: Tokenizer,
+    ) -> tuple[ContextBlock, dict[str, int], dict[str, int]]:
+        count = self._counter(tok)
+        footer = header(comment, self.index.relpath(key))
+        left = budget - count(footer) - 2  # 2: the block's first line also gets the implied leading space
+        parses: dict[str, int] = {}
+        texts: dict[str, int] = {}
+        defs: list[_Snippet] = []
+        heads: list[tuple[_Snippet, Definition]] = []
+        for hit in found:  # 1. every definition's head, nearest name first
+            d = hit.definition
+            snippet = _Snippet(hit.key, hit.analysis.lines, [], "definition", hit.symbol)
+            head_end = min(d.head_end, d.start + self.head_lines - 1, len(snippet.lines) - 1)
+            rows = list(range(d.start, head_end + 1))
+            if d.line not in rows:
+                rows = [d.line]
+            cost = self._cost(comment, snippet, rows, count)
+            if cost > left and len(rows) > 1:
+                rows = list(range(d.start, d.line + 1))[-2:]
+                cost = self._cost(comment, snippet, rows, count)
+            if cost > left:
+                continue
+            snippet.shown, snippet.cost = rows, cost
+            left -= cost
+            defs.append(snippet)
+            heads.append((snippet, d))
+            parses[hit.key] = hit.analysis.version
+        for n, (snippet, d) in enumerate(heads):  # 2. more of each, a fair share at a time
+            share = left // (len(heads) - n)
+            spent = self._extend(comment, snippet, d, share, count)
+            left -= spent
+        similar: list[_Snippet] = []
+        if left >= self.min_similar_tokens:  # 3. similar code, with what is left
+            similar = self._similar(key, lang, comment, prefix, defs, left, count)
+            for snippet in similar:
+                assert snippet.version is not None
+                texts[snippet.key] = snippet.version
+        ordered = [*reversed(similar), *reversed(defs)]
+        if not ordered:
+            return EMPTY, parses, texts
+        lines: list[str] = []
+        entries: list[ContextEntry] = []
+        for snippet in ordered:
+            lines.append(header(comment, self.index.relpath(snippet.key)))
+            lines.extend(render_lines(comment, snippet.lines, snippet.shown))
+            entries.append(
+                ContextEntry(
+                    self.index.uri_of(snippet.key),
+                    snippet.shown[0],
+                    snippet.shown[-1],
+                    snippet.reason,
+                    snippet.cost,
+                    snippet.symbol,
+                    snippet.score,
+                )
+            )
+        lines.append(footer)
+        text = "\n".join(lines) + "\n"
+        tokens = self._block_tokens(text, lines, tok, count)
+        return ContextBlock(text, tuple(entries), tokens), parses, texts
+
+    def _extend(self, comment: str, snippet: _Snippet, d: Definition, share: int, count: Callable[[str], int]) -> int:
+        """Grow a definition's snippet within ``share`` tokens; the tokens spent."""
+        if share <= 0:
+            return 0
+        last = min(d.end, len(snippet.lines) - 1)
+        whole = list(range(d.start, last + 1))
+        if len(whole) > len(snippet.shown):
+            cost = self._cost(comment, snippet, whole, count)
+            if cost - snippet.cost <= share:
+                spent = cost - snippet.cost
+                snippet.shown, snippet.cost = whole, cost
+                return spent
+        spent = 0
+        rows = set(snippet.shown)
+        if d.members:  # the outline: member signatures in order
+            for first, end in d.members:
+                new = [r for r in range(first, min(end, last) + 1) if r not in rows]
+                if not new:
+                    continue
+                trial = sorted(rows.union(new))
+                cost = self._cost(comment, snippet, trial, count)
+                if cost - snippet.cost > share - spent:
+                    break
+                spent += cost - snippet.cost
+                rows.update(new)
+                snippet.shown, snippet.cost = trial, cost
+            return spent
+        row = snippet.shown[-1] + 1  # the following lines, while they fit
+        while row <= last:
+            extra = count(comment_line(comment, snippet.lines[row]))
+            if extra > share - spent:
+                break
+            spent += extra
+            snippet.shown.append(row)
+            snippet.cost += extra
+            row += 1
+        return spent
+
+    def _similar(
+        self,
+        key: str,
+        lang: str | None,
+        comment: str,
+        prefix: str,
+        defs: list[_Snippet],
+        left: int,
+        count: Callable[[str], int],
+    ) -> list[_Snippet]:
+        group = family(lang)
+        query = identifier_set(last_lines(prefix, self.query_lines))
+        sources: list[tuple[str, int, str]] = []
+        texts: dict[str, list[str]] = {}
+        versions: dict[str, int] = {}
+        for doc in self.index.documents(group):
+            if doc.key == key or doc.key in versions or not self._usable(doc.key):
+                continue
+            sources.append((doc.key, doc.version, doc.text))
+            versions[doc.key] = doc.version
+        chosen: list[_Snippet] = []
+        for match in self.similar.best(query, sources):
+            if left < self.min_similar_tokens:
+                break
+            if any(d.key == match.key and d.shown[0] <= match.end and match.start <= d.shown[-1] for d in defs):
+                continue
+            lines = texts.get(match.key)
+            if lines is None:
+                text = next(t for k, _, t in sources if k == match.key)
+                lines = texts[match.key] = text.split("\n")
+            snippet = _Snippet(match.key, lines, [], "similar", score=match.score, version=versions[match.key])
+            snippet.cost = count(header(comment, self.index.relpath(match.key)))
+            for row in range(match.start, match.end + 1):
+                extra = count(comment_line(comment, lines[row]))
+                if snippet.cost + extra > left:
+                    break
+                snippet.shown.append(row)
+                snippet.cost += extra
+            while snippet.shown and not lines[snippet.shown[-1]].strip():  # no trailing blank lines
+                snippet.shown.pop()
+                snippet.cost = self._cost(comment, snippet, snippet.shown, count)
+            if len(snippet.shown) < 2:
+                continue
+            left -= snippet.cost
+            chosen.append(snippet)
+        return chosen
+
+    def _usable(self, key: str) -> bool:
+        """Documents: not secret-looking, and inside the rules when inside a workspace folder."""
+        if looks_secret(os.path.basename(key)):
+            return False
+        if os.path.isabs(key) and self.index.rules.folder_of(key) is not None:
+            return self.index.rules.allowed(key)
+        return True
+
+    # -- tokens ----------------------------------------------------------------------------
+    def _cost(self, comment: str, snippet: _Snippet, rows: list[int], count: Callable[[str], int]) -> int:
+        if not rows:
+            return 0
+        lines = [header(comment, self.index.relpath(snippet.key)), *render_lines(comment, snippet.lines, rows)]
+        return sum(count(line) for line in lines)
+
+    def _counter(self, tok: Tokenizer) -> Callable[[str], int]:
+        """Tokens of a line inside the block, its newline included (cached per line)."""
+        if self._count_tok != id(tok) or len(self._counts) > 200_000:
+            self._counts = {}
+            self._count_tok = id(tok)
+        counts = self._counts
+
+        def count(line: str) -> int:
+            hit = counts.get(line)
+            if hit is None:
+                hit = counts[line] = len(tok.encode_infill(line)) + 1
+            return hit
+
+        return count
+
+    def _block_tokens(self, text: str, lines: list[str], tok: Tokenizer, count: Callable[[str], int]) -> int:
+        """The block's exact length at the start of a prompt."""
+        if self._splits(tok):
+            return len(tok.encode(lines[0] + "\n")) + sum(count(line) for line in lines[1:])
+        return len(tok.encode(text))
+
+    def _splits(self, tok: Tokenizer) -> bool:
+        hit = self._exact.get(id(tok))
+        if hit is None:
+            hit = self._exact[id(tok)] = splits_at_newlines(tok)
+        return hit
+
+
+def splits_at_newlines(tok: Any) -> bool:
+    """Whether ``tok`` provably tokenizes line by line (then lengths add up exactly)."""
+    from codellama_ls.token_memo import splits_at_newlines as check
+
+    newline = getattr(tok, "newline", None)
+    if newline is not None:
+        return True
+    base = getattr(tok, "tok", tok)
+    return hasattr(base, "spec") and check(base) is not None
