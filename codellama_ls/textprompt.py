@@ -69,11 +69,11 @@ def text_prompt(prompt: Prompt, encode: Encoder, markers: tuple[int | None, ...]
     ``markers`` are the ids of ``▁<PRE>``, ``▁<SUF>``, ``▁<MID>``: a text that keeps all of
     them beats one that loses any, then fewer differing tokens win.
     """
-    text = fim_text(prompt.format, prompt.prefix, prompt.suffix)
+    text = fim_text(prompt.format, prompt.model_prefix, prompt.suffix)
     ids = encode(text)
     if ids == prompt.ids or prompt.format == "prefix" or not prompt.suffix:
         return TextPrompt(text, ids == prompt.ids, False, ids)
-    alt = fim_text(prompt.format, prompt.prefix, prompt.suffix, space_after_suf=True)
+    alt = fim_text(prompt.format, prompt.model_prefix, prompt.suffix, space_after_suf=True)
     alt_ids = encode(alt)
     if harm(alt_ids, prompt.ids, markers) < harm(ids, prompt.ids, markers):
         return TextPrompt(alt, alt_ids == prompt.ids, True, alt_ids)
