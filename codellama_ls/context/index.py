@@ -89,6 +89,7 @@ class WorkspaceIndex:
         self.cache_chars = cache_chars
         self.doc_refresh_s = doc_refresh_s
         self._made: dict[str, float] = {}
+        self._deferred: dict[str, float] = {}  # key -> when to parse it again (documents being typed in)
         self.recent_documents = recent_documents
         self.generation = 0  # bumped whenever the set of files changes
         self._tree: dict[str, dict[str, tuple[int, int]]] = {}  # folder -> file name -> (size, mtime_ns)
@@ -135,13 +136,13 @@ class WorkspaceIndex:
     def ready(self) -> bool:
         """The folders are walked and no document or event waits to be processed."""
         with self._lock:
-            return not (self._busy or self._events or self._queue or self._walks or self._walking)
+            return not self._has_work()
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
         """Block until ``ready`` (for tests, benchmarks and the CLI; never on the event loop)."""
         deadline = time.monotonic() + timeout
         with self._wake:
-            while self._busy or self._events or self._queue or self._walks or self._walking:
+            while self._has_work():
                 left = deadline - time.monotonic()
                 if left <= 0 or self._thread is None:
                     return False
@@ -325,9 +326,13 @@ class WorkspaceIndex:
                 self._analyses.move_to_end(key)
         if found is None or found.version != self.version(key):
             # A document being typed in is parsed again at most every ``doc_refresh_s``.
-            made = self._made.get(key, 0.0)
-            if found is None or key not in self._doc_keys or time.monotonic() - made >= self.doc_refresh_s:
+            due = self._made.get(key, 0.0) + self.doc_refresh_s
+            if found is None or key not in self._doc_keys or time.monotonic() >= due:
                 self._schedule(key)
+            else:
+                with self._wake:
+                    self._deferred.setdefault(key, due)
+                    self._wake.notify_all()
         return found
 
     def pending(self, key: str) -> bool:
@@ -335,6 +340,19 @@ class WorkspaceIndex:
             return key in self._queued
 
     # -- the background thread -------------------------------------------------------------
+    def _has_work(self) -> bool:
+        """Anything queued or under way (the lock is held)."""
+        return bool(self._busy or self._events or self._queue or self._walks or self._walking or self._deferred)
+
+    def _take_due(self) -> None:
+        """Deferred parses whose time has come join the queue (the lock is held)."""
+        now = time.monotonic()
+        for key in [k for k, due in self._deferred.items() if due <= now]:
+            del self._deferred[key]
+            if key not in self._queued:
+                self._queued.add(key)
+                self._queue.append(key)
+
     def _schedule(self, key: str) -> None:
         with self._wake:
             if key not in self._queued:
@@ -348,10 +366,14 @@ class WorkspaceIndex:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not (self._stopped or self._events or self._queue or self._walks or self._walking):
+                while True:
+                    self._take_due()
+                    if self._stopped or self._events or self._queue or self._walks or self._walking:
+                        break
                     self._busy = False
                     self._wake.notify_all()
-                    self._wake.wait()
+                    due = min(self._deferred.values(), default=None)
+                    self._wake.wait(None if due is None else max(due - time.monotonic(), 0.001))
                 if self._stopped:
                     self._busy = False
                     self._wake.notify_all()

@@ -350,47 +350,78 @@ class ContextProvider:
             for snippet in similar:
                 assert snippet.version is not None
                 texts[snippet.key] = snippet.version
-        ordered = [*reversed(similar), *reversed(defs)]
-        if not ordered:
-            return EMPTY, parses, texts
+        ordered = [*reversed(similar), *reversed(self._merge(defs))]
+        while ordered:
+            block = self._render(comment, footer, ordered, tok, count)
+            if block.tokens <= budget:
+                return block, parses, texts
+            ordered.pop(0)  # cannot happen with line-wise tokenization; stay inside the budget anyway
+        return EMPTY, parses, texts
+
+    @staticmethod
+    def _merge(defs: list[_Snippet]) -> list[_Snippet]:
+        """One snippet per file (one path line), at the place of its most important definition."""
+        merged: list[_Snippet] = []
+        by_key: dict[str, _Snippet] = {}
+        for snippet in defs:
+            first = by_key.get(snippet.key)
+            if first is None:
+                by_key[snippet.key] = snippet
+                merged.append(snippet)
+            else:
+                first.shown = sorted({*first.shown, *snippet.shown})
+                first.symbol = f"{first.symbol}, {snippet.symbol}"
+        return merged
+
+    def _render(
+        self, comment: str, footer: str, ordered: list[_Snippet], tok: Tokenizer, count: Callable[[str], int]
+    ) -> ContextBlock:
         lines: list[str] = []
         entries: list[ContextEntry] = []
         for snippet in ordered:
-            lines.append(header(comment, self.index.relpath(snippet.key)))
-            lines.extend(render_lines(comment, snippet.lines, snippet.shown))
+            part = [
+                header(comment, self.index.relpath(snippet.key)),
+                *render_lines(comment, snippet.lines, snippet.shown),
+            ]
+            lines.extend(part)
             entries.append(
                 ContextEntry(
                     self.index.uri_of(snippet.key),
                     snippet.shown[0],
                     snippet.shown[-1],
                     snippet.reason,
-                    snippet.cost,
+                    sum(count(line) for line in part),
                     snippet.symbol,
                     snippet.score,
                 )
             )
         lines.append(footer)
         text = "\n".join(lines) + "\n"
-        tokens = self._block_tokens(text, lines, tok, count)
-        return ContextBlock(text, tuple(entries), tokens), parses, texts
+        return ContextBlock(text, tuple(entries), self._block_tokens(text, lines, tok, count))
 
     def _extend(self, comment: str, snippet: _Snippet, d: Definition, share: int, count: Callable[[str], int]) -> int:
-        """Grow a definition's snippet within ``share`` tokens; the tokens spent."""
+        """Grow a definition's snippet within ``share`` tokens; the tokens spent.
+
+        The whole definition if it fits, then members outside it (a Go type's methods, a Rust
+        type's ``impl``); else the members' signatures; else the lines that follow the head.
+        """
         if share <= 0:
             return 0
-        last = min(d.end, len(snippet.lines) - 1)
+        final = len(snippet.lines) - 1
+        last = min(d.end, final)
         whole = list(range(d.start, last + 1))
+        spent = 0
+        took_whole = False
         if len(whole) > len(snippet.shown):
             cost = self._cost(comment, snippet, whole, count)
             if cost - snippet.cost <= share:
                 spent = cost - snippet.cost
                 snippet.shown, snippet.cost = whole, cost
-                return spent
-        spent = 0
-        rows = set(snippet.shown)
-        if d.members:  # the outline: member signatures in order
+                took_whole = True
+        if d.members:  # member signatures in order (those outside the definition, if it is all shown)
+            rows = set(snippet.shown)
             for first, end in d.members:
-                new = [r for r in range(first, min(end, last) + 1) if r not in rows]
+                new = [r for r in range(first, min(end, final) + 1) if r not in rows]
                 if not new:
                     continue
                 trial = sorted(rows.union(new))
@@ -400,6 +431,8 @@ class ContextProvider:
                 spent += cost - snippet.cost
                 rows.update(new)
                 snippet.shown, snippet.cost = trial, cost
+            return spent
+        if took_whole:
             return spent
         row = snippet.shown[-1] + 1  # the following lines, while they fit
         while row <= last:
