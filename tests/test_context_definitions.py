@@ -168,3 +168,20 @@ def test_c_header_definitions():
     cpp = (FIXTURES / "cpp" / "include" / "geo" / "circle.hpp").read_text()
     circle = symbols("cpp", cpp)["Circle"]
     assert circle.start == 4 and len(circle.members) == 3  # constructor, area, radius_
+
+
+def test_cursor_chains_stay_on_their_line():
+    from codellama_ls.context.names import cursor_chains
+
+    prefix = "    # the end of a sentence.\n    report(st . Style, a::b::C, p->x)"
+    assert cursor_chains(prefix, "\n") == [
+        ("p", "x"),
+        ("a", "b", "C"),
+        ("st", "Style"),
+        ("report",),
+        ("sentence",),
+        ("a",),
+        ("of",),
+        ("end",),
+        ("the",),
+    ]

@@ -115,7 +115,10 @@ def test_similar_code_from_other_open_documents(tmp_path: Path, tok: MemoTokeniz
         open_doc(index, tmp_path / "orders.py", other)
         open_doc(index, tmp_path / "notes.ts", "const orders = load_orders(path); // another language\n")
         here = tmp_path / "invoices.py"
-        text = "import json\n\n\ndef load_invoices(path):\n    with open(path) as fh:\n        invoices = json.load(fh)\n    "
+        text = (
+            "import json\n\n\ndef load_invoices(path):\n    with open(path) as fh:\n"
+            "        invoices = json.load(fh)\n    "
+        )
         uri = open_doc(index, here, text)
         block = ContextProvider(index).context(uri, "python", text, "", 200, tok)
         assert [e.reason for e in block.entries] == ["similar"]

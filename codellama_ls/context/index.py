@@ -52,6 +52,7 @@ from codellama_ls.context.files import (
 from codellama_ls.context.imports import Resolver
 from codellama_ls.context.languages import INDEXED_EXTENSIONS, family, language_of_id, language_of_path
 from codellama_ls.context.parsing import Analysis, analyse
+from codellama_ls.context.similar import WINDOW_LINES, WINDOW_STEP, windows
 
 log = logging.getLogger(__name__)
 
@@ -253,12 +254,6 @@ class WorkspaceIndex:
         if uri is not None:
             return uri
         return path_to_uri(key) if os.path.isabs(key) else key
-
-    def usable(self, key: str) -> bool:
-        """Whether a file or document may be shown as context (the rules; documents without a path may)."""
-        if not os.path.isabs(key):
-            return True
-        return self.rules.allowed(key)
 
     def exists(self, path: str) -> bool:
         directory, name = os.path.split(path)
@@ -507,6 +502,8 @@ class WorkspaceIndex:
         if lang is None:
             return
         result = analyse(key, lang, text, version, path)
+        if doc is not None:  # a source of similar code: its windows are ready before a request needs them
+            result.windows = windows(result.lines, WINDOW_LINES, WINDOW_STEP)
         self.stats["analysed"] += 1
         with self._lock:
             self._drop(key)

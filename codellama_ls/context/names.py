@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-_CHAIN = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\s*(?:\.|::|->)\s*[A-Za-z_$][A-Za-z0-9_$]*)*")
-_SEPARATORS = re.compile(r"\s*(?:\.|::|->)\s*")
+_CHAIN = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:[ \t]*(?:\.|::|->)[ \t]*[A-Za-z_$][A-Za-z0-9_$]*)*")
+_SEPARATORS = re.compile(r"[ \t]*(?:\.|::|->)[ \t]*")
 
 # Words every file of a language uses: they say nothing about which code is similar.
 KEYWORDS = frozenset(

@@ -20,6 +20,7 @@ from codellama_ls.context.languages import HEADER_EXTENSIONS
 if TYPE_CHECKING:
     from codellama_ls.context.definitions import Definition
     from codellama_ls.context.imports import Binding
+    from codellama_ls.context.similar import Window
 
 
 def _grammar(lang: str) -> object:
@@ -103,6 +104,7 @@ class Analysis:
     bindings: list[Binding] = field(default_factory=list)
     symbols: dict[str, Definition] = field(default_factory=dict)
     package: str | None = None  # Go: the package clause
+    windows: list[Window] | None = None  # open documents: identifier windows for similar code
 
     @property
     def size(self) -> int:

@@ -54,7 +54,7 @@ from codellama_ls.context.languages import comment_prefix, family, is_parsed, la
 from codellama_ls.context.names import cursor_chains, identifier_set, last_lines
 from codellama_ls.context.parsing import Analysis
 from codellama_ls.context.render import comment_line, header, render_lines
-from codellama_ls.context.similar import SimilarCode
+from codellama_ls.context.similar import SimilarCode, Source
 
 
 class Tokenizer(Protocol):
@@ -84,7 +84,8 @@ class _Snippet:
     symbol: str | None = None
     score: float | None = None
     cost: int = 0
-    version: int | None = None  # similar code: the document's text version
+    version: int | None = None  # similar code: the version of the document's parse (or text) used
+    parsed: bool = False  # similar code from an open document's parse (else a closed document's text)
 
 
 @dataclass
@@ -130,6 +131,7 @@ class ContextProvider:
         self._count_tok: int = 0
         self._exact: dict[int, bool] = {}
         self.stats = {"requests": 0, "rebuilt": 0}
+        self.reasons: dict[str, int] = {}  # why blocks were rebuilt
 
     def forget(self, uri: str) -> None:
         """The document was closed."""
@@ -150,10 +152,13 @@ class ContextProvider:
         line = prefix.count("\n")
         found, pending = self.definitions(key, path, lang, prefix, suffix)
         state = self._states.get(uri)
-        if state is not None and self._keeps(state, line, budget_tokens, lang, tokenizer, found):
+        reason = "new place" if state is None else self._stale(state, line, budget_tokens, lang, tokenizer, found)
+        if reason is None:
+            assert state is not None
             self._states.move_to_end(uri)
             return state.block
         self.stats["rebuilt"] += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
         block, parses, texts = self._build(key, lang, comment, prefix, found, budget_tokens, tokenizer)
         self._states[uri] = _State(
             block,
@@ -171,23 +176,26 @@ class ContextProvider:
             self._states.popitem(last=False)
         return block
 
-    def _keeps(
+    def _stale(
         self, state: _State, line: int, budget: int, lang: str | None, tokenizer: Tokenizer, found: list[Found]
-    ) -> bool:
+    ) -> str | None:
+        """Why the kept block of a document no longer fits the request (None: it still does)."""
         if (state.budget, state.language, state.tokenizer) != (budget, lang, id(tokenizer)):
-            return False
+            return "settings"
         if abs(line - state.anchor) > self.move_lines:
-            return False
+            return "moved"
         if any((f.key, f.definition.line) not in state.resolved for f in found):
-            return False
+            return "new name"
         for key, version in state.parses.items():
             analysis = self.index.analysis(key)
             if analysis is None or analysis.version != version:
-                return False
+                return "file changed"
         for key, version in state.texts.items():
             if self._text_version(key) != version:
-                return False
-        return not any(self.index.analysis(key) is not None for key in state.pending)
+                return "file changed"
+        if any(self.index.analysis(key) is not None for key in state.pending):
+            return "parsed"
+        return None
 
     def _text_version(self, key: str) -> int | None:
         doc = self.index.document(self.index.uri_of(key))
@@ -349,7 +357,7 @@ class ContextProvider:
             similar = self._similar(key, lang, comment, prefix, defs, left, count)
             for snippet in similar:
                 assert snippet.version is not None
-                texts[snippet.key] = snippet.version
+                (parses if snippet.parsed else texts)[snippet.key] = snippet.version
         ordered = [*reversed(similar), *reversed(self._merge(defs))]
         while ordered:
             block = self._render(comment, footer, ordered, tok, count)
@@ -457,25 +465,26 @@ class ContextProvider:
     ) -> list[_Snippet]:
         group = family(lang)
         query = identifier_set(last_lines(prefix, self.query_lines))
-        sources: list[tuple[str, int, str]] = []
-        texts: dict[str, list[str]] = {}
-        versions: dict[str, int] = {}
+        sources: dict[str, Source] = {}
         for doc in self.index.documents(group):
-            if doc.key == key or doc.key in versions or not self._usable(doc.key):
+            if doc.key == key or doc.key in sources or not self._usable(doc.key):
                 continue
-            sources.append((doc.key, doc.version, doc.text))
-            versions[doc.key] = doc.version
+            if doc.closed:  # recently edited: its text, windows made here (and cached)
+                sources[doc.key] = Source(doc.key, doc.version, doc.text.split("\n"))
+                continue
+            analysis = self.index.analysis(doc.key)
+            if analysis is not None and analysis.windows is not None:  # else: its parse is queued
+                sources[doc.key] = Source(doc.key, analysis.version, analysis.lines, analysis.windows)
         chosen: list[_Snippet] = []
-        for match in self.similar.best(query, sources):
+        for match in self.similar.best(query, list(sources.values())):
             if left < self.min_similar_tokens:
                 break
             if any(d.key == match.key and d.shown[0] <= match.end and match.start <= d.shown[-1] for d in defs):
                 continue
-            lines = texts.get(match.key)
-            if lines is None:
-                text = next(t for k, _, t in sources if k == match.key)
-                lines = texts[match.key] = text.split("\n")
-            snippet = _Snippet(match.key, lines, [], "similar", score=match.score, version=versions[match.key])
+            source = sources[match.key]
+            lines = source.lines
+            snippet = _Snippet(match.key, lines, [], "similar", score=match.score, version=source.version)
+            snippet.parsed = source.windows is not None
             snippet.cost = count(header(comment, self.index.relpath(match.key)))
             for row in range(match.start, match.end + 1):
                 extra = count(comment_line(comment, lines[row]))

@@ -1,9 +1,9 @@
 """Windows of other documents that use the same identifiers as the code at the cursor.
 
-Each document is cut into windows of ``size`` lines every ``step`` lines; a window's score is
-the Jaccard similarity of its identifier set and the set of the lines before the cursor
-(Copilot's measure; keywords left out, see :mod:`.names`). Window sets are computed once per
-document version and kept, so scoring a request is one set intersection per window.
+Each document is cut into windows of ``WINDOW_LINES`` lines every ``WINDOW_STEP`` lines; a
+window's score is the Jaccard similarity of its identifier set and the set of the lines before
+the cursor (Copilot's measure; keywords left out, see :mod:`.names`). The index computes the
+windows of open documents on its thread when it parses them; a request only intersects sets.
 """
 
 from __future__ import annotations
@@ -12,6 +12,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from codellama_ls.context.names import identifier_set
+
+WINDOW_LINES = 20
+WINDOW_STEP = 5
+
+
+@dataclass(frozen=True)
+class Source:
+    """A document to search: its lines and, when the index made them, its windows."""
+
+    key: str
+    version: int
+    lines: list[str]
+    windows: list[Window] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,40 +59,43 @@ def windows(lines: list[str], size: int, step: int) -> list[Window]:
 
 
 class SimilarCode:
-    """Window sets of documents by (key, version), at most ``keep`` documents."""
+    """Window sets of documents the index did not make them for, by (key, version)."""
 
-    def __init__(self, size: int = 20, step: int = 5, keep: int = 32) -> None:
+    def __init__(self, size: int = WINDOW_LINES, step: int = WINDOW_STEP, keep: int = 32) -> None:
         self.size = size
         self.step = step
         self.keep = keep
         self._cache: OrderedDict[str, tuple[int, list[Window]]] = OrderedDict()
 
-    def windows_of(self, key: str, version: int, text: str) -> list[Window]:
+    def windows_of(self, source: Source) -> list[Window]:
+        if source.windows is not None:
+            return source.windows
+        key, version = source.key, source.version
         hit = self._cache.get(key)
         if hit is not None and hit[0] == version:
             self._cache.move_to_end(key)
             return hit[1]
-        found = windows(text.split("\n"), self.size, self.step)
+        found = windows(source.lines, self.size, self.step)
         self._cache[key] = (version, found)
         while len(self._cache) > self.keep:
             self._cache.popitem(last=False)
         return found
 
     def best(
-        self, query: frozenset[str], documents: list[tuple[str, int, str]], limit: int = 3, min_score: float = 0.05
+        self, query: frozenset[str], documents: list[Source], limit: int = 3, min_score: float = 0.05
     ) -> list[Match]:
-        """The best non-overlapping windows of ``documents`` ((key, version, text)), best first."""
+        """The best non-overlapping windows of ``documents``, best first."""
         if not query:
             return []
         scored: list[Match] = []
         n = len(query)
-        for key, version, text in documents:
-            for window in self.windows_of(key, version, text):
+        for source in documents:
+            for window in self.windows_of(source):
                 common = len(query & window.ids)
                 if common:
                     score = common / (n + len(window.ids) - common)
                     if score >= min_score:
-                        scored.append(Match(key, window.start, window.end, score))
+                        scored.append(Match(source.key, window.start, window.end, score))
         scored.sort(key=lambda m: -m.score)
         chosen: list[Match] = []
         for match in scored:
