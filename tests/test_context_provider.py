@@ -249,3 +249,35 @@ def test_a_file_parsed_late_rebuilds_the_block_once(project: Path, tok: MemoToke
         assert provider.context(uri, "python", *cursor, 512, tok) is block
     finally:
         index.stop()
+
+
+def test_budget_accounting_is_exact_on_real_code(tok: MemoTokenizer) -> None:
+    """At many cursors of this package's own code and many budgets, the block's cost is known
+    before rendering: nothing has to be dropped afterwards, and the entries add up."""
+    import random
+
+    root = Path(__file__).resolve().parent.parent / "codellama_ls"
+    index = indexed(root)
+    try:
+        files = sorted(root.rglob("*.py"))
+        rng = random.Random(5)
+        provider = ContextProvider(index)
+        for path in rng.sample(files, 8):
+            uri = open_doc(index, path)
+        checked = 0
+        for path in rng.sample(files, 12):
+            text = path.read_text()
+            uri = open_doc(index, path)
+            for _ in range(4):
+                pos = rng.randrange(len(text) + 1)
+                for budget in (48, 150, 512):
+                    provider.forget(uri)
+                    block = provider.context(uri, "python", text[:pos], text[pos:], budget, tok)
+                    assert block.tokens <= budget and block.tokens == len(tok.encode(block.text))
+                    if block:
+                        footer = tok.encode_infill(block.text.split("\n")[-2])
+                        assert sum(e.tokens for e in block.entries) + len(footer) + 1 == block.tokens
+                        checked += 1
+        assert provider.stats["trimmed"] == 0 and checked > 20
+    finally:
+        index.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -82,12 +83,15 @@ SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker",
 VCS_DIRS = frozenset({".git", ".hg", ".svn", ".jj", ".bzr"})
 
 
+_SECRET = re.compile("|".join(fnmatch.translate(p) for p in SECRET_PATTERNS))
+
+
 def looks_secret(name: str) -> bool:
     """True for a file name that may hold credentials (never read, never used as context)."""
     low = name.lower()
     if low == "secrets.py" or low == "secrets.pyi":  # Python's own module of that name is code
         return False
-    return any(fnmatch.fnmatchcase(low, pattern) for pattern in SECRET_PATTERNS)
+    return _SECRET.match(low) is not None
 
 
 def uri_to_path(uri: str) -> str | None:

@@ -312,25 +312,35 @@ _JS_SWAP = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs"
 
 
 class Resolver:
-    """Module names to workspace files, per language; caches folder lookups (go.mod, Cargo.toml).
-
-    ``generation`` is compared with the index's so a changed file tree clears the caches.
+    """Module names to workspace files, per language; answers and folder lookups (go.mod,
+    Cargo.toml) are cached until the index's ``generation`` (the file tree) changes.
     """
 
     def __init__(self, files: FileSource) -> None:
         self.files = files
         self._gomod: dict[str, tuple[str, str] | None] = {}
         self._crate: dict[str, str | None] = {}
+        self._modules: dict[tuple[str, str, str], list[str]] = {}
         self.generation = -1
 
     def clear(self, generation: int) -> None:
         if generation != self.generation:
             self._gomod.clear()
             self._crate.clear()
+            self._modules.clear()
             self.generation = generation
 
     def module_files(self, lang: str, from_path: str, module: str) -> list[str]:
-        """The workspace files that define ``module`` as imported by ``from_path``."""
+        """The workspace files that define ``module`` as imported by ``from_path`` (cached)."""
+        key = (lang, from_path, module)
+        hit = self._modules.get(key)
+        if hit is None:
+            hit = self._modules[key] = self._module_files(lang, from_path, module)
+            if len(self._modules) > 50_000:
+                self._modules.clear()
+        return hit
+
+    def _module_files(self, lang: str, from_path: str, module: str) -> list[str]:
         if lang == "python":
             found = self._python(from_path, module)
             return [found] if found else []

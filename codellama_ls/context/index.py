@@ -171,6 +171,7 @@ class WorkspaceIndex:
         """``contextExclude`` changed: walk every folder again under the new globs."""
         self.rules.set_exclude(globs)
         with self._wake:
+            self.generation += 1
             self._walks.extend((f, None) for f in self.rules.folders)
             self._analyses.clear()
             self._cached_chars = 0
@@ -185,6 +186,7 @@ class WorkspaceIndex:
         )
         self._docs[uri] = doc
         self._doc_keys[doc.key] = uri
+        self.generation += 1  # an unsaved new file exists for import resolution now
         self._schedule(doc.key)
 
     def change(self, uri: str, text: str) -> None:
@@ -201,6 +203,7 @@ class WorkspaceIndex:
             return
         if self._doc_keys.get(doc.key) == uri:
             del self._doc_keys[doc.key]
+            self.generation += 1
         if doc.edited:  # recently edited: still a source of similar code
             doc.closed = True
             self._recent[uri] = doc

@@ -39,6 +39,7 @@ lookups; a rebuilt one tokenizes only lines it has not seen (a per-line count ca
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -130,8 +131,11 @@ class ContextProvider:
         self._counts: dict[str, int] = {}
         self._count_tok: int = 0
         self._exact: dict[int, bool] = {}
-        self.stats = {"requests": 0, "rebuilt": 0}
+        self.stats = {"requests": 0, "rebuilt": 0, "trimmed": 0}
         self.reasons: dict[str, int] = {}  # why blocks were rebuilt
+        self._headers: dict[tuple[str, str], str] = {}
+        self._usable_cache: dict[str, bool] = {}
+        self._usable_generation = -1
 
     def forget(self, uri: str) -> None:
         """The document was closed."""
@@ -324,7 +328,7 @@ class ContextProvider:
         tok: Tokenizer,
     ) -> tuple[ContextBlock, dict[str, int], dict[str, int]]:
         count = self._counter(tok)
-        footer = header(comment, self.index.relpath(key))
+        footer = self._header(comment, key)
         left = budget - count(footer) - 2  # 2: the block's first line also gets the implied leading space
         parses: dict[str, int] = {}
         texts: dict[str, int] = {}
@@ -364,6 +368,7 @@ class ContextProvider:
             if block.tokens <= budget:
                 return block, parses, texts
             ordered.pop(0)  # cannot happen with line-wise tokenization; stay inside the budget anyway
+            self.stats["trimmed"] += 1
         return EMPTY, parses, texts
 
     @staticmethod
@@ -388,7 +393,7 @@ class ContextProvider:
         entries: list[ContextEntry] = []
         for snippet in ordered:
             part = [
-                header(comment, self.index.relpath(snippet.key)),
+                self._header(comment, snippet.key),
                 *render_lines(comment, snippet.lines, snippet.shown),
             ]
             lines.extend(part)
@@ -412,33 +417,38 @@ class ContextProvider:
 
         The whole definition if it fits, then members outside it (a Go type's methods, a Rust
         type's ``impl``); else the members' signatures; else the lines that follow the head.
+        Lines are tokenized only until the share is used up.
         """
         if share <= 0:
             return 0
         final = len(snippet.lines) - 1
         last = min(d.end, final)
-        whole = list(range(d.start, last + 1))
         spent = 0
         took_whole = False
-        if len(whole) > len(snippet.shown):
-            cost = self._cost(comment, snippet, whole, count)
-            if cost - snippet.cost <= share:
+        if last - d.start + 1 > len(snippet.shown):
+            cost = count(self._header(comment, snippet.key))
+            for row in range(d.start, last + 1):  # a whole definition has no gaps
+                cost += count(comment_line(comment, snippet.lines[row]))
+                if cost - snippet.cost > share:
+                    break
+            else:
                 spent = cost - snippet.cost
-                snippet.shown, snippet.cost = whole, cost
+                snippet.shown, snippet.cost = list(range(d.start, last + 1)), cost
                 took_whole = True
         if d.members:  # member signatures in order (those outside the definition, if it is all shown)
-            rows = set(snippet.shown)
+            rows = snippet.shown
+            present = set(rows)
             for first, end in d.members:
-                new = [r for r in range(first, min(end, final) + 1) if r not in rows]
+                new = [r for r in range(first, min(end, final) + 1) if r not in present]
                 if not new:
                     continue
-                trial = sorted(rows.union(new))
-                cost = self._cost(comment, snippet, trial, count)
-                if cost - snippet.cost > share - spent:
+                delta = self._delta(comment, snippet.lines, rows, new, count)
+                if delta > share - spent:
                     break
-                spent += cost - snippet.cost
-                rows.update(new)
-                snippet.shown, snippet.cost = trial, cost
+                spent += delta
+                present.update(new)
+                rows = sorted(present)
+                snippet.shown, snippet.cost = rows, snippet.cost + delta
             return spent
         if took_whole:
             return spent
@@ -452,6 +462,19 @@ class ContextProvider:
             snippet.cost += extra
             row += 1
         return spent
+
+    @staticmethod
+    def _delta(comment: str, lines: list[str], rows: list[int], new: list[int], count: Callable[[str], int]) -> int:
+        """What showing ``new`` rows besides ``rows`` (sorted) adds: their lines and the gap marks that change."""
+        # From the shown row before the new ones (its own gap mark does not change; when there is
+        # none, the first row has no mark in either rendering) to the shown row after them.
+        lo = bisect.bisect_left(rows, new[0]) - 1
+        hi = bisect.bisect_right(rows, new[-1])
+        start = max(lo, 0)
+        local = rows[start : hi + 1]
+        before = sum(count(line) for line in render_lines(comment, lines, local)) if local else 0
+        after = sum(count(line) for line in render_lines(comment, lines, sorted({*local, *new})))
+        return after - before
 
     def _similar(
         self,
@@ -485,7 +508,7 @@ class ContextProvider:
             lines = source.lines
             snippet = _Snippet(match.key, lines, [], "similar", score=match.score, version=source.version)
             snippet.parsed = source.windows is not None
-            snippet.cost = count(header(comment, self.index.relpath(match.key)))
+            snippet.cost = count(self._header(comment, match.key))
             for row in range(match.start, match.end + 1):
                 extra = count(comment_line(comment, lines[row]))
                 if snippet.cost + extra > left:
@@ -503,18 +526,32 @@ class ContextProvider:
 
     def _usable(self, key: str) -> bool:
         """Documents: not secret-looking, and inside the rules when inside a workspace folder."""
-        if looks_secret(os.path.basename(key)):
-            return False
-        if os.path.isabs(key) and self.index.rules.folder_of(key) is not None:
-            return self.index.rules.allowed(key)
-        return True
+        if self._usable_generation != self.index.generation:  # rules or files changed
+            self._usable_cache.clear()
+            self._usable_generation = self.index.generation
+        hit = self._usable_cache.get(key)
+        if hit is None:
+            hit = not looks_secret(os.path.basename(key))
+            if hit and os.path.isabs(key) and self.index.rules.folder_of(key) is not None:
+                hit = self.index.rules.allowed(key)
+            self._usable_cache[key] = hit
+        return hit
 
     # -- tokens ----------------------------------------------------------------------------
     def _cost(self, comment: str, snippet: _Snippet, rows: list[int], count: Callable[[str], int]) -> int:
         if not rows:
             return 0
-        lines = [header(comment, self.index.relpath(snippet.key)), *render_lines(comment, snippet.lines, rows)]
+        lines = [self._header(comment, snippet.key), *render_lines(comment, snippet.lines, rows)]
         return sum(count(line) for line in lines)
+
+    def _header(self, comment: str, key: str) -> str:
+        """A snippet's path line (cached: relative paths cost a few system calls)."""
+        hit = self._headers.get((comment, key))
+        if hit is None:
+            hit = self._headers[(comment, key)] = header(comment, self.index.relpath(key))
+            if len(self._headers) > 10_000:
+                self._headers.clear()
+        return hit
 
     def _counter(self, tok: Tokenizer) -> Callable[[str], int]:
         """Tokens of a line inside the block, its newline included (cached per line)."""
