@@ -24,7 +24,8 @@ the same package, where that module defines it at top level (``def``/``class``).
   in a fresh process: time until ``ready``, peak RSS (and its growth over the process before
   indexing), and how long the main thread waits for the interpreter meanwhile.
 
-One command (``--quick``: two packages, a small folder, seconds, for CI)::
+One command (``--quick``: two packages, a small folder, seconds, for CI; the exit status is 1
+when a recall target is missed, the other numbers are reported)::
 
     python bench/context.py [--quick] [--tokenizer ../shared/codellama-tokenizer]
 
@@ -521,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not (Path(args.tokenizer) / "tokenizer.json").is_file():
         print(f"no Code Llama tokenizer at {args.tokenizer} (--tokenizer DIR)", file=sys.stderr)
-        return 2
+        return 0 if args.quick else 2  # CI without ../shared: skipped, as the tests that need it are
     tok = MemoTokenizer(CodeTokenizer.load(args.tokenizer))
     projects = args.projects or (QUICK_PROJECTS if args.quick else FULL_PROJECTS)
     n_sites = args.sites or (12 if args.quick else 60)
@@ -546,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / "context-results.json").write_text(json.dumps(summary, indent=2))
     print(f"\n{summary['seconds']:.0f} s; python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    return 0
+    # Recall does not depend on the machine and has a wide margin: missing it fails the run.
+    return 1 if summary["a"] < TARGETS["a"] or summary["b"] < TARGETS["b"] else 0
 
 
 if __name__ == "__main__":
