@@ -81,8 +81,8 @@ class CompletionCache:
 
     @staticmethod
     def key(prompt: Prompt, *settings: Any) -> tuple[Any, ...]:
-        """What decides the output: the text the model sees (format, kept prefix/suffix) and ``settings``."""
-        return (prompt.format, prompt.prefix, prompt.suffix, *settings)
+        """What decides the output: the text the model sees (format, context, kept prefix/suffix) and ``settings``."""
+        return (prompt.format, prompt.context_text, prompt.prefix, prompt.suffix, *settings)
 
     def get(self, key: tuple[Any, ...]) -> Cached | None:
         item = self._items.get(key)

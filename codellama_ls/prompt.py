@@ -8,6 +8,13 @@ Formats (Meta's reference infilling):
 The token budget is split between prefix and suffix; whole lines farthest from the cursor
 are dropped first. Only a window near the cursor is ever tokenized, so a 10,000-line file
 costs the same as a 100-line one.
+
+Context from other files (:mod:`codellama_ls.context`) is a block of comment lines ending
+with a newline that goes right before the prefix, in every format: the prefix part of the
+prompt is ``encode(context + prefix)``, as if the block were the start of the file. Its
+tokens come off the budget first. Code Llama's tokenizer never merges across a newline
+(:mod:`codellama_ls.token_memo`), so that is ``encode(context) + encode_infill(prefix)``, and
+with ``spm`` an unchanged block still lets a typed character only append to the prompt.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from codellama_ls.context.block import EMPTY, ContextBlock, ContextEntry
 from codellama_ls.tokens import PromptTokenizer
 
 FORMATS = ("psm", "spm", "prefix")
@@ -25,7 +33,11 @@ _CHARS_PER_TOKEN = 6
 
 @dataclass
 class Prompt:
-    """A prompt as the model gets it; ``prefix``/``suffix`` are the parts kept after trimming."""
+    """A prompt as the model gets it; ``prefix``/``suffix`` are the parts kept after trimming.
+
+    ``context_text`` (with ``context``, where each part came from) precedes ``prefix`` in the
+    prompt; ``prefix_ids`` are the ids of ``prefix`` alone, as it is encoded after the block.
+    """
 
     format: str
     prefix: str
@@ -34,10 +46,24 @@ class Prompt:
     truncated: bool
     prefix_ids: list[int] = field(default_factory=list, repr=False)
     suffix_ids: list[int] = field(default_factory=list, repr=False)
+    context_text: str = ""
+    context: tuple[ContextEntry, ...] = ()
+    context_ids: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def model_prefix(self) -> str:
+        """The text the prefix ids encode: the context block, then the file's prefix."""
+        return self.context_text + self.prefix
+
+    @property
+    def context_block(self) -> ContextBlock:
+        return ContextBlock(self.context_text, self.context, len(self.context_ids))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["prefix_ids"], data["suffix_ids"]
+        del data["prefix_ids"], data["suffix_ids"], data["context_ids"], data["context_text"]
+        data["context"] = [entry.to_json() for entry in self.context]
+        data["contextText"] = self.context_text
         return data
 
 
@@ -57,11 +83,14 @@ def build_prompt(
     budget: int = 2048,
     prefix_share: float = 0.75,
     stable_cut: bool = False,
+    context: ContextBlock | str | None = None,
 ) -> Prompt:
     """Build the prompt ids for a cursor between ``prefix`` and ``suffix`` (LF text).
 
     ``stable_cut`` makes the trimmed prompt keep its start while the user types at the cursor
     (see :func:`stable_prefix`), so a KV cache of the previous prompt stays reusable.
+    ``context`` is a block to put before the prefix (empty, or ending with a newline); a block
+    that would take more than half of the budget is left out.
     """
     sp = tok.special
     if fmt not in FORMATS:
@@ -69,20 +98,29 @@ def build_prompt(
     if fmt != "prefix" and not sp.infill:
         fmt = "prefix"
     bos = [sp.bos] if sp.bos is not None else []
+    block = ContextBlock(context) if isinstance(context, str) else context or EMPTY
+    if block.text and not block.text.endswith("\n"):
+        raise ValueError("a context block ends with a newline")
+    markers = 0 if fmt == "prefix" else 3
+    c_ids = tok.encode(block.text) if block.text else []
+    if len(c_ids) > max(budget - len(bos) - markers, 0) // 2:
+        block, c_ids = EMPTY, []
+    infill = bool(c_ids)  # the prefix continues the block: no implied leading space
     if fmt == "prefix":
-        kept, ids, cut = trim_prefix(tok, prefix, budget - len(bos))
-        return Prompt("prefix", kept, "", bos + ids, cut, ids, [])
+        kept, ids, cut = trim_prefix(tok, prefix, budget - len(bos) - len(c_ids), infill=infill)
+        full = _after_context(tok, block.text, c_ids, kept, ids)
+        return Prompt("prefix", kept, "", bos + full, cut, ids, [], block.text, block.entries, c_ids)
 
-    content = max(budget - len(bos) - 3, 2)
+    content = max(budget - len(bos) - 3 - len(c_ids), 2)
     want_prefix = max(1, int(content * prefix_share))
     want_suffix = max(content - want_prefix, 0)
     # Measure each side within its own share; whatever one side leaves unused goes to the other.
-    p_text, p_ids, p_cut = trim_prefix(tok, prefix, want_prefix)
+    p_text, p_ids, p_cut = trim_prefix(tok, prefix, want_prefix, infill=infill)
     s_text, s_ids, s_cut = trim_suffix(tok, suffix, want_suffix)
     p_budget = want_prefix
     if p_cut and not s_cut and len(s_ids) < want_suffix:
         p_budget = content - len(s_ids)
-        p_text, p_ids, p_cut = trim_prefix(tok, prefix, p_budget)
+        p_text, p_ids, p_cut = trim_prefix(tok, prefix, p_budget, infill=infill)
     elif s_cut and not p_cut and len(p_ids) < want_prefix:
         spare = want_prefix - len(p_ids)
         if stable_cut:  # hand the spare over in steps, so the suffix is not re-cut on each keystroke
@@ -91,17 +129,30 @@ def build_prompt(
         if spare:
             s_text, s_ids, s_cut = trim_suffix(tok, suffix, want_suffix + spare)
     if stable_cut and p_cut:
-        p_text, p_ids = stable_prefix(tok, prefix, p_text, p_ids, grid=max(1, p_budget // 4))
+        p_text, p_ids = stable_prefix(tok, prefix, p_text, p_ids, grid=max(1, p_budget // 4), infill=infill)
     assert sp.pre is not None and sp.suf is not None and sp.mid is not None
+    full = _after_context(tok, block.text, c_ids, p_text, p_ids)
     if fmt == "psm":
-        ids = [*bos, sp.pre, *p_ids, sp.suf, *s_ids, sp.mid]
+        ids = [*bos, sp.pre, *full, sp.suf, *s_ids, sp.mid]
     else:
-        ids = [*bos, sp.pre, sp.suf, *s_ids, sp.mid, *p_ids]
-    return Prompt(fmt, p_text, s_text, ids, p_cut or s_cut, p_ids, s_ids)
+        ids = [*bos, sp.pre, sp.suf, *s_ids, sp.mid, *full]
+    return Prompt(fmt, p_text, s_text, ids, p_cut or s_cut, p_ids, s_ids, block.text, block.entries, c_ids)
 
 
-def trim_prefix(tok: PromptTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
-    """Keep the longest tail of ``text`` that starts at a line start and fits ``budget`` tokens."""
+def _after_context(tok: PromptTokenizer, context: str, c_ids: list[int], prefix: str, p_ids: list[int]) -> list[int]:
+    """``encode(context + prefix)``: the two encodings joined when the tokenizer splits at newlines."""
+    if not c_ids:
+        return p_ids
+    if tok.newline_id is not None:
+        return [*c_ids, *p_ids]
+    return tok.encode(context + prefix)
+
+
+def trim_prefix(tok: PromptTokenizer, text: str, budget: int, *, infill: bool = False) -> tuple[str, list[int], bool]:
+    """Keep the longest tail of ``text`` that starts at a line start and fits ``budget`` tokens.
+
+    ``infill``: ``text`` continues other text (a context block), so it has no implied leading space.
+    """
     if budget <= 0:
         return "", [], bool(text)
     reach = _reach(tok, budget)
@@ -109,18 +160,20 @@ def trim_prefix(tok: PromptTokenizer, text: str, budget: int) -> tuple[str, list
         # Text farther than ``reach`` characters from the cursor can never fit, so it is never
         # tokenized: a 10 MB minified line costs what a short one does.
         start = _next_line_start(text, len(text) - reach)
-        kept, ids, _ = _trim_prefix(tok, text[start:] if start < len(text) else text[-reach:], budget)
+        kept, ids, _ = _trim_prefix(tok, text[start:] if start < len(text) else text[-reach:], budget, infill)
         return kept, ids, True
-    return _trim_prefix(tok, text, budget)
+    return _trim_prefix(tok, text, budget, infill)
 
 
-def _trim_prefix(tok: PromptTokenizer, text: str, budget: int) -> tuple[str, list[int], bool]:
+def _trim_prefix(tok: PromptTokenizer, text: str, budget: int, infill: bool = False) -> tuple[str, list[int], bool]:
+    encode = tok.encode_infill if infill else tok.encode
+    encode_with_offsets = tok.encode_infill_with_offsets if infill else tok.encode_with_offsets
     window = budget * _CHARS_PER_TOKEN
     offsets: list[tuple[int, int]] = []
     while True:
         start = 0 if window >= len(text) else _next_line_start(text, len(text) - window)
         part = text[start:]
-        ids, offsets = tok.encode_with_offsets(part)
+        ids, offsets = encode_with_offsets(part)
         if len(ids) <= budget:
             if start == 0:
                 return text, ids, False
@@ -131,7 +184,7 @@ def _trim_prefix(tok: PromptTokenizer, text: str, budget: int) -> tuple[str, lis
     target = offsets[len(ids) - budget][0]
     cut = _next_line_start(text, start + target) if target > 0 else start
     while cut < len(text):
-        ids = tok.encode(text[cut:])
+        ids = encode(text[cut:])
         if len(ids) <= budget:
             return text[cut:], ids, cut > 0
         cut = _next_line_start(text, cut + 1)
@@ -139,16 +192,18 @@ def _trim_prefix(tok: PromptTokenizer, text: str, budget: int) -> tuple[str, lis
     line_start = text.rfind("\n") + 1
     if line_start == len(text):
         return "", [], bool(text)
-    ids, offsets = tok.encode_with_offsets(text[line_start:])
+    ids, offsets = encode_with_offsets(text[line_start:])
     start_char = line_start + offsets[max(len(ids) - budget, 0)][0]
     while True:
-        ids = tok.encode(text[start_char:])
+        ids = encode(text[start_char:])
         if len(ids) <= budget:
             return text[start_char:], ids, True
         start_char += 1
 
 
-def stable_prefix(tok: PromptTokenizer, text: str, kept: str, ids: list[int], grid: int) -> tuple[str, list[int]]:
+def stable_prefix(
+    tok: PromptTokenizer, text: str, kept: str, ids: list[int], grid: int, *, infill: bool = False
+) -> tuple[str, list[int]]:
     """Move the cut of a trimmed prefix forward to the first line start after a multiple of ``grid``.
 
     The shortest cut moves by a line every few tokens typed at the cursor, and each move
@@ -160,7 +215,7 @@ def stable_prefix(tok: PromptTokenizer, text: str, kept: str, ids: list[int], gr
     snapped = _next_line_start(text, -(-cut // grid) * grid)
     if snapped <= cut or snapped > text.rfind("\n") + 1:
         return kept, ids
-    snapped_ids = tok.encode(text[snapped:])
+    snapped_ids = (tok.encode_infill if infill else tok.encode)(text[snapped:])
     if len(snapped_ids) > len(ids):  # cannot happen with line-wise tokenization; be safe
         return kept, ids
     return text[snapped:], snapped_ids

@@ -49,13 +49,13 @@ def text_prompt(prompt: Prompt, encode: Encoder | None, markers: tuple[int | Non
     them beats one that loses any, then fewer differing tokens win. Without an ``encode``
     (no tokenizer of the model at hand) the plain text form is sent, unchecked.
     """
-    text = fim_text(prompt.format, prompt.prefix, prompt.suffix)
+    text = fim_text(prompt.format, prompt.model_prefix, prompt.suffix)
     if encode is None:
         return TextPrompt(text, False, False, [])
     ids = encode(text)
     if ids == prompt.ids or prompt.format == "prefix" or not prompt.suffix:
         return TextPrompt(text, ids == prompt.ids, False, ids)
-    alt = fim_text(prompt.format, prompt.prefix, prompt.suffix, space_after_suf=True)
+    alt = fim_text(prompt.format, prompt.model_prefix, prompt.suffix, space_after_suf=True)
     alt_ids = encode(alt)
     if harm(alt_ids, prompt.ids, markers) < harm(ids, prompt.ids, markers):
         return TextPrompt(alt, alt_ids == prompt.ids, True, alt_ids)

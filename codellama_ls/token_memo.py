@@ -50,10 +50,14 @@ class MemoTokenizer:
 
     # -- the encoding API ----------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        return self.encode_with_offsets(text)[0] if text else []
+        if self.newline is None or "\n" not in text:  # one line: no offsets to build
+            return self.tok.encode(text)
+        return self._join(text, first_prepends=True)[0]
 
     def encode_infill(self, text: str) -> list[int]:
-        return self.encode_infill_with_offsets(text)[0] if text else []
+        if self.newline is None or "\n" not in text:
+            return self.tok.encode_infill(text)
+        return self._join(text, first_prepends=False)[0]
 
     def encode_with_offsets(self, text: str) -> tuple[list[int], Offsets]:
         if self.newline is None or "\n" not in text:

@@ -104,8 +104,8 @@ class CodeTokenizer:
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
-        vocab = spec.get("model", {}).get("vocab", {})
-        added = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
+        vocab: dict[str, int] = spec.get("model", {}).get("vocab", {})
+        added: dict[str, int] = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
 
         def piece(name: str) -> int | None:
             found = vocab.get(name, added.get(name))

@@ -280,7 +280,13 @@ class RemoteEngine(Engine):
         tok = self.tokenizer
         assert tok is not None
         return build_prompt(
-            tok, prompt.prefix, prompt.suffix, fmt=prompt.format, budget=budget, prefix_share=self.settings.prefix_share
+            tok,
+            prompt.prefix,
+            prompt.suffix,
+            fmt=prompt.format,
+            budget=budget,
+            prefix_share=self.settings.prefix_share,
+            context=prompt.context_block,
         )
 
     def new_tokens(self, req: GenerationRequest, prompt_tokens: int) -> int:
