@@ -17,11 +17,11 @@ from codellama_ls.actions.syntax import (
     Target,
     definition_at,
     find_definition,
-    node_text,
     python_docstring,
 )
 from codellama_ls.actions.syntax import definitions as all_definitions
 from codellama_ls.actions.text import AnswerError, TextEdit, columns, indent_of, line_edits, reindent
+from codellama_ls.syntax import node_text
 
 
 def docstring_target(src: Source, line: int, char: int) -> Target | None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import tree_sitter
 
+from codellama_ls import syntax
 from codellama_ls.actions.text import detect_eol, detect_unit, indent_of, split_lines
+from codellama_ls.syntax import node_text
 
 # Language keys; one tree-sitter grammar each.
 LANGUAGES = ("python", "javascript", "typescript", "tsx", "go", "rust")
@@ -73,43 +74,15 @@ def language_key(language_id: str | None, path: str | Path | None = None) -> str
     return None
 
 
-@cache
-def _language(key: str) -> tree_sitter.Language:
-    """Grammar wheels are imported on first use, so a server that never runs an action never loads them."""
-    if key == "python":
-        import tree_sitter_python
-
-        return tree_sitter.Language(tree_sitter_python.language())
-    if key == "javascript":
-        import tree_sitter_javascript
-
-        return tree_sitter.Language(tree_sitter_javascript.language())
-    if key in ("typescript", "tsx"):
-        import tree_sitter_typescript
-
-        ptr = tree_sitter_typescript.language_tsx() if key == "tsx" else tree_sitter_typescript.language_typescript()
-        return tree_sitter.Language(ptr)
-    if key == "go":
-        import tree_sitter_go
-
-        return tree_sitter.Language(tree_sitter_go.language())
-    if key == "rust":
-        import tree_sitter_rust
-
-        return tree_sitter.Language(tree_sitter_rust.language())
-    raise ValueError(f"no grammar for {key!r}")
-
-
 def parse(code: str, lang: str) -> tree_sitter.Tree:
-    return tree_sitter.Parser(_language(lang)).parse(code.encode("utf-8", "surrogatepass"))
+    tree = syntax.parse(code, lang)
+    if tree is None:
+        raise ValueError(f"no grammar for {lang!r}")
+    return tree
 
 
 def parses_cleanly(code: str, lang: str) -> bool:
     return not parse(code, lang).root_node.has_error
-
-
-def node_text(node: tree_sitter.Node) -> str:
-    return (node.text or b"").decode("utf-8", "replace")
 
 
 @dataclass

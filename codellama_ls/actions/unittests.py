@@ -31,10 +31,10 @@ from codellama_ls.actions.syntax import (
     definition_at,
     definition_name,
     definitions,
-    node_text,
     top_units,
 )
 from codellama_ls.actions.text import AnswerError, FileChange, TextEdit, indent_of, reindent
+from codellama_ls.syntax import node_text
 
 Exists = Callable[[Path], bool]
 ReadFile = Callable[[Path], "str | None"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
-from codellama_ls.context.parsing import node_text
+from codellama_ls.syntax import node_text
 
 LineRange = tuple[int, int]  # first and last line, 0-based, inclusive
 

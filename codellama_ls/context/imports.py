@@ -30,7 +30,7 @@ from typing import Protocol
 
 from tree_sitter import Node
 
-from codellama_ls.context.parsing import node_text
+from codellama_ls.syntax import node_text
 
 
 @dataclass(frozen=True)
