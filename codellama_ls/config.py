@@ -153,6 +153,14 @@ class Settings:
     ca_bundle: str | None = _setting(
         None, _optional_file, "Remote engines: CA certificates (PEM file or folder) to verify `url` with."
     )
+    # Code actions (Code Llama - Instruct); changing these restarts only the Instruct engine.
+    instruct_model: str | None = _setting(
+        None, _optional_text, "Code actions: Instruct model (hub id or folder) when `model` is not one."
+    )
+    instruct_url: str | None = _setting(
+        None, _optional_text, "Code actions, remote engines: a second server, running an Instruct model."
+    )
+    instruct_max_new_tokens: int = _setting(512, _int_range(1, 4096), "Code actions: longest answer, in tokens.")
 
     # -- names ---------------------------------------------------------------------------
     @staticmethod
