@@ -22,6 +22,8 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from codellama_ls import __version__, pygls_adapter, redact, stdio
+from codellama_ls.actions import lsp as actions_lsp
+from codellama_ls.actions.service import ActionService
 from codellama_ls.completion import Answer, CompletionService
 from codellama_ls.config import Settings, extract_section
 from codellama_ls.documents import PositionError
@@ -45,6 +47,7 @@ class CodeLlamaServer(LanguageServer):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("codellama-ls", __version__, protocol_cls=HardenedProtocol, converter_factory=strict_converter)
         self.service = CompletionService(settings, Notifier(self._show, self._progress))
+        self.actions = ActionService(self.service)  # code actions (Code Llama - Instruct)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Failures outside a request (a notification handler, a message that cannot be read):
@@ -219,6 +222,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     def did_change_configuration(ls: CodeLlamaServer, params: types.DidChangeConfigurationParams) -> None:
         if ls.service.configure(extract_section(params.settings)):
             ls.service.start_loading()
+        ls.actions.configured()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     @guarded(lambda: None)
@@ -274,7 +278,11 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @server.feature(STATUS_METHOD)
     @guarded(dict)
     def status(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
-        return {**ls.service.status(), "pendingRequests": pygls_adapter.pending_requests(ls)}
+        return {
+            **ls.service.status(),
+            "actions": ls.actions.status(),
+            "pendingRequests": pygls_adapter.pending_requests(ls),
+        }
 
     @server.command(RESTART_COMMAND)
     @guarded(lambda: None)
@@ -291,8 +299,54 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @guarded(lambda: None)
     def shutdown(ls: CodeLlamaServer, *args: Any) -> None:
         ls.service.shutdown()
+        ls.actions.shutdown()
 
+    _register_actions(server)
     return server
+
+
+# -- code actions (Code Llama - Instruct); the work is in actions/lsp.py and actions/service.py -----
+def _register_actions(server: CodeLlamaServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, actions_lsp.CODE_ACTION_OPTIONS)
+    @guarded(list)
+    def code_action(ls: CodeLlamaServer, params: types.CodeActionParams) -> list[types.CodeAction | types.Command]:
+        return actions_lsp.code_actions(ls, params)
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def code_action_resolve(ls: CodeLlamaServer, params: types.CodeAction) -> types.CodeAction:
+        # Not ``guarded``: a failure answers the action as it came (without an edit), not an empty value.
+        try:
+            return await actions_lsp.resolve(ls, params)
+        except JsonRpcException:
+            raise
+        except Exception as exc:
+            name = type(exc).__name__
+            log.error("codeAction/resolve failed", exc_info=exc)
+            ls.service.notifier.once(
+                f"handler:{name}",
+                f"codellama-ls: the code action failed ({name}); nothing was changed. The server log has the details.",
+            )
+            return params
+
+    @server.feature(actions_lsp.INSTRUCT_PROMPT_METHOD)
+    @guarded(dict)
+    async def instruct_prompt(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
+        return await actions_lsp.instruct_prompt(ls, params)
+
+    @server.command(actions_lsp.RUN_COMMAND)
+    @guarded(lambda: None)
+    async def run_action(ls: CodeLlamaServer, *args: Any) -> dict[str, Any] | None:
+        return await actions_lsp.command(ls, actions_lsp.RUN_COMMAND, args)
+
+    @server.command(actions_lsp.EDIT_COMMAND)
+    @guarded(lambda: None)
+    async def edit_selection(ls: CodeLlamaServer, *args: Any) -> dict[str, Any] | None:
+        return await actions_lsp.command(ls, actions_lsp.EDIT_COMMAND, args)
+
+    @server.command(actions_lsp.EXPLAIN_COMMAND)
+    @guarded(lambda: None)
+    async def explain(ls: CodeLlamaServer, *args: Any) -> dict[str, Any] | None:
+        return await actions_lsp.command(ls, actions_lsp.EXPLAIN_COMMAND, args)
 
 
 def _as_dict(params: Any) -> Any:

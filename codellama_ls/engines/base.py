@@ -126,6 +126,10 @@ class Engine:
             },
         }
 
+    def chat_limit(self, max_new_tokens: int) -> int | None:
+        """The longest chat prompt (code actions) that leaves room for ``max_new_tokens`` (None: unknown)."""
+        return max(self.context_length - max_new_tokens, 16) if self.context_length else None
+
     @property
     def ready(self) -> bool:
         return self.state is EngineState.READY

@@ -13,6 +13,7 @@ from typing import Any
 from codellama_ls.engines.base import EngineError, GenerationRequest
 from codellama_ls.engines.http import EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Piece, RemoteEngine
+from codellama_ls.instruct import CHAT_FORMAT
 from codellama_ls.prompt import Prompt
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class OpenAIEngine(RemoteEngine):
                 return stream, len(prompt.ids)
         if self.max_input is not None or self.max_total is not None:
             prompt = self.fit(prompt, _TEXT_MARGIN)
-        sent = self.send_text(prompt)
+        sent = self.send_chat(prompt) if prompt.format == CHAT_FORMAT else self.send_text(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         body = self._body(sent.text, req, prompt_tokens)
         return self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline), prompt_tokens
@@ -83,9 +84,10 @@ class OpenAIEngine(RemoteEngine):
             "prompt": prompt,
             "max_tokens": self.new_tokens(req, prompt_tokens),
             "temperature": req.temperature,
-            "stop": list(STOP),
             "stream": True,
         }
+        if req.prompt.format != CHAT_FORMAT:  # an Instruct answer ends at EOS, where servers stop anyway
+            body["stop"] = list(STOP)
         if req.temperature > 0 and 0 < req.top_p < 1:
             body["top_p"] = req.top_p
         return body

@@ -34,6 +34,7 @@ from codellama_ls.engines.base import (
 )
 from codellama_ls.engines.http import Deadline, EventStream, Http, base_url, check_url
 from codellama_ls.engines.server_tokenizer import ASCII_CHARS_PER_TOKEN, EstimatingTokenizer, ServerTokenizer
+from codellama_ls.instruct import CHAT_FORMAT, server_text
 from codellama_ls.prompt import Prompt, build_prompt
 from codellama_ls.textprompt import TextPrompt, text_prompt
 from codellama_ls.tokens import CodeTokenizer, TokenizerNotFound
@@ -192,13 +193,14 @@ class RemoteEngine(Engine):
         try:
             if req.cancel.is_set():
                 raise Cancelled()
+            chat = req.prompt.format == CHAT_FORMAT  # an Instruct answer: it ends at EOS, not at <EOT>
             self.refresh_info()
             prompt = self.fit(req.prompt)
             try:
                 stream, prompt_tokens = self.open(prompt, req, deadline)
             except EngineError as exc:
                 tok = self.tokenizer
-                if exc.kind != "validation" or tok is None or tok.exact or len(prompt.ids) < 64:
+                if exc.kind != "validation" or tok is None or tok.exact or len(prompt.ids) < 64 or chat:
                     raise
                 # A prompt cut by estimate that the server found too long: once more at half the size.
                 log.info("%s rejected an estimated prompt (%s); retrying at half its size", self.label, exc)
@@ -215,7 +217,7 @@ class RemoteEngine(Engine):
                     if piece.text:
                         text += piece.text
                         pieces += 1
-                    if EOT_TEXT in text:  # a server that streams the stop text itself: we end it
+                    if not chat and EOT_TEXT in text:  # a server that streams the stop text itself: we end it
                         text, reason, finished = text[: text.index(EOT_TEXT)].removesuffix(" "), "eot", True
                         break
                     if piece.stop is not None:  # the server ended it: keep the connection for reuse
@@ -266,8 +268,28 @@ class RemoteEngine(Engine):
         self.prompts["exact" if sent.exact else "adjusted" if sent.adjusted else "inexact"] += 1
         return sent
 
+    def send_chat(self, prompt: Prompt) -> TextPrompt:
+        """A chat prompt as text (see :func:`codellama_ls.instruct.server_text`), checked like ``send_text``."""
+        text = server_text(prompt)
+        tok = self.tokenizer
+        encode = tok.text_encoder() if tok is not None else None
+        ids = encode(text) if encode is not None else []
+        exact = ids == prompt.ids
+        self.prompts["chatExact" if exact else "chatInexact"] += 1
+        return TextPrompt(text, exact, False, ids)
+
+    def chat_limit(self, max_new_tokens: int) -> int | None:
+        """The longest chat prompt the server takes with ``max_new_tokens`` to generate (None: unknown)."""
+        limits = [n for n in (self.max_input, self.max_total and self.max_total - max_new_tokens) if n]
+        return max(min(limits), 16) if limits else None
+
     def fit(self, prompt: Prompt, margin: int = 0) -> Prompt:
-        """Re-trim a prompt that the server's max input would reject (limits learnt late)."""
+        """Re-trim a prompt that the server's max input would reject (limits learnt late).
+
+        Chat prompts are built within the server's limits (``chat_limit``) and never re-cut here.
+        """
+        if prompt.format == CHAT_FORMAT:
+            return prompt
         limit = self.max_input
         if limit is None and self.max_total is not None:
             limit = self.max_total - 1

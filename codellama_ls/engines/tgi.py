@@ -15,6 +15,7 @@ from huggingface_hub import TextGenerationStreamOutput
 from codellama_ls.engines.base import EngineError, GenerationRequest
 from codellama_ls.engines.http import EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, EOT_TEXT, STOP, Piece, RemoteEngine
+from codellama_ls.instruct import CHAT_FORMAT
 from codellama_ls.prompt import Prompt
 
 _FINISH = {"length": "length", "eos_token": "eos", "stop_sequence": "eot"}
@@ -38,14 +39,15 @@ class TGIEngine(RemoteEngine):
         self.max_total = _int(info.get("max_total_tokens"))
 
     def open(self, prompt: Prompt, req: GenerationRequest, deadline: float | None) -> tuple[EventStream, int]:
+        chat = prompt.format == CHAT_FORMAT
         if self.max_input is not None:
             prompt = self.fit(prompt, _TEXT_MARGIN)
-        sent = self.send_text(prompt)
+        sent = self.send_chat(prompt) if chat else self.send_text(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         sampling = req.temperature > 0
         parameters: dict[str, Any] = {
             "max_new_tokens": self.new_tokens(req, prompt_tokens),
-            "stop": list(STOP),
+            "stop": [] if chat else list(STOP),  # an Instruct answer ends at EOS, which TGI stops at
             "details": True,
             "return_full_text": False,
             "do_sample": sampling,

@@ -36,8 +36,10 @@ async def lsp_session(
     args: list[str] | None = None,
     env: dict[str, str] | None = None,
     wait_ready: bool = True,
+    caps: types.ClientCapabilities | None = None,
 ) -> AsyncIterator[LanguageClient]:
-    """Start ``python -m codellama_ls`` and initialise it like an editor would."""
+    """Start ``python -m codellama_ls`` and initialise it like an editor would (VS Code's capabilities
+    unless ``caps`` says otherwise)."""
     config = ClientServerConfig(
         server_command=[sys.executable, "-m", "codellama_ls", *_log_args(), *(args or [])],
         server_env=server_env(**(env or {})),
@@ -45,7 +47,9 @@ async def lsp_session(
     client = await config.start()
     try:
         result = await client.initialize_session(
-            types.InitializeParams(capabilities=capabilities(encodings), initialization_options=init_options or {})
+            types.InitializeParams(
+                capabilities=caps or capabilities(encodings), initialization_options=init_options or {}
+            )
         )
         client.init_result = result  # type: ignore[attr-defined]
         if wait_ready:
