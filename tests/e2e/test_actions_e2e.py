@@ -3,6 +3,7 @@ answers with canned text; the server lists, resolves and applies the actions lik
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -126,6 +127,12 @@ def by_kind(actions: list[Any], kind: str) -> Any:
     return found[0]
 
 
+async def listed(client: LanguageClient, uri: str, line: int, character: int, kind: str) -> Any:
+    """The one action of ``kind`` (docstring, tests) listed at a cursor."""
+    rng = range_(line, character, line, character)
+    return by_kind(await code_actions(client, uri, rng), f"refactor.rewrite.codellama.{kind}")
+
+
 def warnings(client: LanguageClient) -> list[str]:
     return [m.message for m in client.messages]
 
@@ -180,7 +187,7 @@ async def test_unit_tests_into_a_new_file_with_create_file(
     test_uri = (tmp_path / "test_geometry.py").as_uri()
     async with lsp_session(options(instruct_server.url, tokenizer_dir)) as client:
         open_doc(client, source_uri, GEOMETRY)
-        action = by_kind(await code_actions(client, source_uri, range_(4, 8, 4, 8)), "refactor.rewrite.codellama.tests")
+        action = await listed(client, source_uri, 4, 8, "tests")
         instruct_server.queue("/generate_stream", answer(TESTS_ANSWER))
         resolved = await client.code_action_resolve_async(action)
         create, edit = resolved.edit.document_changes
@@ -192,7 +199,7 @@ async def test_unit_tests_into_a_new_file_with_create_file(
         # A test file on disk that is not open: the tests go after its own, by its current text.
         existing = "from geometry import hyp\n\n\ndef test_hyp_of_a_3_4_triangle():\n    assert hyp(3, 4) == 5\n"
         (tmp_path / "test_geometry.py").write_text(existing)
-        action = by_kind(await code_actions(client, source_uri, range_(4, 8, 4, 8)), "refactor.rewrite.codellama.tests")
+        action = await listed(client, source_uri, 4, 8, "tests")
         instruct_server.queue("/generate_stream", answer(TESTS_ANSWER))
         [edit] = (await client.code_action_resolve_async(action)).edit.document_changes
         assert edit.text_document.uri == test_uri and edit.text_document.version is None
@@ -215,7 +222,7 @@ async def test_a_client_without_resolve_or_create_gets_a_command(
         edits = record_edits(client)
         tell_actions_from_commands(client)
         open_doc(client, source_uri, GEOMETRY)
-        action = by_kind(await code_actions(client, source_uri, range_(4, 8, 4, 8)), "refactor.rewrite.codellama.tests")
+        action = await listed(client, source_uri, 4, 8, "tests")
         assert action.edit is None and action.data is None and action.command.command == "codellama.runAction"
         instruct_server.queue("/generate_stream", answer(TESTS_ANSWER))
         result = await client.workspace_execute_command_async(
@@ -307,3 +314,150 @@ async def test_instruct_prompt_gives_the_reference_ids(instruct_server: FakeServ
         with pytest.raises(JsonRpcException, match="role"):
             await request(client, "codellama/instructPrompt", {"messages": [{"role": "bot", "content": "hi"}]})
         assert not instruct_server.seen_on("/generate_stream")  # a prompt, no generation
+
+
+def action_progress(client: LanguageClient) -> dict[str, list[Any]]:
+    return {str(t): r for t, r in client.progress_reports.items() if str(t).startswith("codellama-ls/action/")}
+
+
+async def until(what: str, check: Any, timeout: float = 20) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (value := check()):
+        if loop.time() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.02)
+    return value
+
+
+async def test_cancelling_stops_the_generation(instruct_server: FakeServer, tokenizer_dir: Path):
+    uri = "file:///tmp/geometry.py"
+    slow = Stream(tokens(*[" word"] * 400), finish="length", delay=0.05)  # 20 s if nobody stops it
+    async with lsp_session(options(instruct_server.url, tokenizer_dir)) as client:
+        open_doc(client, uri, GEOMETRY)
+        action = await listed(client, uri, 3, 6, "docstring")
+
+        # $/cancelRequest on the resolve: the request is cancelled and the server hangs up the stream.
+        instruct_server.queue("/generate_stream", slow)
+        pending = asyncio.ensure_future(
+            client.protocol.send_request_async(types.CODE_ACTION_RESOLVE, action, msg_id="resolve-1")
+        )
+        await until("the stream", lambda: instruct_server.streams and instruct_server.streams[-1].sent > 2)
+        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="resolve-1"))
+        with pytest.raises(JsonRpcException, match=r"[Cc]ancel"):
+            await pending
+        stream = instruct_server.streams[-1]
+        assert stream.done.wait(10) and stream.disconnected and stream.sent < stream.total
+        [(first, reports)] = action_progress(client).items()
+        await until("the progress end", lambda: reports[-1].kind == "end")
+        assert reports[-1].message == "Cancelled"
+
+        # The progress's Cancel button (window/workDoneProgress/cancel): the action comes back without an edit.
+        instruct_server.queue("/generate_stream", slow)
+        pending = asyncio.ensure_future(client.code_action_resolve_async(action))
+        await until("the second stream", lambda: len(instruct_server.streams) == 2 and instruct_server.streams[-1].sent)
+        [token] = [t for t in action_progress(client) if t != first]
+        client.protocol.notify(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=token))
+        resolved = await asyncio.wait_for(pending, 20)
+        assert resolved.edit is None
+        stream = instruct_server.streams[-1]
+        assert stream.done.wait(10) and stream.disconnected and stream.sent < stream.total
+        assert action_progress(client)[token][-1].message == "Cancelled"
+        st = await status(client)
+        assert st["actions"]["running"] == 0 and st["last"]["stopReason"] == "cancelled"
+        assert not warnings(client)  # the user cancelled: nothing to tell
+
+
+async def test_a_changed_document_gets_no_edit(instruct_server: FakeServer, tokenizer_dir: Path):
+    uri = "file:///tmp/geometry.py"
+    async with lsp_session(options(instruct_server.url, tokenizer_dir)) as client:
+        open_doc(client, uri, GEOMETRY)
+        action = await listed(client, uri, 3, 6, "docstring")
+        change = types.TextDocumentContentChangePartial(range=range_(0, 0, 0, 0), text="# top\n")
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2), content_changes=[change]
+            )
+        )
+        resolved = await client.code_action_resolve_async(action)
+        assert resolved.edit is None and not instruct_server.seen_on("/generate_stream")
+        assert warnings(client) == [
+            "codellama-ls: the document changed since this action was offered; nothing was changed. "
+            "Ask for code actions again."
+        ]
+
+        # Changed while the model was writing: the answer is dropped too.
+        action = await listed(client, uri, 4, 6, "docstring")
+        instruct_server.queue("/generate_stream", answer(DOCSTRING_ANSWER, delay=0.1))
+        pending = asyncio.ensure_future(client.code_action_resolve_async(action))
+        await until("the stream", lambda: instruct_server.streams and instruct_server.streams[-1].sent)
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=3), content_changes=[change]
+            )
+        )
+        assert (await pending).edit is None
+        assert "the document changed while the answer was written" in warnings(client)[-1]
+
+
+async def test_an_answer_without_what_was_asked_changes_nothing(instruct_server: FakeServer, tokenizer_dir: Path):
+    uri = "file:///tmp/geometry.py"
+    async with lsp_session(options(instruct_server.url, tokenizer_dir)) as client:
+        open_doc(client, uri, GEOMETRY)
+        action = await listed(client, uri, 3, 6, "docstring")
+        instruct_server.queue("/generate_stream", answer(EDIT_ANSWER))  # code, but no docstring
+        resolved = await client.code_action_resolve_async(action)
+        assert resolved.edit is None
+        assert warnings(client) == [
+            "codellama-ls: Write docstring for `hyp`: the model's answer had nothing usable (the answer has no "
+            "docstring)."
+        ]
+        [reports] = action_progress(client).values()
+        assert reports[-1].message == "Nothing was changed"
+
+
+async def test_no_instruct_model_no_actions_until_instruct_url(tokenizer_dir: Path):
+    """A completion server with a base model offers no actions and says why; instructUrl adds a second
+    server for them, and changing it restarts only that engine."""
+    with (
+        FakeServer(tokenizer_dir, model_id=BASE_ID) as base,
+        FakeServer(tokenizer_dir, model_id=INSTRUCT_ID) as instruct,
+        FakeServer(tokenizer_dir, model_id=INSTRUCT_ID) as other,
+    ):
+        uri = "file:///tmp/geometry.py"
+        async with lsp_session(options(base.url, tokenizer_dir)) as client:
+            st = (await status(client))["actions"]
+            assert not st["available"] and st["engine"] is None
+            assert st["reason"] == (
+                f"no code actions: the tgi server at {base.url} serves {BASE_ID}, which is not an Instruct model; "
+                "set instructUrl to a server that runs a Code Llama - Instruct model, or instructModel to load one here"
+            )
+            open_doc(client, uri, GEOMETRY)
+            assert await code_actions(client, uri, range_(3, 6, 3, 6)) == []
+
+            client.workspace_did_change_configuration(
+                types.DidChangeConfigurationParams(settings={"codellama": {"instructUrl": instruct.url}})
+            )
+            action = await listed(client, uri, 3, 6, "docstring")
+            assert (await status(client))["actions"]["state"] == "idle"  # started on the first action
+            instruct.queue("/generate_stream", answer(DOCSTRING_ANSWER))
+            resolved = await client.code_action_resolve_async(action)
+            assert resolved.edit is not None
+            assert len(instruct.seen_on("/generate_stream")) == 1 and not base.seen_on("/generate_stream")
+            st = (await status(client))["actions"]
+            assert (st["engine"], st["state"], st["model"]) == ("instruct", "ready", INSTRUCT_ID)
+
+            # instructMaxNewTokens applies to the next action; a new instructUrl restarts only the Instruct engine.
+            base_info = len(base.seen_on("/info"))
+            client.workspace_did_change_configuration(
+                types.DidChangeConfigurationParams(
+                    settings={"codellama": {"instructMaxNewTokens": 64, "instructUrl": other.url}}
+                )
+            )
+            action = await listed(client, uri, 3, 6, "docstring")
+            other.queue("/generate_stream", answer(DOCSTRING_ANSWER))
+            assert (await client.code_action_resolve_async(action)).edit is not None
+            assert other.seen_on("/generate_stream")[-1].body["parameters"]["max_new_tokens"] == 64
+            assert len(instruct.seen_on("/generate_stream")) == 1 and len(base.seen_on("/info")) == base_info
+            assert (await status(client))["state"] == "ready"  # the completion engine was not reloaded
+            assert not warnings(client)
