@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -461,3 +462,48 @@ async def test_no_instruct_model_no_actions_until_instruct_url(tokenizer_dir: Pa
             assert len(instruct.seen_on("/generate_stream")) == 1 and len(base.seen_on("/info")) == base_info
             assert (await status(client))["state"] == "ready"  # the completion engine was not reloaded
             assert not warnings(client)
+
+
+async def test_local_tiny_model_as_the_instruct_model(tiny_model: Path, tmp_path: Path):
+    """The local engine end to end: a second model loaded on the first action (with progress), then
+    the completion model itself. The random model writes nonsense: the action ends in an edit or in
+    the message that the answer had nothing usable, never in an error."""
+    second = tmp_path / "instruct-copy"
+    shutil.copytree(tiny_model, second)
+    uri = (tmp_path / "geometry.py").as_uri()
+    opts = {"model": str(tiny_model), "instructModel": str(second), "debounceMs": 0}
+    async with lsp_session(opts) as client:
+        st = await status(client)
+        assert (st["actions"]["engine"], st["actions"]["state"]) == ("instruct", "idle")
+        open_doc(client, uri, GEOMETRY)
+        actions = await code_actions(client, uri, range_(3, 6, 3, 6))
+        assert [a.kind for a in actions] == ["refactor.rewrite.codellama.docstring", "refactor.rewrite.codellama.tests"]
+        generations = st["generations"]
+
+        resolved = await asyncio.wait_for(client.code_action_resolve_async(actions[0]), 300)
+        st = await status(client)
+        assert (st["actions"]["state"], st["actions"]["finished"]) == ("ready", 1), st["actions"]
+        assert st["generations"] == generations  # the second engine answered, not the completion model
+        loads = [r for t, r in client.progress_reports.items() if str(t).startswith("codellama-ls/load/")]
+        assert len(loads) == 2 and loads[-1][-1].kind == "end"  # the completion model, then the Instruct one
+        assert [r[0].title for r in action_progress(client).values()] == ["Code Llama: Write docstring for `hyp`"]
+        _edit_or_said_so(client, resolved)
+
+        # instructModel naming the completion model: no second copy, the completion engine answers.
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"codellama": {"instructModel": str(tiny_model)}})
+        )
+        st = (await status(client))["actions"]
+        assert (st["engine"], st["reason"]) == ("completion", "instructModel is the completion model")
+        action = await listed(client, uri, 3, 6, "docstring")
+        resolved = await asyncio.wait_for(client.code_action_resolve_async(action), 300)
+        assert (await status(client))["generations"] == generations + 1
+        _edit_or_said_so(client, resolved)
+
+
+def _edit_or_said_so(client: LanguageClient, resolved: types.CodeAction) -> None:
+    if resolved.edit is None:
+        assert "the model's answer had nothing usable" in warnings(client)[-1], warnings(client)
+    else:
+        [change] = resolved.edit.document_changes
+        assert change.text_document.version == 1 and change.edits
