@@ -507,3 +507,31 @@ def _edit_or_said_so(client: LanguageClient, resolved: types.CodeAction) -> None
     else:
         [change] = resolved.edit.document_changes
         assert change.text_document.version == 1 and change.edits
+
+
+async def test_positions_in_utf16_and_crlf_line_endings(instruct_server: FakeServer, tokenizer_dir: Path):
+    """Edits come back in the client's position encoding and the document's line endings."""
+    uri = "file:///tmp/greet.py"
+    text = 'def greet(name):\r\n    label = "😀 " + name.upper()\r\n    return label\r\n'
+    line = text.split("\r\n")[1]
+    start = line.index("name.upper()")
+    u16 = start + 1  # the emoji before the selection is two UTF-16 code units
+    async with lsp_session(options(instruct_server.url, tokenizer_dir)) as client:
+        edits = record_edits(client)
+        open_doc(client, uri, text)
+        instruct_server.queue("/generate_stream", answer("```python\nname.title()\n```"))
+        args = {"uri": uri, "range": _range_json(1, u16, 1, u16 + len("name.upper()")), "instruction": "title case"}
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="codellama.edit", arguments=[args])
+        )
+        [change] = edits[-1].edit.document_changes
+        [edit] = change.edits
+        assert (edit.range.start.character, edit.range.end.character, edit.new_text) == (u16, u16 + 12, "name.title()")
+        assert "name.upper()" in instruct_server.seen_on("/generate_stream")[-1].body["inputs"]
+
+        action = await listed(client, uri, 0, 5, "docstring")
+        instruct_server.queue("/generate_stream", answer('```python\n"""Greet with a smile.\n\nname: who."""\n```'))
+        [change] = (await client.code_action_resolve_async(action)).edit.document_changes
+        [edit] = change.edits
+        assert edit.new_text == '    """Greet with a smile.\r\n\r\n    name: who."""\r\n'
+        assert (edit.range.start.line, edit.range.start.character) == (1, 0)
