@@ -78,7 +78,13 @@ class Scheduler:
                 return None
             loop = asyncio.get_running_loop()
             self.started += 1
-            future = loop.run_in_executor(self._worker, _guarded, job, ticket.cancel)
+            began = threading.Event()  # the job left the queue (a code action may hold the worker for long)
+
+            def started_job(cancel: threading.Event) -> T:
+                began.set()
+                return job(cancel)
+
+            future = loop.run_in_executor(self._worker, _guarded, started_job, ticket.cancel)
             waiter: asyncio.Future[Any] = asyncio.ensure_future(ticket.superseded.wait())
             both: set[asyncio.Future[Any]] = {future, waiter}
             try:
@@ -89,6 +95,8 @@ class Scheduler:
                 return future.result()
             ticket.cancel.set()  # superseded or timed out: the job stops at its next token
             if not ticket.superseded.is_set():
+                if not began.is_set():
+                    raise TimeoutError(f"another generation held the model for longer than {timeout_s:.1f}s")
                 raise TimeoutError(f"generation took longer than {timeout_s:.1f}s")
             return None
         except asyncio.CancelledError:

@@ -226,6 +226,30 @@ async def test_an_action_on_the_local_completion_model_is_not_dropped_by_typing(
     assert fim.prompt.format == "spm" and not shown
 
 
+async def test_a_suggestion_queued_behind_a_long_action_says_so(tok):
+    release = threading.Event()
+
+    def script(request: GenerationRequest) -> str:
+        if request.prompt.format == CHAT_FORMAT:
+            release.wait(30)
+        return '```python\n"""Hypotenuse."""\n```'
+
+    engine = FakeEngine(tok, script)
+    completion, actions, shown = make(engine, model=INSTRUCT, generationTimeoutMs=100)
+    running = asyncio.ensure_future(actions.run(docstring_plan(actions), completion.documents.get(URI)))
+    while not engine.requests:
+        await asyncio.sleep(0.01)
+    try:
+        assert await asyncio.wait_for(completion.suggest(URI, types.Position(line=4, character=4)), 30) is None
+    finally:
+        release.set()
+    assert shown == [
+        "codellama-ls: another generation held the model for longer than 1.1s; the suggestion was skipped."
+    ]
+    assert (await asyncio.wait_for(running, 30)) is not None
+    assert len(engine.requests) == 1  # the skipped suggestion never reached the model
+
+
 async def test_actions_on_a_remote_engine_run_beside_suggestions(tok):
     engine = FakeEngine(tok, "x")
     engine.model_id = INSTRUCT
