@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
@@ -13,6 +14,7 @@ import {
   TransportKind,
 } from 'vscode-languageclient/node';
 
+import { editRequest, explainRequest, explanationDocument, isActionProgress, LspRange, markdownOf } from './actions';
 import { keepItems, shouldRequest } from './inline';
 import {
   configurationChange,
@@ -32,6 +34,8 @@ const STATUS_METHOD = 'codellama/status';
 const TOGGLE_COMMAND = 'codellama-ls.toggle';
 const RESTART_COMMAND = 'codellama-ls.restart';
 const OUTPUT_COMMAND = 'codellama-ls.showOutput';
+const EDIT_SELECTION_COMMAND = 'codellama-ls.editSelection';
+const EXPLAIN_COMMAND = 'codellama-ls.explain';
 const STATUS_ITEM = 'codellama-ls.status';
 
 let session: Session | undefined;
@@ -43,6 +47,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand(TOGGLE_COMMAND, () => session?.toggle()),
     vscode.commands.registerCommand(RESTART_COMMAND, () => session?.restart()),
     vscode.commands.registerCommand(OUTPUT_COMMAND, () => session?.output.show(true)),
+    vscode.commands.registerCommand(EDIT_SELECTION_COMMAND, () => session?.editSelection()),
+    vscode.commands.registerCommand(EXPLAIN_COMMAND, () => session?.explain()),
     vscode.workspace.onDidChangeConfiguration((e) => session?.onConfigurationChanged(e)),
   );
   await session.start();
@@ -91,6 +97,10 @@ class Session implements vscode.Disposable {
       },
       middleware: {
         handleWorkDoneProgress: (token, params, next) => {
+          if (isActionProgress(token)) {
+            next(token, params); // a code action's own cancellable notification, not model loading
+            return;
+          }
           this.model.setProgress(params);
           this.render();
           this.poll(params.kind === 'end');
@@ -171,6 +181,65 @@ class Session implements vscode.Disposable {
       inspected?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
     // The settings listener tells the server and updates the status bar.
     await cfg.update('enable', !cfg.get<boolean>('enable', true), target);
+  }
+
+  /** Code Llama: Edit Selection… — ask for an instruction; the server rewrites and sends the edit. */
+  async editSelection(): Promise<void> {
+    const target = this.target();
+    if (!target) {
+      return;
+    }
+    const instruction = await vscode.window.showInputBox({
+      title: 'Code Llama: Edit Selection',
+      prompt: 'How should the selection change?',
+      placeHolder: 'e.g. use a dict comprehension',
+      ignoreFocusOut: true,
+    });
+    const params = editRequest(target.uri, target.range, instruction);
+    if (params) {
+      await this.execute(params);
+    }
+  }
+
+  /** Code Llama: Explain Selection — the server's markdown in a preview. */
+  async explain(): Promise<void> {
+    const target = this.target();
+    if (!target) {
+      return;
+    }
+    const markdown = markdownOf(await this.execute(explainRequest(target.uri, target.range)));
+    if (!markdown) {
+      return; // the server said why in a message
+    }
+    const what = target.empty ? `${target.name} (at the cursor)` : `${target.name} (selection)`;
+    const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: explanationDocument(markdown, what) });
+    await vscode.commands.executeCommand('markdown.showPreview', doc.uri);
+  }
+
+  /** The active editor's document and selection, in protocol terms. */
+  private target(): { uri: string; range: LspRange; empty: boolean; name: string } | undefined {
+    const editor = vscode.window.activeTextEditor;
+    const client = this.client;
+    if (!editor || !client?.isRunning()) {
+      void vscode.window.showInformationMessage(
+        editor ? 'Code Llama: the server is not running.' : 'Code Llama: open a file and select code first.',
+      );
+      return undefined;
+    }
+    const c2p = client.code2ProtocolConverter;
+    const name = editor.document.uri.path.split('/').pop() ?? '';
+    const range: LspRange = c2p.asRange(editor.selection);
+    return { uri: c2p.asUri(editor.document.uri), range, empty: editor.selection.isEmpty, name };
+  }
+
+  private async execute(params: { command: string; arguments: unknown[] }): Promise<unknown> {
+    try {
+      return await this.client?.sendRequest(ExecuteCommandRequest.type, params);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      void vscode.window.showErrorMessage(`Code Llama: ${message}`);
+      return undefined;
+    }
   }
 
   onConfigurationChanged(event: vscode.ConfigurationChangeEvent): void {

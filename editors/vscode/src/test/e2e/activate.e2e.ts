@@ -68,6 +68,9 @@ describe('the extension in a stand-in VS Code', { skip, timeout: 180_000 }, () =
       'codellama.model': tinyModel,
       'codellama.maxNewTokens': 8,
       'codellama.debounceMs': 0,
+      // Code actions: the tiny model stands in for an Instruct model (it writes nonsense, quickly).
+      'codellama.instructModel': tinyModel,
+      'codellama.instructMaxNewTokens': 24,
     });
     process.env.HF_HUB_OFFLINE = '1';
     for (const key of Object.keys(process.env).filter((k) => k.startsWith('CODELLAMA_LS_'))) {
@@ -114,6 +117,33 @@ describe('the extension in a stand-in VS Code', { skip, timeout: 180_000 }, () =
     await fake.commands.executeCommand('codellama-ls.toggle');
     await until('ready again', () => status().text === '$(check) Code Llama');
     assert.equal((await suggest(doc, 1, 12)).length, 1);
+  });
+
+  it('Edit Selection asks for an instruction and the server edits through workspace/applyEdit', async () => {
+    const calc = new fake.TextDocument(fake.Uri.file('/tmp/codellama-vscode-e2e/edit.py'), 'python', 1, 'def add(a, b):\n    return a + b\n');
+    fake.openDocument(calc);
+    (fake.window as any).activeTextEditor = { document: calc, selection: new fake.Selection(0, 0, 1, 16) };
+    const before = { edits: fake.appliedEdits.length, messages: fake.messages.length };
+    fake.inputAnswers.push(undefined); // Escape: nothing is sent
+    await fake.commands.executeCommand('codellama-ls.editSelection');
+    fake.inputAnswers.push('add type hints');
+    await fake.commands.executeCommand('codellama-ls.editSelection');
+    // The random model's answer becomes an edit, or the server says it had nothing usable.
+    const said = () => fake.messages.slice(before.messages).find((m) => m.includes('Edit: add type hints'));
+    await until('an edit or a message', () => fake.appliedEdits.length > before.edits || said());
+    assert.ok(fake.appliedEdits.length === before.edits + 1 || /nothing usable/.test(said() ?? ''), fake.messages.join('\n'));
+  });
+
+  it('Explain Selection opens the markdown in a preview', async () => {
+    const calc = fake.textDocuments.find((d) => d.uri.path.endsWith('edit.py'))!;
+    (fake.window as any).activeTextEditor = { document: calc, selection: new fake.Selection(0, 4, 0, 4) };
+    await fake.commands.executeCommand('codellama-ls.explain');
+    const [preview] = fake.openedDocuments;
+    assert.ok(preview, fake.messages.join('\n'));
+    assert.equal(preview.languageId, 'markdown');
+    assert.match(preview.getText(), /^# Code Llama: edit\.py \(at the cursor\)\n\n\S/);
+    const shown = fake.executedCommands.find((c) => c.id === 'markdown.showPreview');
+    assert.equal(shown?.args[0], preview.uri);
   });
 
   it('shows a model that cannot load as an error', async () => {

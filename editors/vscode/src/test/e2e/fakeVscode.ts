@@ -54,6 +54,13 @@ export class Range {
   }
 }
 
+/** The editor's selection: a range that knows whether it is empty. */
+export class Selection extends Range {
+  get isEmpty(): boolean {
+    return this.start.line === this.end.line && this.start.character === this.end.character;
+  }
+}
+
 export class Uri {
   private constructor(
     readonly scheme: string,
@@ -235,6 +242,14 @@ export class TextDocument {
 }
 
 export const textDocuments: TextDocument[] = [];
+/** Documents the extension opened (`openTextDocument({ language, content })`). */
+export const openedDocuments: TextDocument[] = [];
+/** Edits the server sent through `workspace/applyEdit`, as the language client converted them. */
+export const appliedEdits: unknown[] = [];
+/** Every `commands.executeCommand` call, registered here or not (e.g. `markdown.showPreview`). */
+export const executedCommands: { id: string; args: unknown[] }[] = [];
+/** What the next input boxes answer (undefined: the user pressed Escape). */
+export const inputAnswers: (string | undefined)[] = [];
 
 export function openDocument(doc: TextDocument): void {
   textDocuments.push(doc);
@@ -249,6 +264,15 @@ export const workspace = withFallback('workspace', {
   onDidOpenTextDocument: opened.event,
   onDidChangeTextDocument: changed.event,
   textDocuments,
+  openTextDocument: async (options: { language: string; content: string }) => {
+    const doc = new TextDocument(Uri.parse(`untitled:/Untitled-${openedDocuments.length + 1}`), options.language, 1, options.content);
+    openedDocuments.push(doc);
+    return doc;
+  },
+  applyEdit: async (edit: unknown) => {
+    appliedEdits.push(edit);
+    return true;
+  },
   notebookDocuments: [],
   workspaceFolders: undefined,
 });
@@ -292,6 +316,7 @@ export const window = withFallback('window', {
   showErrorMessage: async (message: string) => void messages.push(`error: ${message}`),
   showWarningMessage: async (message: string) => void messages.push(`warning: ${message}`),
   showInformationMessage: async (message: string) => void messages.push(`info: ${message}`),
+  showInputBox: async () => inputAnswers.shift(),
   withProgress: async (_options: unknown, task: (progress: unknown, token: unknown) => Promise<unknown>) =>
     task({ report: () => undefined }, new CancellationTokenSource().token),
   visibleTextEditors: [],
@@ -315,7 +340,10 @@ export const commands = withFallback('commands', {
     commandHandlers.set(id, handler);
     return new Disposable(() => commandHandlers.delete(id));
   },
-  executeCommand: async (id: string, ...args: unknown[]) => commandHandlers.get(id)?.(...args),
+  executeCommand: async (id: string, ...args: unknown[]) => {
+    executedCommands.push({ id, args });
+    return commandHandlers.get(id)?.(...args);
+  },
 });
 
 export const env = withFallback('env', { language: 'en', appName: 'fake-vscode', machineId: 'test' });
