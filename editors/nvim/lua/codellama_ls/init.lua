@@ -2,6 +2,7 @@
 -- and shows its `textDocument/inlineCompletion` answers as ghost text.
 --
 --   require("codellama_ls").setup({ settings = { model = "codellama/CodeLlama-7b-hf" } })
+local instruct = require("codellama_ls.actions")
 local ghost = require("codellama_ls.ghost")
 local text = require("codellama_ls.text")
 
@@ -295,6 +296,25 @@ local commands = {
   restart = function()
     execute("codellama.restartEngine")
   end,
+  -- Code Llama - Instruct on the selection (or the `:N,M` lines, or the cursor).
+  edit = function(cmd)
+    local bufnr = api.nvim_get_current_buf()
+    local client = M.client(bufnr)
+    if not client then
+      vim.notify("codellama-ls is not attached to this buffer", vim.log.levels.WARN)
+      return
+    end
+    instruct.edit(client, bufnr, cmd)
+  end,
+  explain = function(cmd)
+    local bufnr = api.nvim_get_current_buf()
+    local client = M.client(bufnr)
+    if not client then
+      vim.notify("codellama-ls is not attached to this buffer", vim.log.levels.WARN)
+      return
+    end
+    instruct.explain(client, bufnr, cmd)
+  end,
 }
 
 --- Change server settings while it runs (workspace/didChangeConfiguration).
@@ -364,13 +384,14 @@ function M.setup(opts)
       vim.notify("CodeLlama: unknown subcommand " .. cmd.args, vim.log.levels.ERROR)
       return
     end
-    run()
+    run(cmd)
   end, {
     nargs = "?",
+    range = true,
     complete = function()
       return vim.tbl_keys(commands)
     end,
-    desc = "codellama-ls: status | toggle | restart",
+    desc = "codellama-ls: status | toggle | restart | edit | explain",
   })
 
   vim.lsp.enable(NAME)
