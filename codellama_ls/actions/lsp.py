@@ -225,9 +225,32 @@ async def resolve(ls: CodeLlamaServer, action: types.CodeAction) -> types.CodeAc
     return attrs.evolve(action, edit=workspace_edit(ls, outcome))
 
 
+_background: set[asyncio.Task[Any]] = set()
+
+
 async def run_command(ls: CodeLlamaServer, data: Any) -> dict[str, Any] | None:
-    """``codellama.runAction``: for clients that cannot resolve, make the edit and send it."""
-    return await _apply(ls, parse_request(ls, data, what=RUN_COMMAND))
+    """``codellama.runAction``: for clients that cannot resolve, make the edit and send it.
+
+    It answers at once and writes in the background: clients run a code action's command with
+    their default request timeout (eglot 10 s, Helix 20 s), shorter than a long answer takes. The
+    progress (cancellable) shows the work; the edit comes as ``workspace/applyEdit``.
+    """
+    request = parse_request(ls, data, what=RUN_COMMAND)
+    task = asyncio.ensure_future(_apply_logged(ls, request))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return {"started": True}
+
+
+async def _apply_logged(ls: CodeLlamaServer, request: Request) -> None:
+    try:
+        await _apply(ls, request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # nobody awaits this task: report here
+        log.error("%s failed", RUN_COMMAND, exc_info=exc)
+        name = type(exc).__name__
+        _tell(ls, f"codellama-ls: the code action failed ({name}); nothing was changed. The server log has details.")
 
 
 async def edit_command(ls: CodeLlamaServer, args: Any) -> dict[str, Any] | None:
