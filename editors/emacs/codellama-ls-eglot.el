@@ -29,4 +29,47 @@ keep the server's defaults, CODELLAMA_LS_* environment variables and flags.")
 (dolist (mode codellama-ls-modes)
   (add-hook (intern (format "%s-hook" mode)) #'eglot-ensure))
 
+;;; Code actions (Code Llama - Instruct).  Docstrings, unit tests and fixes come with
+;;; M-x eglot-code-actions; these two commands add Edit and Explain.
+
+(defvar codellama-ls-action-timeout 600
+  "Seconds to wait for Edit and Explain: the model writes up to instructMaxNewTokens tokens.")
+
+(defvar codellama-ls-last-explanation nil
+  "The markdown of the last `codellama-ls-explain'.")
+
+(defun codellama-ls--range ()
+  "The region, or point, as an LSP range."
+  (require 'eglot)
+  (let ((beg (if (use-region-p) (region-beginning) (point)))
+        (end (if (use-region-p) (region-end) (point))))
+    (list :start (eglot--pos-to-lsp-position beg) :end (eglot--pos-to-lsp-position end))))
+
+(defun codellama-ls--command (command argument)
+  "Run the server's COMMAND with ARGUMENT (a plist) and return its answer."
+  (eglot--signal-textDocument/didChange)  ; eglot sends changes when idle: the server must see them first
+  (jsonrpc-request (eglot--current-server-or-lose) :workspace/executeCommand
+                   (list :command command :arguments (vector argument))
+                   :timeout codellama-ls-action-timeout))
+
+(defun codellama-ls-edit (instruction)
+  "Rewrite the region (or the line at point) as INSTRUCTION says; the server sends the edit."
+  (interactive "sCode Llama, edit: ")
+  (codellama-ls--command "codellama.edit"
+                         (list :uri (plist-get (eglot--TextDocumentIdentifier) :uri)
+                               :range (codellama-ls--range)
+                               :instruction instruction)))
+
+(defun codellama-ls-explain ()
+  "Explain the region (or the function at point) in a help window, as markdown."
+  (interactive)
+  (let* ((answer (codellama-ls--command "codellama.explain"
+                                        (list :uri (plist-get (eglot--TextDocumentIdentifier) :uri)
+                                              :range (codellama-ls--range))))
+         (markdown (and (listp answer) (plist-get answer :markdown))))
+    (when markdown
+      (setq codellama-ls-last-explanation markdown)
+      (with-help-window "*Code Llama*"
+        (princ markdown)))))
+
 ;;; codellama-ls-eglot.el ends here
