@@ -8,6 +8,7 @@ forever. Nothing here touches pygls internals.
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 from typing import Any
@@ -81,4 +82,25 @@ def strict_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, exact(str))
     converter.register_structure_hook(bool, exact(bool))
     converter.register_structure_hook(float, exact(float, int))
+
+    # lsprotocol's enums subclass int or str (``class DiagnosticSeverity(int, Enum)``), so the hooks
+    # above took them too and left plain values, which cannot be sent back: a code action carrying
+    # the client's diagnostic failed to serialize. A known value becomes the member again; an unknown
+    # one stays as it came (as before).
+    def exact_enum(base: type) -> Any:
+        def hook(value: Any, kind: type[enum.Enum]) -> Any:
+            if type(value) is not base:
+                raise TypeError(f"expected {base.__name__} for {kind.__name__}, got {type(value).__name__}")
+            try:
+                return kind(value)
+            except ValueError:
+                return value
+
+        return hook
+
+    for kind in vars(types).values():
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            base = int if issubclass(kind, int) else str if issubclass(kind, str) else None
+            if base is not None:
+                converter.register_structure_hook(kind, exact_enum(base))
     return converter

@@ -21,25 +21,55 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast, get_args
+from typing import Any, Protocol, cast, get_args
 
 import attrs
 from lsprotocol import types
 from pygls import uris
 from pygls.exceptions import JsonRpcInvalidParams
 
-from codellama_ls import pygls_adapter
 from codellama_ls.actions import ActionKind, ActionPlan, Diagnostic, FileChange
-from codellama_ls.actions.service import ActionError, Outcome, Progress
+from codellama_ls.actions.service import ActionError, ActionService, Outcome, Progress
+from codellama_ls.completion import CompletionService
 from codellama_ls.documents import Document, PositionError, units
 from codellama_ls.engines.base import EngineError
 from codellama_ls.instruct import parse_messages
 from codellama_ls.tokens import TokenizerNotFound
 
-if TYPE_CHECKING:
-    from codellama_ls.server import CodeLlamaServer
+
+class CodeLlamaServer(Protocol):
+    """What this module needs of the server (``server.CodeLlamaServer``, a pygls LanguageServer)."""
+
+    service: CompletionService
+    actions: ActionService
+
+    @property
+    def client_capabilities(self) -> types.ClientCapabilities: ...
+
+    @property
+    def work_done_progress(self) -> WorkDoneProgress: ...
+
+    async def workspace_apply_edit_async(
+        self, params: types.ApplyWorkspaceEditParams
+    ) -> types.ApplyWorkspaceEditResult: ...
+
+
+class WorkDoneProgress(Protocol):
+    """pygls' ``Progress`` (server-initiated work-done progress)."""
+
+    tokens: dict[types.ProgressToken, Future[Any]]
+
+    async def create_async(self, token: types.ProgressToken) -> Any: ...
+
+    def begin(self, token: types.ProgressToken, value: types.WorkDoneProgressBegin) -> None: ...
+
+    def report(self, token: types.ProgressToken, value: types.WorkDoneProgressReport) -> None: ...
+
+    def end(self, token: types.ProgressToken, value: types.WorkDoneProgressEnd) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +141,22 @@ class Request:
         return out
 
 
+def _range(value: Any) -> types.Range:
+    """A range from JSON, as strictly as the server reads positions (integers, not booleans or floats)."""
+
+    def position(p: Any, which: str) -> types.Position:
+        if not isinstance(p, Mapping):
+            raise ValueError(f"range needs a {which} position")
+        line, character = p.get("line"), p.get("character")
+        if not (type(line) is int and type(character) is int and line >= 0 and character >= 0):
+            raise ValueError(f"the {which} position needs line and character as non-negative integers")
+        return types.Position(line=line, character=character)
+
+    if not isinstance(value, Mapping):
+        raise ValueError("a range is needed")
+    return types.Range(start=position(value.get("start"), "start"), end=position(value.get("end"), "end"))
+
+
 def _json_range(r: types.Range) -> dict[str, Any]:
     return {
         "start": {"line": r.start.line, "character": r.start.character},
@@ -118,7 +164,7 @@ def _json_range(r: types.Range) -> dict[str, Any]:
     }
 
 
-def parse_request(ls: CodeLlamaServer, data: Any, *, kind: str | None = None, what: str = "the action") -> Request:
+def parse_request(data: Any, *, kind: str | None = None, what: str = "the action") -> Request:
     """A request from ``data`` JSON; InvalidParams when it is not one."""
     data = _plain(data)
     if not isinstance(data, Mapping):
@@ -134,15 +180,13 @@ def parse_request(ls: CodeLlamaServer, data: Any, *, kind: str | None = None, wh
     if not isinstance(instruction, str):
         raise JsonRpcInvalidParams(f"{what}: instruction must be a string")
     try:
-        rng = pygls_adapter.structure(ls, data.get("range"), types.Range)
+        rng = _range(data.get("range"))
         diag = data.get("diagnostic")
         diagnostic = None
         if diag is not None:
             if not isinstance(diag, Mapping) or not isinstance(diag.get("message"), str):
                 raise ValueError("diagnostic needs a range and a message")
-            diagnostic = types.Diagnostic(
-                range=pygls_adapter.structure(ls, diag.get("range"), types.Range), message=diag["message"]
-            )
+            diagnostic = types.Diagnostic(range=_range(diag.get("range")), message=diag["message"])
     except Exception as exc:
         raise JsonRpcInvalidParams(f"{what}: {exc}") from exc
     return Request(uri, cast(ActionKind, kind), rng, version, diagnostic, instruction)
@@ -218,7 +262,7 @@ def code_actions(ls: CodeLlamaServer, params: types.CodeActionParams) -> list[ty
 # -- running ---------------------------------------------------------------------------------
 async def resolve(ls: CodeLlamaServer, action: types.CodeAction) -> types.CodeAction:
     """``codeAction/resolve``: the action with its edit, or unchanged (and a message) when there is none."""
-    request = parse_request(ls, action.data)
+    request = parse_request(action.data)
     outcome = await _run(ls, request)
     if outcome is None:
         return action
@@ -235,7 +279,7 @@ async def run_command(ls: CodeLlamaServer, data: Any) -> dict[str, Any] | None:
     their default request timeout (eglot 10 s, Helix 20 s), shorter than a long answer takes. The
     progress (cancellable) shows the work; the edit comes as ``workspace/applyEdit``.
     """
-    request = parse_request(ls, data, what=RUN_COMMAND)
+    request = parse_request(data, what=RUN_COMMAND)
     task = asyncio.ensure_future(_apply_logged(ls, request))
     _background.add(task)
     task.add_done_callback(_background.discard)
@@ -255,7 +299,7 @@ async def _apply_logged(ls: CodeLlamaServer, request: Request) -> None:
 
 async def edit_command(ls: CodeLlamaServer, args: Any) -> dict[str, Any] | None:
     """``codellama.edit`` ``{uri, range, instruction}``: rewrite the range as the instruction says."""
-    request = parse_request(ls, args, kind="edit", what=EDIT_COMMAND)
+    request = parse_request(args, kind="edit", what=EDIT_COMMAND)
     if not request.instruction.strip():
         raise JsonRpcInvalidParams(f"{EDIT_COMMAND} needs an instruction")
     return await _apply(ls, request)
@@ -263,7 +307,7 @@ async def edit_command(ls: CodeLlamaServer, args: Any) -> dict[str, Any] | None:
 
 async def explain_command(ls: CodeLlamaServer, args: Any) -> dict[str, Any] | None:
     """``codellama.explain`` ``{uri, range}``: ``{markdown}`` about the range (the client shows it)."""
-    outcome = await _run(ls, parse_request(ls, args, kind="explain", what=EXPLAIN_COMMAND))
+    outcome = await _run(ls, parse_request(args, kind="explain", what=EXPLAIN_COMMAND))
     if outcome is None or outcome.result.markdown is None:
         return None
     return {"markdown": outcome.result.markdown}

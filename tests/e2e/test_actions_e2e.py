@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -240,12 +241,19 @@ async def test_a_client_without_resolve_or_create_gets_a_command(
 
 async def test_fix_for_a_diagnostic_the_client_passes(instruct_server: FakeServer, tokenizer_dir: Path):
     uri = "file:///tmp/stats.py"
-    diagnostic = types.Diagnostic(range=range_(2, 23, 2, 28), message="undefined name 'value'", source="pyflakes")
+    diagnostic = types.Diagnostic(
+        range=range_(2, 23, 2, 28),
+        message="undefined name 'value'",
+        source="pyflakes",
+        severity=types.DiagnosticSeverity.Error,  # echoed back in the action: enums must survive the round trip
+        tags=[types.DiagnosticTag.Unnecessary],
+    )
     async with lsp_session(options(instruct_server.url, tokenizer_dir)) as client:
         open_doc(client, uri, BROKEN)
         actions = await code_actions(client, uri, range_(2, 23, 2, 23), [diagnostic])
         fix = by_kind(actions, "quickfix")
-        assert fix.title == "Fix: undefined name 'value'" and list(fix.diagnostics) == [diagnostic]
+        [echoed] = fix.diagnostics  # the client's diagnostic, severity and tags included
+        assert fix.title == "Fix: undefined name 'value'" and attrs.evolve(echoed, tags=list(echoed.tags)) == diagnostic
         instruct_server.queue("/generate_stream", answer(FIX_ANSWER))
         [change] = (await client.code_action_resolve_async(fix)).edit.document_changes
         assert applied(BROKEN, change.edits) == BROKEN.replace("len(value)", "len(values)")
@@ -293,6 +301,18 @@ async def test_edit_and_explain_commands(instruct_server: FakeServer, tokenizer_
             await client.workspace_execute_command_async(
                 types.ExecuteCommandParams(command="codellama.edit", arguments=[{**args, "instruction": " "}])
             )
+        # A bad request is the client's mistake: InvalidParams, and no generation.
+        bad_range = {"start": {"line": 1.5, "character": 0}, "end": {"line": 2, "character": 0}}
+        for arguments, error in [
+            ([{"uri": uri, "range": bad_range}], "non-negative integers"),
+            ([{"uri": "file:///tmp/closed.py", "range": _range_json(0, 0, 0, 0)}], "is not open"),
+            ([], "takes one argument"),
+        ]:
+            with pytest.raises(JsonRpcException, match=error):
+                await client.workspace_execute_command_async(
+                    types.ExecuteCommandParams(command="codellama.explain", arguments=arguments)
+                )
+        assert len(instruct_server.seen_on("/generate_stream")) == 2
 
 
 def _range_json(sl: int, sc: int, el: int, ec: int) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def open_file(editor: Editor, name: str, lines: list[str]) -> None:
 
 
 def messages(editor: Editor) -> str:
-    return editor.nvim.exec2("messages", {"output": True})["output"]
+    return editor.nvim.api.exec2("messages", {"output": True})["output"]
 
 
 def test_docstring_code_action_applies_as_one_undo_step(editor: Editor, instruct: FakeServer) -> None:
@@ -194,3 +194,38 @@ def test_ranges_sent_for_selections_in_the_client_encoding(editor: Editor) -> No
     assert got["linewise"] == {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 4}}
     utf8 = len(line[:start].encode())
     assert got["cursor"] == {"start": {"line": 0, "character": utf8}, "end": {"line": 0, "character": utf8}}
+
+
+def test_fix_for_another_tools_diagnostic(editor: Editor, instruct: FakeServer) -> None:
+    """`:CodeLlama actions` passes the line's diagnostics from any source (here a linter's namespace);
+    the user picks *Fix* in vim.ui.select."""
+    broken = ["def mean(values):", "    total = sum(values)", "    return total / len(value)"]
+    open_file(editor, "stats.py", broken)
+    editor.lua(
+        """
+        local ns = vim.api.nvim_create_namespace('some_linter')
+        vim.diagnostic.set(ns, 0, { { lnum = 2, col = 23, end_col = 28, message = "undefined name 'value'",
+          source = 'pyflakes', severity = vim.diagnostic.severity.ERROR } })
+        _G.offered = nil
+        vim.ui.select = function(items, opts, on_choice)
+          _G.offered = vim.tbl_map(opts.format_item, items)
+          for i, item in ipairs(items) do
+            if item.title:match('^Fix:') then return on_choice(item, i) end
+          end
+          on_choice(nil)
+        end
+        """
+    )
+    instruct.queue(
+        "/generate_stream", answer("```python\n" + "\n".join(broken).replace("(value)", "(values)") + "\n```")
+    )
+    editor.nvim.command("normal! 3G")
+    editor.nvim.command("CodeLlama actions")
+    editor.wait("the fix", lambda: editor.lines()[2] == "    return total / len(values)")
+    offered = editor.lua("return _G.offered")
+    assert offered == [
+        "Write docstring for `mean`",
+        "Write unit tests for `mean` (in test_stats.py)",
+        "Fix: undefined name 'value'",
+    ], offered
+    assert "undefined name 'value'" in instruct.seen_on("/generate_stream")[-1].body["inputs"]

@@ -91,4 +91,69 @@ function M.explain(client, bufnr, cmd)
   end)
 end
 
+--- `:CodeLlama actions`: codellama-ls's code actions at the cursor, with a *Fix* for every diagnostic on
+--- the line whoever reported it. (`vim.lsp.buf.code_action()` passes a server only its own diagnostics,
+--- and codellama-ls reports none.) The chosen action is resolved and applied as Neovim does it.
+function M.code_action(client, bufnr)
+  local encoding = client.offset_encoding
+  local lnum = api.nvim_win_get_cursor(0)[1] - 1
+  local diagnostics = {}
+  for _, d in ipairs(vim.diagnostic.get(bufnr, { lnum = lnum })) do
+    local end_lnum = d.end_lnum or d.lnum
+    table.insert(diagnostics, {
+      range = {
+        start = { line = d.lnum, character = lsp_column(bufnr, d.lnum, d.col, encoding) },
+        ["end"] = { line = end_lnum, character = lsp_column(bufnr, end_lnum, d.end_col or d.col, encoding) },
+      },
+      message = d.message,
+      severity = d.severity,
+      source = d.source,
+    })
+  end
+  local params = vim.lsp.util.make_range_params(0, encoding)
+  params.context = { diagnostics = diagnostics, triggerKind = 1 }
+
+  local function apply(action)
+    if action.edit then
+      vim.lsp.util.apply_workspace_edit(action.edit, encoding)
+    end
+    if type(action.command) == "table" then
+      client:exec_cmd(action.command, { bufnr = bufnr })
+    end
+  end
+
+  client:request("textDocument/codeAction", params, function(err, actions)
+    if err then
+      vim.notify("codellama-ls: " .. err.message, vim.log.levels.ERROR)
+      return
+    end
+    if not actions or #actions == 0 then
+      vim.notify("codellama-ls: no code actions here", vim.log.levels.INFO)
+      return
+    end
+    vim.ui.select(actions, {
+      prompt = "Code Llama:",
+      kind = "codeaction",
+      format_item = function(action)
+        return action.title
+      end,
+    }, function(action)
+      if not action then
+        return
+      end
+      if action.edit or not client:supports_method("codeAction/resolve") then
+        apply(action)
+        return
+      end
+      client:request("codeAction/resolve", action, function(resolve_err, resolved)
+        if resolve_err then
+          vim.notify("codellama-ls: " .. resolve_err.message, vim.log.levels.ERROR)
+        elseif resolved then
+          apply(resolved)
+        end
+      end, bufnr)
+    end)
+  end, bufnr)
+end
+
 return M

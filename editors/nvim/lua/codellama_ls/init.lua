@@ -315,6 +315,15 @@ local commands = {
     end
     instruct.explain(client, bufnr, cmd)
   end,
+  actions = function()
+    local bufnr = api.nvim_get_current_buf()
+    local client = M.client(bufnr)
+    if not client then
+      vim.notify("codellama-ls is not attached to this buffer", vim.log.levels.WARN)
+      return
+    end
+    instruct.code_action(client, bufnr)
+  end,
 }
 
 --- Change server settings while it runs (workspace/didChangeConfiguration).
@@ -391,7 +400,7 @@ function M.setup(opts)
     complete = function()
       return vim.tbl_keys(commands)
     end,
-    desc = "codellama-ls: status | toggle | restart | edit | explain",
+    desc = "codellama-ls: status | toggle | restart | actions | edit | explain",
   })
 
   vim.lsp.enable(NAME)
