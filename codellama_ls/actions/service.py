@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import logging
 import threading
@@ -66,6 +67,8 @@ KV_KEY = "codellama-ls:actions"
 # Settings whose change means a new engine (as for the completion engine).
 ENGINE_KEYS = ("model", "tokenizer", "engine", "url", "api_token", "device", "dtype", "quantization")
 EXAMPLE_MODEL = "codellama/CodeLlama-7b-Instruct-hf"
+# Editors ask for code actions on every cursor move; a model folder's config.json is read once.
+_check = functools.lru_cache(maxsize=64)(check_instruct_model)
 
 
 class ActionError(Exception):
@@ -110,7 +113,7 @@ def choose(settings: Settings, completion: Engine) -> Choice:
         served = completion.model_id or (s.model if s.engine == "openai" else "")
         where = f"the {s.engine} server at {s.url or '?'}"
         if served:
-            check = check_instruct_model(served)
+            check = _check(served)
             if check.instruct:
                 return Choice("completion", served, f"{where} serves {served}, an Instruct model")
             why = f"{where} serves {served}, which is not an Instruct model"
@@ -124,7 +127,7 @@ def choose(settings: Settings, completion: Engine) -> Choice:
             return Choice("instruct", label, f"instructUrl {s.instruct_url} ({s.engine}) answers actions", second)
         hint = "set instructUrl to a server that runs a Code Llama - Instruct model, or instructModel to load one here"
     else:
-        check = check_instruct_model(s.model)
+        check = _check(s.model)
         if check.instruct:
             return Choice("completion", s.model, check.reason)
         why = f"model {s.model} is not an Instruct model" if s.model.strip() else check.reason
