@@ -104,10 +104,6 @@ def open_file(editor: Editor, name: str, lines: list[str]) -> None:
     assert editor.lines() == lines
 
 
-def messages(editor: Editor) -> str:
-    return editor.nvim.api.exec2("messages", {"output": True})["output"]
-
-
 def test_docstring_code_action_applies_as_one_undo_step(editor: Editor, instruct: FakeServer) -> None:
     open_file(editor, "geometry.py", GEOMETRY)
     assert editor.status()["actions"]["available"]
