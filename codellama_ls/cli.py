@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,10 +27,16 @@ if TYPE_CHECKING:
     from lsprotocol import types
 
     from codellama_ls.completion import CompletionService
-    from codellama_ls.documents import Document
+    from codellama_ls.documents import Cursor, Document
     from codellama_ls.engines.base import ProgressFn
+    from codellama_ls.prompt import Prompt
+    from codellama_ls.tokens import PromptTokenizer
 
 log = logging.getLogger("codellama_ls")
+
+# A folder holding one of these is a project root: the default workspace of `prompt`/`complete`.
+PROJECT_MARKERS = (".git", "pyproject.toml", "package.json", "go.mod", "Cargo.toml")
+CONTEXT_WAIT_S = 20.0  # the longest the one-shot commands wait for the workspace index
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("complete", "print the suggestion"), ("prompt", "print the prompt (loads only the tokenizer)")):
         p = sub.add_parser(name, parents=[common], help=f"At FILE:LINE:COL (1-based), {what}.")
         p.add_argument("location", metavar="FILE:LINE:COL")
+        p.add_argument(
+            "--workspace",
+            metavar="DIR",
+            default=None,
+            help="Workspace folder for context from other files (default: the nearest folder above FILE "
+            f"holding {', '.join(PROJECT_MARKERS)}; else FILE's folder).",
+        )
         if name == "prompt":
             p.add_argument("--json", action="store_true", help="Print the codellama/prompt JSON.")
     p = sub.add_parser("eval", parents=[common], help="Measure suggestions on human-eval-infilling problems.")
@@ -106,6 +120,15 @@ def parse_location(text: str) -> tuple[Path, int, int]:
         return Path(file), int(line), int(col)
     except ValueError:
         raise SystemExit(f"codellama-ls: expected FILE:LINE:COL (1-based), got {text!r}") from None
+
+
+def project_root(file: Path) -> Path:
+    """The nearest folder at or above ``file``'s that holds a project marker, else ``file``'s folder."""
+    start = file.resolve().parent
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return start
 
 
 def parse_tcp(text: str) -> tuple[str, int]:
@@ -179,28 +202,69 @@ def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -
     except PositionError as exc:
         print(f"codellama-ls: {args.location}: {exc}", file=sys.stderr)
         return 2
+    workspace = Path(args.workspace).resolve() if args.workspace else project_root(path)
+    service.context.begin([str(workspace)], settings)  # indexed on its thread while the tokenizer loads
     if args.command == "prompt":
         from codellama_ls.tokens import TokenizerNotFound
 
         try:
-            prompt = service.build(cursor, asyncio.run(service.prompt_tokenizer()))
+            tok = asyncio.run(service.prompt_tokenizer())
         except TokenizerNotFound as exc:
             print(f"codellama-ls: {exc}", file=sys.stderr)
             return 1
+        prompt = _with_context(service, cursor, tok)
+        service.context.stop()
         if args.json:
             print(json.dumps(prompt.to_json()))
         else:
-            _print_prompt(prompt.to_json())
+            _print_prompt(prompt.to_json(), workspace)
         return 0
     return asyncio.run(_complete(service, doc, position))
 
 
-def _print_prompt(data: dict[str, Any]) -> None:
-    print(f"format: {data['format']}  tokens: {len(data['ids'])}  truncated: {data['truncated']}")
+def _with_context(service: CompletionService, cursor: Cursor, tok: PromptTokenizer) -> Prompt:
+    """The prompt once the index has what it needs: one run has no later keystroke to pick up
+    what the index is still parsing, so it waits (at most ``CONTEXT_WAIT_S`` in all)."""
+    deadline = time.monotonic() + CONTEXT_WAIT_S
+    while True:
+        service.context.wait_ready(max(deadline - time.monotonic(), 0.0))
+        prompt = service.build(cursor, tok)  # may ask for files not parsed yet ...
+        if service.context.ready or time.monotonic() >= deadline:  # ... then it is built again
+            return prompt
+
+
+def _print_prompt(data: dict[str, Any], workspace: Path) -> None:
+    context = data["context"]
+    print(
+        f"format: {data['format']}  tokens: {len(data['ids'])}  truncated: {data['truncated']}  "
+        f"context: {len(context)} snippet(s), {sum(c['tokens'] for c in context)} tokens (workspace {workspace})"
+    )
+    if context:
+        print("--- context (lines 1-based) ---")
+        for entry in context:
+            where = _relative(entry["uri"], workspace)
+            what = entry["reason"] + (f" of {entry['symbol']}" if entry.get("symbol") else "")
+            if entry.get("score") is not None:
+                what += f", similarity {entry['score']}"
+            print(f"{where}:{entry['startLine'] + 1}-{entry['endLine'] + 1}  {what}  ({entry['tokens']} tokens)")
+        print("--- context text ---")
+        print(data["contextText"], end="")
     print("--- prefix ---")
     print(data["prefix"])
     print("--- suffix ---")
     print(data["suffix"])
+
+
+def _relative(uri: str, workspace: Path) -> str:
+    from codellama_ls.context.files import uri_to_path
+
+    path = uri_to_path(uri)
+    if path is None:
+        return uri
+    try:
+        return Path(path).relative_to(workspace).as_posix()
+    except ValueError:
+        return path
 
 
 async def _complete(service: CompletionService, doc: Document, position: types.Position) -> int:
@@ -216,6 +280,9 @@ async def _complete(service: CompletionService, doc: Document, position: types.P
     await service.load_engine()
     if service.engine.state is not EngineState.READY:
         return 1
+    tok = service.engine.tokenizer
+    if tok is not None:  # let the index parse what the prompt will show
+        await asyncio.to_thread(_with_context, service, doc.cursor(position, service.encoding), tok)
     answer = await service.suggest(doc.uri, position)
     service.shutdown()
     if answer is None:

@@ -22,6 +22,8 @@ from lsprotocol import types
 from codellama_ls import health, postprocess, redact
 from codellama_ls.cache import AnswerCaches
 from codellama_ls.config import Settings
+from codellama_ls.context.block import EMPTY, ContextBlock
+from codellama_ls.context.service import ProjectContext
 from codellama_ls.documents import Cursor, Document, DocumentStore, units
 from codellama_ls.engines.base import (
     Cancelled,
@@ -84,6 +86,7 @@ class CompletionService:
         self._memo: MemoTokenizer | None = None
         self.caches = AnswerCaches()
         self.encoding: str = types.PositionEncodingKind.Utf16
+        self.context = ProjectContext(self.documents)  # code from other files; idle until the workspace is known
 
     @property
     def engine(self) -> Engine:
@@ -101,6 +104,7 @@ class CompletionService:
             self.notifier.show(f"codellama-ls: {error}; keeping the previous value.", types.MessageType.Error)
         reload = any(getattr(new, k) != getattr(self.settings, k) for k in RELOAD_KEYS)
         self.settings = new
+        self.context.apply(new)
         if reload:
             self._prompt_tokenizer = None
         else:
@@ -145,10 +149,22 @@ class CompletionService:
             budget=budget,
             prefix_share=s.prefix_share,
             stable_cut=True,  # typing at the cursor keeps the start of the prompt: its KV cache stays valid
+            context=self._context_block(cursor, self._memo, budget),
         )
+
+    def _context_block(self, cursor: Cursor, tok: PromptTokenizer, budget: int) -> ContextBlock:
+        """Code from other files for this cursor, within ``contextTokens`` (and half the prompt, which
+        ``build_prompt`` allows a block). A failure here costs the context, not the suggestion."""
+        tokens = min(self.settings.context_tokens, max(budget - 4, 0) // 2)
+        if tokens <= 0 or not cursor.uri:
+            return EMPTY
+        with self._stage("context", fatal=False):
+            return self.context.block(cursor.uri, cursor.language_id, cursor.prefix, cursor.suffix, tokens, tok)
+        return EMPTY
 
     def close(self, uri: str) -> None:
         """A document closed: its pending suggestion is answered empty at once and its decoding stops."""
+        self.context.closed(uri)  # first: the index keeps an edited document's last text
         self.documents.close(uri)
         self.scheduler.cancel(uri)
         self.caches.typed.forget(uri)
@@ -267,8 +283,8 @@ class CompletionService:
         kind = types.MessageType.Warning if exc.kind == "oom" else types.MessageType.Error
         self.notifier.once("gen:" + exc.kind, str(exc), kind)
 
-    def _stage(self, stage: str) -> _Stage:
-        return _Stage(self, stage)
+    def _stage(self, stage: str, *, fatal: bool = True) -> _Stage:
+        return _Stage(self, stage, fatal)
 
     def _stop_check(self, ctx: postprocess.Context) -> StopCheck:
         """Post-processing's early stop, made safe to call from the engine: a failure in it only
@@ -337,6 +353,7 @@ class CompletionService:
             "documents": len(self.documents),
             "scheduled": self.scheduler.started,
             **self.caches.status(),
+            "context": self.context.status(),
             "settings": self.settings.to_dict(),
             **health.process(),
         }
@@ -344,36 +361,47 @@ class CompletionService:
     def shutdown(self) -> None:
         self.scheduler.shutdown()
         self.host.close()
+        self.context.stop()
 
 
 # What each stage is called in a message to the user.
-_STAGE_NAMES = {"cache": "the answer cache", "prompt": "building the prompt", "postprocess": "post-processing"}
+_STAGE_NAMES = {
+    "cache": "the answer cache",
+    "prompt": "building the prompt",
+    "postprocess": "post-processing",
+    "context": "context from other files",
+}
 
 
 class _Stage:
     """``with service._stage("prompt"):`` turns any failure of that stage into one message per
-    kind and a :class:`RequestFailed` (the request answers empty)."""
+    kind and a :class:`RequestFailed` (the request answers empty). A stage that is not ``fatal``
+    (context) is reported the same way, and the request goes on without what it would have added."""
 
-    def __init__(self, service: CompletionService, stage: str) -> None:
+    def __init__(self, service: CompletionService, stage: str, fatal: bool = True) -> None:
         self.service = service
         self.stage = stage
+        self.fatal = fatal
 
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         if exc is None or not isinstance(exc, Exception) or isinstance(exc, RequestFailed):
-            return
+            return False
         if isinstance(exc, EngineError):  # a server's /tokenize failing: the engine's kind of failure
             self.service._report_engine_error(exc)
         else:
             log.error("%s failed", self.stage, exc_info=exc)
             name = type(exc).__name__
             what = _STAGE_NAMES.get(self.stage, self.stage)
+            outcome = "the suggestion was skipped" if self.fatal else "suggestions go on without it"
             self.service.notifier.once(
                 f"{self.stage}:{name}",
-                f"codellama-ls: {what} failed ({name}); the suggestion was skipped. The server log has the details.",
+                f"codellama-ls: {what} failed ({name}); {outcome}. The server log has the details.",
             )
+        if not self.fatal:
+            return True
         raise RequestFailed() from exc
 
 

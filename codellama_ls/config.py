@@ -103,6 +103,32 @@ def _optional_file(value: Any) -> str | None:
     return path
 
 
+def _globs(value: Any) -> tuple[str, ...]:
+    """A list of gitignore-style globs (a JSON list, or one comma-separated string from a flag or the
+    environment); each must compile, so a typo is reported instead of silently matching nothing."""
+    from pathspec import GitIgnoreSpec  # only the validator needs it
+
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ValueError("must be a list of glob strings")
+    globs: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError("must be a list of glob strings")
+        glob = item.strip()
+        if not glob:
+            continue
+        try:
+            GitIgnoreSpec.from_lines([glob])
+        except ValueError as exc:  # pathspec's pattern errors are ValueErrors
+            raise ValueError(f"has an invalid glob {glob!r} ({exc})") from None
+        globs.append(glob)
+    return tuple(globs)
+
+
 def _device(value: Any) -> str:
     text = _text(value).lower()
     if text in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", text):
@@ -161,6 +187,13 @@ class Settings:
         None, _optional_text, "Code actions, remote engines: a second server, running an Instruct model."
     )
     instruct_max_new_tokens: int = _setting(512, _int_range(1, 4096), "Code actions: longest answer, in tokens.")
+    # Context from other files of the workspace (issue 11).
+    context_tokens: int = _setting(
+        512, _int_range(0, 8192), "Prompt tokens for code from other files, out of maxPromptTokens (0: off)."
+    )
+    context_exclude: tuple[str, ...] = _setting(
+        (), _globs, "Globs (gitignore syntax) of workspace files never used as context, besides `.gitignore`."
+    )
 
     # -- names ---------------------------------------------------------------------------
     @staticmethod
@@ -213,6 +246,8 @@ class Settings:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = list(value)  # as JSON and the editors' settings have it
             out[self.camel(f.name)] = "<hidden>" if f.metadata["secret"] and value else value
         return out
 
@@ -249,7 +284,7 @@ def settings_table() -> str:
     """Markdown table of all settings, used to keep README in sync with the code."""
     rows = ["| setting | env | default | meaning |", "| --- | --- | --- | --- |"]
     for f in fields(Settings):
-        default = f.default if f.default is not None else ""
+        default = list(f.default) if isinstance(f.default, tuple) else f.default if f.default is not None else ""
         rows.append(
             f"| `{Settings.camel(f.name)}` | `{ENV_PREFIX}{f.name.upper()}` | `{default}` | {f.metadata['doc']} |"
         )

@@ -77,6 +77,7 @@ class Cursor:
     line_text: str  # the cursor line without its ending
     eol: str  # the document's line ending, used for text sent back
     language_id: str = ""  # the client's languageId (post-processing adapts to it)
+    uri: str = ""  # the document's (context from other files is looked up by it)
 
 
 class Document:
@@ -130,7 +131,7 @@ class Document:
         text = self.lines[line]
         prefix = (before + "\n" if line else "") + text[:index]
         suffix = text[index:] + ("\n" + after if line + 1 < len(self.lines) else "")
-        return Cursor(prefix, suffix, line, index, text, self.eol, self.language_id)
+        return Cursor(prefix, suffix, line, index, text, self.eol, self.language_id, self.uri)
 
     # -- edits ---------------------------------------------------------------------------
     def apply(self, change: types.TextDocumentContentChangeEvent, encoding: str) -> None:

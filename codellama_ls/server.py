@@ -26,6 +26,7 @@ from codellama_ls.actions import lsp as actions_lsp
 from codellama_ls.actions.service import ActionService
 from codellama_ls.completion import Answer, CompletionService
 from codellama_ls.config import Settings, extract_section
+from codellama_ls.context.service import folder_paths, watch_globs
 from codellama_ls.documents import PositionError
 from codellama_ls.engines.base import EngineError, ProgressFn
 from codellama_ls.jsonrpc import UNREADABLE, describe_error, strict_converter
@@ -48,6 +49,14 @@ class CodeLlamaServer(LanguageServer):
         super().__init__("codellama-ls", __version__, protocol_cls=HardenedProtocol, converter_factory=strict_converter)
         self.service = CompletionService(settings, Notifier(self._show, self._progress))
         self.actions = ActionService(self.service)  # code actions (Code Llama - Instruct)
+        self.watching = False  # workspace/didChangeWatchedFiles registered with the client
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def background(self, work: Any) -> None:
+        """Run a coroutine on the event loop without waiting for it (a reference is kept until it ends)."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Failures outside a request (a notification handler, a message that cannot be read):
@@ -211,11 +220,13 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     def initialize(ls: CodeLlamaServer, params: types.InitializeParams) -> None:
         ls.service.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
         ls.service.configure(extract_section(params.initialization_options or {}))
+        ls.service.context.begin(folder_paths(_workspace_uris(params)), ls.service.settings)
 
     @server.feature(types.INITIALIZED)
     @guarded(lambda: None)
     def initialized(ls: CodeLlamaServer, params: types.InitializedParams) -> None:
         ls.service.start_loading()
+        _watch_files(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     @guarded(lambda: None)
@@ -227,12 +238,14 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     @guarded(lambda: None)
     def did_open(ls: CodeLlamaServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.service.documents.open(params.text_document)
+        doc = ls.service.documents.open(params.text_document)
+        ls.service.context.opened(doc.uri, "\n".join(doc.lines), doc.language_id)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     @guarded(lambda: None)
     def did_change(ls: CodeLlamaServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.service.documents.change(params, ls.service.encoding)
+        if ls.service.documents.change(params, ls.service.encoding) is not None:
+            ls.service.context.changed(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @guarded(lambda: None)
@@ -302,6 +315,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
         ls.actions.shutdown()
 
     _register_actions(server)
+    _register_context(server)
     return server
 
 
@@ -347,6 +361,62 @@ def _register_actions(server: CodeLlamaServer) -> None:
     @guarded(lambda: None)
     async def explain(ls: CodeLlamaServer, *args: Any) -> dict[str, Any] | None:
         return await actions_lsp.command(ls, actions_lsp.EXPLAIN_COMMAND, args)
+
+
+# -- context from other files (issue 11): the work is in context/service.py ---------------------
+def _register_context(server: CodeLlamaServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    @guarded(lambda: None)
+    def did_save(ls: CodeLlamaServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.service.context.saved(params.text_document.uri)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    @guarded(lambda: None)
+    def did_change_workspace_folders(ls: CodeLlamaServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+        event = params.event
+        ls.service.context.folders_changed([f.uri for f in event.added], [f.uri for f in event.removed])
+        _watch_files(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    @guarded(lambda: None)
+    def did_change_watched_files(ls: CodeLlamaServer, params: types.DidChangeWatchedFilesParams) -> None:
+        ls.service.context.files_changed((change.uri, int(change.type)) for change in params.changes)
+
+
+def _workspace_uris(params: types.InitializeParams) -> list[str]:
+    """The workspace folders; a client without them names one root (``rootUri``, or the older ``rootPath``)."""
+    if params.workspace_folders is not None:
+        return [folder.uri for folder in params.workspace_folders]
+    if params.root_uri:
+        return [params.root_uri]
+    return [params.root_path] if params.root_path else []
+
+
+def _watch_files(ls: CodeLlamaServer) -> None:
+    """Ask the client to report changes of the files the index keeps (``workspace/didChangeWatchedFiles``),
+    once, when it can register that dynamically and there is a folder to watch. Never waited for."""
+    caps = ls.client_capabilities.workspace
+    watched = caps.did_change_watched_files if caps else None
+    if ls.watching or not (watched and watched.dynamic_registration) or not ls.service.context.folders:
+        return
+    ls.watching = True
+    watchers = [types.FileSystemWatcher(glob_pattern=glob) for glob in watch_globs()]
+    watchers.append(types.FileSystemWatcher(glob_pattern="**/*", kind=types.WatchKind.Delete))  # folders too
+    registration = types.Registration(
+        id=f"codellama-ls/watch/{uuid.uuid4()}",
+        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+        register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers),
+    )
+
+    async def register() -> None:
+        try:
+            await asyncio.wait_for(
+                ls.client_register_capability_async(types.RegistrationParams(registrations=[registration])), 30
+            )
+        except Exception as exc:  # no answer or an error: files changed outside the editor go unnoticed
+            log.info("client did not register file watching: %s", type(exc).__name__)
+
+    ls.background(register())
 
 
 def _as_dict(params: Any) -> Any:

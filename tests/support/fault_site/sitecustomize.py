@@ -1,13 +1,15 @@
 """Loaded at start-up when this folder is on PYTHONPATH: makes one stage of the server fail.
 
 ``CODELLAMA_LS_FAULT`` names the stage (``tokenizer``, ``prompt``, ``engine``, ``postprocess``,
-``cache``, ``answer``, ``status``, ``sync``); the stage then raises an exception whose text holds a file
-path and a secret, as real failures can. ``tests/e2e/test_faults_e2e.py`` checks that every
+``cache``, ``answer``, ``status``, ``sync``, ``context``); the stage then raises an exception whose text
+holds a file path and a secret, as real failures can. ``tests/e2e/test_faults_e2e.py`` checks that every
 request is still answered, with one message per kind of failure and nothing of the exception
-in any answer.
+in any answer. ``slow-index`` is not a fault: the workspace index takes ``CODELLAMA_LS_SLOW_INDEX_S``
+seconds (3) per file it parses, to show that requests never wait for it.
 """
 
 import os
+import time
 
 STAGE = os.environ.get("CODELLAMA_LS_FAULT")
 SECRET_TEXT = "failed reading /srv/codellama/private/state.bin with token hf_FAULTYsecret123"
@@ -49,3 +51,17 @@ if STAGE:
         health.process = _boom
     elif STAGE == "sync":
         documents.DocumentStore.change = _boom
+    elif STAGE == "context":
+        from codellama_ls.context import provider
+
+        provider.ContextProvider.context = _boom
+    elif STAGE == "slow-index":
+        from codellama_ls.context import index
+
+        _analyse = index.WorkspaceIndex._analyse
+
+        def _slow_analyse(self, key):
+            time.sleep(float(os.environ.get("CODELLAMA_LS_SLOW_INDEX_S", "3")))
+            return _analyse(self, key)
+
+        index.WorkspaceIndex._analyse = _slow_analyse
