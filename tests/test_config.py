@@ -63,3 +63,19 @@ def test_readme_documents_every_setting():
     for name in Settings.keys():
         if "_" not in name:
             assert f"| `{name}` |" in readme, f"README settings table lacks {name}"
+
+
+def test_context_settings_lists_of_globs_from_every_source(monkeypatch):
+    s, errors = Settings().updated({"contextTokens": 0, "contextExclude": ["vendor/**", " *.gen.py ", ""]})
+    assert (s.context_tokens, s.context_exclude, errors) == (0, ("vendor/**", "*.gen.py"), [])
+    assert s.to_dict()["contextExclude"] == ["vendor/**", "*.gen.py"]  # JSON's (and the editors') list
+    monkeypatch.setenv("CODELLAMA_LS_CONTEXT_EXCLUDE", "build/, dist/")  # flags and variables: comma-separated
+    args = build_parser().parse_args(["--context-tokens", "1024"])
+    s, errors = settings_from_args(args)
+    assert (s.context_tokens, s.context_exclude, errors) == (1024, ("build/", "dist/"), [])
+    base = Settings(context_exclude=("keep/**",))
+    for bad in (["ok/**", "dir\\"], "!", [3], {"glob": "x"}):
+        kept, errors = base.updated({"contextExclude": bad})
+        assert kept.context_exclude == ("keep/**",) and len(errors) == 1 and "contextExclude" in errors[0], bad
+    _, errors = Settings().updated({"contextTokens": 8193})
+    assert errors and "contextTokens" in errors[0]

@@ -1,5 +1,6 @@
 """Security: no network unless configured, no secret in logs or messages, no file read beyond the
-configured model and tokenizer folders, no remote code.
+configured model and tokenizer folders and the workspace folders' files that context may use, no
+remote code.
 
 Two real server sessions are recorded, each with a ``sitecustomize`` audit hook (every Python
 ``open`` and socket call, see ``tests/support/audit_site``) and, where strace works, ``strace`` (native
@@ -11,7 +12,9 @@ code too: the Rust tokenizers and safetensors, glibc):
 
 Both run at ``--log-level DEBUG`` with canary tokens in the environment, on the command line, in
 ``initializationOptions`` and in ``didChangeConfiguration``, and exercise loading, completions,
-prompts, status, a settings reload and ``codellama.restartEngine``.
+prompts, status, a settings reload and ``codellama.restartEngine``. A third session
+(:func:`test_workspace_reads_stay_inside_the_folders`) gives the server a workspace folder with
+secrets, ignored files and symlinks leading out of it, and records every open and listing.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tests.support.rawlsp import RawServer
 pytestmark = pytest.mark.slow
 
 AUDIT_SITE = Path(__file__).resolve().parent.parent / "support" / "audit_site"
+CHECKOUT = Path(codellama_ls.__file__).resolve().parent.parent
 CANARIES = {
     "HF_TOKEN": "hf_canaryEnvToken0001",
     "HUGGING_FACE_HUB_TOKEN": "hf_canaryLegacyEnv0002",
@@ -76,6 +80,11 @@ class Run:
     states: list[dict] = field(default_factory=list)
 
 
+def audit_path() -> str:
+    """PYTHONPATH: the audit hook, and the code under test first (not another editable install's)."""
+    return os.pathsep.join([str(AUDIT_SITE), str(CHECKOUT)])
+
+
 def wait_reload(server: RawServer) -> dict:
     """After a reload-triggering settings change: see it start (it may be quick), then end."""
     deadline = time.monotonic() + 5
@@ -96,7 +105,7 @@ def record(tmp: Path, tiny_model: Path, tokenizer_dir: Path, *, offline: bool) -
         (tmp / sub).mkdir()
     run = Run(tmp, model, tokenizer_dir, tmp / "server.log", hub_configured=offline)
     env = {
-        "PYTHONPATH": str(AUDIT_SITE),
+        "PYTHONPATH": audit_path(),
         "CODELLAMA_AUDIT_LOG": str(tmp / "audit.log"),
         "PYTHONDONTWRITEBYTECODE": "1",
         "HOME": str(tmp / "home"),
@@ -226,6 +235,7 @@ def allowed_roots(run: Run) -> list[str]:
         str(Path(codellama_ls.__file__).parent.parent / "codellama_ls.egg-info"),
         str(run.model),  # the configured model folder ...
         str(run.tokenizer),  # ... and tokenizer folder
+        str(run.tmp / "workspace"),  # the workspace folder: ignore files, source files context shows
         "/proc",  # memory figures for codellama/status, CPU counts (torch, psutil)
         "/sys/devices/system/cpu",  # CPU topology (torch)
         "/dev",  # /dev/null, /dev/urandom, /dev/shm semaphores
@@ -258,15 +268,25 @@ def unexpected_opens(run: Run, paths: list[tuple[str, str]]) -> list[str]:
     return sorted(set(bad))
 
 
-def test_reads_only_configured_folders(run):
+def audited_opens(rows: list[list[str]]) -> list[tuple[str, str]]:
+    """(path, how) of every open the audit hook recorded."""
     opens = []
-    for row in run.audit:
+    for row in rows:
         if row[0] == "open":
             flags = int(row[2]) if row[2].lstrip("-").isdigit() else 0
             opens.append((row[3], f"mode={row[1]} " + ("O_EXCL" if flags & os.O_EXCL else "")))
+    return opens
+
+
+def test_reads_only_configured_folders(run):
+    opens = audited_opens(run.audit)
     assert unexpected_opens(run, opens) == []
-    workspace = str(run.tmp / "workspace")
-    assert not [p for p, _ in opens if _real(p).startswith(os.path.realpath(workspace))]
+    workspace = os.path.realpath(run.tmp / "workspace")
+    in_workspace = [_real(p) for p, _ in opens if _under(_real(p), [workspace])]
+    assert in_workspace, "the workspace (the client's rootUri) was not indexed"
+    # Only its ignore files: `app.py` is open in the editor (its text comes from there) and imports
+    # nothing of the workspace.
+    assert {os.path.relpath(p, workspace) for p in in_workspace} <= {".gitignore", ".git/info/exclude"}
 
 
 # Native code also loads shared libraries, locale data and a few /etc files glibc and OpenSSL
@@ -323,3 +343,136 @@ def test_model_with_custom_code_is_not_executed(tiny_model, tmp_path):
         engine.load()
     assert engine.state is EngineState.FAILED and "trust_remote_code" in str(err.value)
     assert not marker.exists()
+
+
+# -- the workspace -------------------------------------------------------------------------
+WORKSPACE_MAIN = """from pkg.big import Big
+from pkg.credentials import Cred
+from pkg.dirlink.mod import Deep
+from pkg.ignored import Ign
+from pkg.lib import Lib
+from pkg.link import Linked
+
+
+def a():
+    return Big()
+
+
+def b():
+    return Cred()
+
+
+def c():
+    return Deep()
+
+
+def d():
+    return Ign()
+
+
+def e():
+    return Linked()
+
+
+def f():
+    return Lib()
+"""
+NEVER_READ = ("pkg/big.py", "pkg/credentials.py", "pkg/ignored.py", "pkg/link.py", ".env", "id_rsa", "server.pem")
+
+
+def make_workspace(tmp: Path) -> tuple[Path, Path]:
+    """A workspace folder with secrets, an ignored file, a file over 1 MB, and symlinks (to a file and
+    to a folder) that lead out of it; every one of them is imported by ``pkg/main.py``."""
+    ws, outside = tmp / "ws", tmp / "outside"
+    (ws / "pkg").mkdir(parents=True)
+    (ws / ".aws").mkdir()
+    outside.mkdir()
+    (outside / "secret_lib.py").write_text("class Linked:\n    token = 'outside-the-workspace'\n")
+    (outside / "mod.py").write_text("class Deep:\n    pass\n")
+    (ws / ".gitignore").write_text("ignored.py\n")
+    (ws / ".env").write_text("API_KEY=never\n")
+    (ws / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (ws / "server.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (ws / ".aws" / "credentials").write_text("[default]\naws_secret_access_key = never\n")
+    (ws / "pkg" / "__init__.py").write_text("")
+    (ws / "pkg" / "main.py").write_text(WORKSPACE_MAIN)
+    (ws / "pkg" / "lib.py").write_text("class Lib:\n    def run(self) -> int:\n        return 1\n")
+    (ws / "pkg" / "credentials.py").write_text("class Cred:\n    secret = 'never'\n")
+    (ws / "pkg" / "ignored.py").write_text("class Ign:\n    pass\n")
+    (ws / "pkg" / "big.py").write_text("class Big:\n    pass\n" + "# padding\n" * 120_000)
+    (ws / "pkg" / "link.py").symlink_to(outside / "secret_lib.py")
+    (ws / "pkg" / "dirlink").symlink_to(outside, target_is_directory=True)
+    return ws, outside
+
+
+def test_workspace_reads_stay_inside_the_folders(tmp_path, tokenizer_dir):
+    ws, outside = make_workspace(tmp_path)
+    for sub in ("home", "hf", "tmp"):
+        (tmp_path / sub).mkdir()
+    audit = tmp_path / "audit.log"
+    env = {
+        "PYTHONPATH": audit_path(),
+        "CODELLAMA_AUDIT_LOG": str(audit),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HOME": str(tmp_path / "home"),
+        "HF_HOME": str(tmp_path / "hf"),
+        "TMPDIR": str(tmp_path / "tmp"),
+    }
+    main = ws / "pkg" / "main.py"
+    lines = WORKSPACE_MAIN.split("\n")
+    calls = {name: (row, line.index("(") + 1) for row, line in enumerate(lines) for name in [line.strip()[7:-2]]
+             if line.startswith("    return ")}  # fmt: skip
+    run = Run(tmp_path, tokenizer_dir, tokenizer_dir, tmp_path / "server.log", hub_configured=False)
+    with RawServer(["--log-file", str(run.log)], env, stderr=tmp_path / "stderr.txt") as server:
+        folders = [{"uri": ws.as_uri(), "name": "ws"}]
+        caps = {"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}
+        server.call(
+            "initialize",
+            {
+                "processId": None,
+                "workspaceFolders": folders,
+                "capabilities": caps,
+                "initializationOptions": {"model": str(tokenizer_dir)},
+            },
+        )
+        server.notify("initialized", {})
+        server.wait_state({"ready", "failed"})
+        server.open(main.as_uri(), WORKSPACE_MAIN)
+        deadline = time.monotonic() + 30
+        while not [c for c in server.prompt(main.as_uri(), *calls["Lib"])["context"] if "lib.py" in c["uri"]]:
+            assert time.monotonic() < deadline, "the definition of Lib never reached the prompt"
+            time.sleep(0.1)
+        # Told about files outside the folders (and behind the links): nothing is touched.
+        events = [
+            (outside / "secret_lib.py").as_uri(),
+            (ws / "pkg" / "link.py").as_uri(),
+            (outside / "mod.py").as_uri(),
+        ]
+        server.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": u, "type": 2} for u in events]})
+        while not server.status()["context"]["ready"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        shown = {name: server.prompt(main.as_uri(), *where)["context"] for name, where in calls.items()}
+        assert server.shutdown() == 0
+    assert [c["symbol"] for c in shown["Lib"]] == ["Lib"]
+    assert {c["uri"].rsplit("/", 1)[-1] for found in shown.values() for c in found} == {"lib.py"}
+
+    rows = [line.split("\t") for line in audit.read_text().splitlines()]
+    opens = audited_opens(rows)
+    opened = [path for path, _ in opens]
+    listed = [row[1] for row in rows if row[0] in ("os.scandir", "os.listdir")]
+    real_ws = os.path.realpath(ws)
+    assert os.path.realpath(ws / "pkg" / "lib.py") in [_real(p) for p in opened]  # the hook saw the reads
+    assert real_ws in [_real(p) for p in listed]  # ... and the walk
+    # Nothing outside the workspace folder (but what the server read before: its code, the tokenizer, ...).
+    assert unexpected_opens(run, [(p, how) for p, how in opens if not _under(_real(p), [real_ws])]) == []
+    assert [p for p in opened + listed if _under(_real(p), [os.path.realpath(outside)])] == []
+    assert [p for p in opened + listed if "dirlink" in p or p.endswith("link.py")] == []  # links: not followed
+    # Inside it: ignore files and the source files context may show; never secrets, ignored or big files.
+    inside = {os.path.relpath(_real(p), real_ws) for p in opened if _under(_real(p), [real_ws])}
+    assert [p for p in inside if p in NEVER_READ or p.startswith(".aws")] == []
+    assert {p for p in inside if os.path.basename(p) not in (".gitignore", "exclude")} <= {
+        "pkg/lib.py",
+        "pkg/__init__.py",
+    }
+    assert "pkg/main.py" not in inside  # open in the editor: its text comes from there

@@ -26,7 +26,8 @@ function inspector(layers: Record<string, Inspected>): (key: string) => Inspecte
 describe('serverKeys', () => {
   it('lists the contributed server settings and leaves out how the server is started', () => {
     const keys = serverKeys(manifest);
-    for (const key of ['model', 'quantization', 'maxNewTokens', 'debounceMs', 'fimFormat', 'engine', 'url', 'enable']) {
+    const expected = ['model', 'quantization', 'maxNewTokens', 'debounceMs', 'fimFormat', 'engine', 'url', 'enable'];
+    for (const key of [...expected, 'contextTokens', 'contextExclude']) {
       assert.ok(keys.includes(key), `${key} missing from ${keys.join(', ')}`);
     }
     assert.ok(!keys.includes('server.path'));
@@ -45,6 +46,8 @@ describe('serverKeys', () => {
     assert.equal(defaults.maxNewTokens, 128);
     assert.equal(defaults.fimFormat, 'spm');
     assert.equal(defaults.url, null);
+    assert.equal(defaults.contextTokens, 512);
+    assert.deepEqual(defaults.contextExclude, []);
   });
 });
 
@@ -94,6 +97,14 @@ describe('didChangeConfiguration', () => {
 
   it('compares arrays and objects by value', () => {
     assert.equal(configurationChange({ x: [1, 2] }, { x: [1, 2] }, {}), undefined);
+  });
+
+  it('sends a changed list of globs whole, and the empty default when the user removes it', () => {
+    const defaults = { contextExclude: [] };
+    assert.deepEqual(configurationChange({}, { contextExclude: ['vendor/**'] }, defaults), {
+      contextExclude: ['vendor/**'],
+    });
+    assert.deepEqual(configurationChange({ contextExclude: ['vendor/**'] }, {}, defaults), { contextExclude: [] });
   });
 
   it('nests the changes under the section the server looks for', () => {
