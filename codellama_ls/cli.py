@@ -229,7 +229,12 @@ def _with_context(service: CompletionService, cursor: Cursor, tok: PromptTokeniz
     while True:
         service.context.wait_ready(max(deadline - time.monotonic(), 0.0))
         prompt = service.build(cursor, tok)  # may ask for files not parsed yet ...
-        if service.context.ready or time.monotonic() >= deadline:  # ... then it is built again
+        if service.context.ready:  # ... then it is built again
+            return prompt
+        if time.monotonic() >= deadline:
+            log.warning(
+                "the workspace index was not done after %.0f s; the prompt has the context found so far", CONTEXT_WAIT_S
+            )
             return prompt
 
 

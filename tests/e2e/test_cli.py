@@ -99,3 +99,33 @@ def test_tcp_binds_loopback_by_default(tokenizer_dir):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_prompt_shows_context_from_the_project(tmp_path, tokenizer_dir):
+    """The workspace is the nearest folder with a project marker; `--workspace` names another one."""
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "context" / "python", project)
+    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    render = project / "app" / "render.py"
+    row = next(i for i, line in enumerate(render.read_text().split("\n")) if "style_=Style(" in line)
+    location = f"{render}:{row + 1}:{render.read_text().split(chr(10))[row].index('Style(') + 7}"
+    res = run_cli("prompt", location, "--json", "--model", str(tokenizer_dir))
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    style = [c for c in data["context"] if c["uri"] == (project / "app" / "style.py").as_uri()]
+    assert style and style[0]["reason"] == "definition" and "Style" in style[0]["symbol"]
+    assert "# class Style:\n" in data["contextText"] and data["prefix"].endswith("style_=Style(")
+
+    res = run_cli("prompt", location, "--model", str(tokenizer_dir))  # for people: paths and lines as in an editor
+    assert res.returncode == 0, res.stderr
+    assert f"app/style.py:{style[0]['startLine'] + 1}-{style[0]['endLine'] + 1}  definition of Style" in res.stdout
+    assert "--- context text ---\n# Path: app/text.py\n" in res.stdout and f"(workspace {project})" in res.stdout
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for args in (["--workspace", str(elsewhere)], ["--context-tokens", "0"]):
+        res = run_cli("prompt", location, "--json", "--model", str(tokenizer_dir), *args)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["context"] == [], args
