@@ -12,7 +12,13 @@ removed. The same model and settings then answer the same requests the naive way
 - (b) codellama-ls: ``python -m codellama_ls`` over stdio, a request per keystroke.
 
 It also replays the (b) session's model calls through the engine with other prompt
-orders, to show how many prompt tokens each must compute. One command:
+orders, to show how many prompt tokens each must compute.
+
+Context from other files (``--context``, default ``both``): the file lies in a workspace folder
+with the standard library's other archive modules, and ``gzip.py`` is open beside it; (b) runs
+once with ``contextTokens`` 0 (off) and once with the default 512 (on), and a second table sets
+latency and KV reuse side by side. (a) and the replays use the first session's prompts, context
+included. One command:
 
     python bench/latency.py            # trains the model first if bench/.cache has none (~5 min)
     python bench/latency.py --quick    # a small model and 24 keystrokes: every part, in about a minute (CI)
@@ -27,6 +33,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import statistics
 import sys
 import sysconfig
@@ -45,8 +52,11 @@ from train_model import CACHE, DEFAULT_OUT, HELD_OUT, QUICK_OUT, ensure_model  #
 
 from codellama_ls.postprocess import Context, postprocess  # noqa: E402
 
-URI = "file:///bench/tarfile.py"
 KEY_INTERVAL = 0.125  # 8 keystrokes a second
+WORKSPACE = CACHE / "latency-workspace"  # tarfile.py among the stdlib's other archive modules
+NEIGHBOURS = ("gzip.py", "bz2.py", "lzma.py", "zipfile", "zipfile.py", "shutil.py", "_compression.py")
+OPEN_BESIDE = "gzip.py"  # open in the editor too: a source of similar code
+URI = (WORKSPACE / HELD_OUT).as_uri()
 
 
 # -- the document and the script ---------------------------------------------------------
@@ -112,6 +122,20 @@ def make_script(seed: int, keystrokes: int) -> list[Burst]:
     return bursts
 
 
+def make_workspace(text: str) -> Path:
+    """The workspace folder: the edited file (as last saved) and its neighbours in the standard library."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    WORKSPACE.mkdir(parents=True, exist_ok=True)
+    for name in NEIGHBOURS:
+        source, target = stdlib / name, WORKSPACE / name
+        if source.is_dir() and not target.exists():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.is_file():
+            shutil.copyfile(source, target)
+    (WORKSPACE / HELD_OUT).write_text(text, encoding="utf-8")
+    return WORKSPACE
+
+
 def position(text: str, offset: int) -> types.Position:
     line_start = text.rfind("\n", 0, offset) + 1
     part = text[line_start:offset]
@@ -152,9 +176,14 @@ class Record:
     prefix: str = ""  # LF text around the cursor at the last keystroke, for the replays
     suffix: str = ""
     typed_ms: list[float] = field(default_factory=list)  # answers to the burst's other keystrokes
+    context: str = ""  # the context block of the prompt at the last keystroke (codellama/prompt)
+    context_tokens: int = 0
+    prompt_tokens: int = 0  # the answering model call's whole prompt
 
 
-async def run_server(model: Path, text: str, sites: list[Site], script: list[Burst], settings: dict) -> dict:
+async def run_server(
+    model: Path, text: str, sites: list[Site], script: list[Burst], settings: dict, context_tokens: int = 0
+) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODELLAMA_LS_")}
     env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(settings["threads"])})
     client = LanguageClient("latency-bench", "1")
@@ -163,8 +192,12 @@ async def run_server(model: Path, text: str, sites: list[Site], script: list[Bur
         sys.executable, "-m", "codellama_ls", "--log-file", str(log), "--log-level", "WARNING", env=env, cwd=str(ROOT)
     )
     options = {k: v for k, v in settings.items() if k != "threads"} | {"model": str(model), "device": "cpu"}
+    options["contextTokens"] = context_tokens
+    folder = types.WorkspaceFolder(uri=WORKSPACE.as_uri(), name=WORKSPACE.name)
     await client.initialize_async(
-        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(), initialization_options=options, workspace_folders=[folder]
+        )
     )
     client.initialized(types.InitializedParams())
 
@@ -175,9 +208,10 @@ async def run_server(model: Path, text: str, sites: list[Site], script: list[Bur
         await asyncio.sleep(0.1)
     if st["state"] == "failed":
         raise SystemExit(f"the server could not load the model: {st['error']}")
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=URI, language_id="python", version=1, text=text))
-    )
+    beside = WORKSPACE / OPEN_BESIDE
+    for uri, content in ((beside.as_uri(), beside.read_text(encoding="utf-8")), (URI, text)):
+        item = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=content)
+        client.text_document_did_open(types.DidOpenTextDocumentParams(item))
     version = 1
     debounce = settings["debounceMs"]
 
@@ -250,6 +284,7 @@ async def run_server(model: Path, text: str, sites: list[Site], script: list[Bur
             record.source = "model"
             record.engine_ms = last["seconds"] * 1000
             record.prefill, record.decoded = last["prefillTokens"], last["newTokens"]
+            record.prompt_tokens = last["promptTokens"]
             record.overhead_ms = latency - record.engine_ms - debounce
             record.server_ms = (after["lastAnswerMs"] or 0.0) - record.engine_ms - debounce
         else:
@@ -258,6 +293,8 @@ async def run_server(model: Path, text: str, sites: list[Site], script: list[Bur
         if kind == "accept":
             record.typed_ms = typed_ms if after["typedThroughHits"] - typed_before >= len(keys) - 1 else []
         record.answer = answer
+        seen = plain(await client.protocol.send_request_async("codellama/prompt", prompt_params(text, cursor)))
+        record.context, record.context_tokens = seen["contextText"], sum(c["tokens"] for c in seen["context"])
         records.append(record)
         shown = answer.replace("\r\n", "\n") if answer else None
         print(
@@ -279,6 +316,11 @@ async def run_server(model: Path, text: str, sites: list[Site], script: list[Bur
     client.exit(None)
     await client.stop()
     return {"records": records, "status": final, "peak_rss_mb": rss, "round_trip_ms": round_trips}
+
+
+def prompt_params(text: str, offset: int) -> dict:
+    pos = position(text, offset)
+    return {"textDocument": {"uri": URI}, "position": {"line": pos.line, "character": pos.character}}
 
 
 def plain(value: Any) -> Any:
@@ -315,7 +357,9 @@ def run_naive(model_dir: Path, records: list[Record], settings: dict) -> list[di
     stop = [tok.special.eot, tok.special.eos]
     out = []
     for record in records:
-        prompt = build_prompt(tok, record.prefix, record.suffix, fmt=settings["fimFormat"], budget=budget)
+        prompt = build_prompt(
+            tok, record.prefix, record.suffix, fmt=settings["fimFormat"], budget=budget, context=record.context
+        )
         ids = torch.tensor([prompt.ids])
         start = time.perf_counter()
         with torch.inference_mode():
@@ -366,7 +410,14 @@ def replay_orders(model_dir: Path, records: list[Record], settings: dict) -> lis
         prefill, seconds = [], []
         for record in calls:
             prompt = build_prompt(
-                tok, record.prefix, record.suffix, fmt=fmt, budget=budget, prefix_share=0.75, stable_cut=stable
+                tok,
+                record.prefix,
+                record.suffix,
+                fmt=fmt,
+                budget=budget,
+                prefix_share=0.75,
+                stable_cut=stable,
+                context=record.context,
             )
             result = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=1, key=URI))
             prefill.append(result.prefill_tokens)
@@ -456,6 +507,35 @@ def report(info: dict, server: dict, naive: list[dict], orders: list[dict], sett
     return "\n".join(lines)
 
 
+def context_report(runs: dict[str, dict]) -> str:
+    """Context off and on, side by side: latency and what the KV cache saved."""
+    rows: dict[str, list[str]] = {}
+    for server in runs.values():
+        records: list[Record] = server["records"]
+        calls = [r for r in records if r.source == "model"]
+        latency = [r.latency_ms for r in records]
+        prefill = [float(r.prefill) for r in calls]
+        overhead = [r.overhead_ms for r in calls]
+        blocks = server["status"].get("context", {}).get("blocks", {})
+        context_mean = statistics.fmean([r.context_tokens for r in records] or [0])
+        cells = {
+            "model calls (+ typed-through, cached)": f"{len(calls)} (+{sum(r.source == 'typed' for r in records)}, "
+            f"{sum(r.source == 'cache' for r in records)})",
+            "latency p50 / p95, last keystroke → answer": f"{pct(latency, 50):.0f} / {pct(latency, 95):.0f} ms",
+            "prompt tokens computed per model call (KV reuse), mean / p50": f"{statistics.fmean(prefill or [0]):.0f} "
+            f"/ {pct(prefill, 50):.0f}",
+            "prompt length per model call, mean": f"{statistics.fmean([r.prompt_tokens for r in calls] or [0]):.0f}",
+            "context tokens in the prompt at the last keystroke, mean": f"{context_mean:.0f}",
+            "server overhead of a model call p50 / p95": f"{pct(overhead, 50):.1f} / {pct(overhead, 95):.1f} ms",
+            "context blocks: requests / built": f"{blocks.get('requests', 0)} / {blocks.get('rebuilt', 0)}",
+        }
+        for row, cell in cells.items():
+            rows.setdefault(row, []).append(cell)
+    lines = ["| | " + " | ".join(f"context {name}" for name in runs) + " |", "| --- |" + " ---: |" * len(runs)]
+    lines += [f"| {row} | " + " | ".join(cells) + " |" for row, cells in rows.items()]
+    return "\n".join(lines)
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -475,6 +555,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default 128 (16 with --quick)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-orders", action="store_true", help="skip the prompt-order replay")
+    parser.add_argument(
+        "--context", choices=["on", "off", "both"], default="both", help="context from other files in (b)"
+    )
     args = parser.parse_args()
     args.model = args.model or (QUICK_OUT if args.quick else DEFAULT_OUT)
     args.keystrokes = args.keystrokes or (24 if args.quick else 200)
@@ -490,14 +573,22 @@ def main() -> None:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     model_info = ensure_model(args.model, quick=args.quick)
     text, sites = make_document()
+    make_workspace(text)
     info = {"weights": model_info["weights"], "load": load, "lines": text.count("\n") + 1}
     script = make_script(args.seed, args.keystrokes)
-    print(f"(b) codellama-ls over stdio: {len(script)} bursts")
-    server = asyncio.run(run_server(args.model, text, sites, script, settings))
+    runs: dict[str, dict] = {}
+    for mode in ("off", "on") if args.context == "both" else (args.context,):
+        print(f"(b) codellama-ls over stdio, context {mode}: {len(script)} bursts")
+        text, sites = make_document()  # the sessions change both
+        runs[mode] = asyncio.run(run_server(args.model, text, sites, script, settings, 512 if mode == "on" else 0))
+    server = next(iter(runs.values()))  # (a) and the replays answer the first session's requests
     print("(a) naive model.generate")
     naive = run_naive(args.model, server["records"], settings)
     orders = [] if args.skip_orders else replay_orders(args.model, server["records"], settings)
     table = report(info, server, naive, orders, settings)
+    if len(runs) > 1:
+        table += "\n\nContext from other files, off and on (the same keystrokes, `contextTokens` 0 and 512):\n\n"
+        table += context_report(runs)
     print()
     print(table)
     raw = {
@@ -507,6 +598,10 @@ def main() -> None:
         "naive": naive,
         "orders": orders,
         "status": server["status"],
+        "context": {
+            mode: {**run, "records": [asdict(r) | {"prefix": None, "suffix": None} for r in run["records"]]}
+            for mode, run in runs.items()
+        },
     }
     stem = "quick-latency" if args.quick else "latency"
     (CACHE / f"{stem}-results.json").write_text(json.dumps(raw, indent=1, default=str))

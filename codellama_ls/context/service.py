@@ -202,5 +202,11 @@ class ProjectContext:
             "files": index.file_count(),
             "parsed": index.stats["analysed"],
             "blocks": dict(provider.stats),
-            "rebuilt": dict(provider.reasons),
+            "rebuilt": {_camel(reason): n for reason, n in provider.reasons.items()},  # why blocks were made
         }
+
+
+def _camel(words: str) -> str:
+    """``new place`` → ``newPlace``: JSON keys a client can turn into names."""
+    first, *rest = words.split()
+    return first + "".join(word.capitalize() for word in rest)
