@@ -39,6 +39,12 @@ StopCheck = Callable[[str], bool]
 ProgressFn = Callable[[str, "int | None"], None]
 
 
+# Sampling of the suggestions after the first when the user's temperature is 0 (greedy): the
+# first stays the greedy answer, the others need some randomness to differ from it.
+SAMPLE_TEMPERATURE = 0.8
+SAMPLE_TOP_P = 0.95
+
+
 @dataclass
 class GenerationRequest:
     prompt: Prompt
@@ -49,16 +55,36 @@ class GenerationRequest:
     should_stop: StopCheck | None = None
     timeout_s: float | None = None
     key: str = ""  # the document the request belongs to (per-document caches)
+    samples: int = 1  # suggestions wanted: the first decoded as a single request would be, the others sampled
+    # A fresh early-stop check for each sample after the first (checks may remember the text they saw).
+    new_stop_check: Callable[[], StopCheck] | None = None
+
+    def stop_checks(self) -> list[StopCheck | None]:
+        """One early-stop check per sample; the first is ``should_stop``."""
+        make = self.new_stop_check
+        return [self.should_stop, *((make() if make else self.should_stop) for _ in range(self.samples - 1))]
+
+    def sampling(self, index: int) -> tuple[float, float]:
+        """(temperature, top_p) of sample ``index``: the request's own for the first; the
+        others sample with SAMPLE_TEMPERATURE / SAMPLE_TOP_P when the request is greedy."""
+        if index == 0 or self.temperature > 0:
+            return self.temperature, self.top_p
+        return SAMPLE_TEMPERATURE, SAMPLE_TOP_P
 
 
 @dataclass
 class GenerationResult:
-    text: str
-    new_tokens: int
+    text: str  # the first sample (the greedy one at temperature 0)
+    new_tokens: int  # tokens decoded, all samples together
     prefill_tokens: int  # prompt tokens actually computed (less than the prompt with a cache hit)
     prompt_tokens: int
-    stop_reason: str  # "eot" | "eos" | "length" | "early" | "cancelled" | "timeout"
+    stop_reason: str  # of the first sample: "eot" | "eos" | "length" | "early" | "cancelled" | "timeout"
     seconds: float = 0.0
+    texts: list[str] = field(default_factory=list)  # every sample, the first being ``text``
+
+    def __post_init__(self) -> None:
+        if not self.texts:
+            self.texts = [self.text]
 
 
 class Engine:
@@ -69,6 +95,10 @@ class Engine:
     """
 
     name = "engine"
+    # Whether requests should wait for typing to pause before they reach the engine. A remote
+    # server is shared and each request costs a round trip, so it is worth waiting for; an
+    # in-process engine starts at once, because a newer keystroke stops it within one token.
+    needs_debounce = True
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()

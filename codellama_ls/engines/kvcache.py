@@ -12,6 +12,7 @@ least recently used document goes first.
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,18 @@ def cache_bytes(cache: Any) -> int:
                 seen.add(storage.data_ptr())
                 total += storage.nbytes()
     return total
+
+
+def expand(cache: Any, rows: int) -> Any:
+    """A cache of ``rows`` copies of a one-row cache, for decoding several samples of a prompt.
+
+    The result has layers of its own (tensors are rebound, never written in place as the cache
+    grows), so ``cache`` keeps exactly the prompt and can be stored for reuse afterwards.
+    """
+    out = copy.copy(cache)
+    out.layers = [copy.copy(layer) for layer in cache.layers]
+    out.batch_repeat_interleave(rows)
+    return out
 
 
 def reusable(cache: Any) -> bool:

@@ -4,7 +4,8 @@ The decoding loop is our own rather than ``model.generate``: it checks the cance
 the stop check after every token, so a superseded request frees the device within one
 step, and it ends on ``▁<EOT>`` (which is not the tokenizer's EOS). The prefill reuses the
 key/value cache of the document's previous prompt (``kvcache.py``) and computes only the
-tokens after the longest common prefix.
+tokens after the longest common prefix. Several suggestions share that one prefill and
+decode as one batch; the prompt's cache is kept for reuse with one row, as for one suggestion.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from codellama_ls.engines.base import (
     GenerationResult,
     ProgressFn,
 )
-from codellama_ls.engines.kvcache import PrefixCache
+from codellama_ls.engines.kvcache import PrefixCache, expand
 from codellama_ls.tokens import CodeTokenizer, TokenizerNotFound
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class LocalEngine(Engine):
     """A causal LM loaded through ``AutoModelForCausalLM.from_pretrained``."""
 
     name = "local"
+    needs_debounce = False  # a newer keystroke stops a generation within one token
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -151,56 +153,89 @@ class LocalEngine(Engine):
         tok = self.code_tokenizer
         assert tok is not None
         ids = list(req.prompt.ids)
-        stop_ids = {i for i in (tok.special.eot, tok.special.eos) if i is not None}
         deadline = time.monotonic() + req.timeout_s if req.timeout_s else None
         started = time.perf_counter()
-        generated: list[int] = []
-        reason = "length"
         try:
             with torch.inference_mode():
                 logits, cache, computed = self._prefill(ids, req.key)
-                for _ in range(req.max_new_tokens):
-                    if req.cancel.is_set():
-                        reason = "cancelled"
-                        break
-                    if deadline is not None and time.monotonic() > deadline:
-                        reason = "timeout"
-                        break
-                    token = _pick(logits, req.temperature, req.top_p)
-                    if token in stop_ids:
-                        reason = "eot" if token == tok.special.eot else "eos"
-                        break
-                    generated.append(token)
-                    if req.should_stop is not None and req.should_stop(tok.decode(generated)):
-                        reason = "early"
-                        break
-                    if len(generated) >= req.max_new_tokens:
-                        break
-                    out = self.model(
-                        input_ids=torch.tensor([[token]], device=self.device),
-                        use_cache=True,
-                        **{self._cache_kw: cache},
-                    )
-                    logits, cache = out.logits[0, -1], out[self._cache_kw]
+                # Several samples decode on a copy of the prompt's cache; one decodes on the cache itself.
+                rows = expand(cache, req.samples) if req.samples > 1 else cache
+                generated, reasons = self._decode(req, logits, rows, deadline)
             self.kv.put(req.key, ids, cache)  # cropped back to the prompt: generated tokens do not stay
         except torch.cuda.OutOfMemoryError as exc:
             self.kv.clear()
             torch.cuda.empty_cache()
             raise EngineError(
                 "The GPU ran out of memory while generating; the suggestion was skipped. "
-                "Lower maxPromptTokens or use quantization 8bit/4bit.",
+                "Lower maxPromptTokens or suggestions, or use quantization 8bit/4bit.",
                 "oom",
             ) from exc
+        texts = [tok.decode(tokens) for tokens in generated]
         return self.record(
             GenerationResult(
-                text=tok.decode(generated),
-                new_tokens=len(generated),
+                text=texts[0],
+                new_tokens=sum(len(tokens) for tokens in generated),
                 prefill_tokens=computed,
                 prompt_tokens=len(ids),
-                stop_reason=reason,
+                stop_reason=reasons[0],
                 seconds=time.perf_counter() - started,
+                texts=texts,
             )
         )
+
+    def _decode(
+        self, req: GenerationRequest, logits: Any, cache: Any, deadline: float | None
+    ) -> tuple[list[list[int]], list[str]]:
+        """Decode ``req.samples`` rows together from the prompt's last logits.
+
+        Row 0 decodes as a single request would (greedy at temperature 0), the others sample
+        (``GenerationRequest.sampling``). Each row ends on its own (EOT/EOS, its own early-stop
+        check, ``max_new_tokens``) and leaves the batch, so finished rows cost nothing more.
+        The cancel flag and the deadline are checked before every step, for all rows at once.
+        """
+        import torch
+
+        tok = self.code_tokenizer
+        assert tok is not None
+        stop_ids = {i for i in (tok.special.eot, tok.special.eos) if i is not None}
+        n = req.samples
+        checks = req.stop_checks()
+        sampling = [req.sampling(row) for row in range(n)]
+        generated: list[list[int]] = [[] for _ in range(n)]
+        reasons = ["length"] * n
+        live = list(range(n))  # the rows still decoding, in the order of the batch
+        logits = logits.unsqueeze(0).expand(n, -1)
+        for _ in range(req.max_new_tokens):
+            if req.cancel.is_set() or (deadline is not None and time.monotonic() > deadline):
+                for row in live:
+                    reasons[row] = "cancelled" if req.cancel.is_set() else "timeout"
+                break
+            keep: list[int] = []  # positions in the batch of the rows that go on
+            for position, row in enumerate(live):
+                token = _pick(logits[position], *sampling[row])
+                if token in stop_ids:
+                    reasons[row] = "eot" if token == tok.special.eot else "eos"
+                    continue
+                generated[row].append(token)
+                check = checks[row]
+                if check is not None and check(tok.decode(generated[row])):
+                    reasons[row] = "early"
+                    continue
+                if len(generated[row]) >= req.max_new_tokens:
+                    continue
+                keep.append(position)
+            if not keep:
+                break
+            if len(keep) < len(live):
+                cache.batch_select_indices(torch.tensor(keep, device=self.device))
+            live = [live[position] for position in keep]
+            out = self.model(
+                input_ids=torch.tensor([[generated[row][-1]] for row in live], device=self.device),
+                use_cache=True,
+                **{self._cache_kw: cache},
+            )
+            logits, cache = out.logits[:, -1], out[self._cache_kw]
+        return generated, reasons
 
     def _prefill(self, ids: list[int], key: str) -> tuple[Any, Any, int]:
         """Run the prompt through the model, reusing the document's cached prefix.

@@ -1,8 +1,11 @@
 """OpenAI-compatible servers (vLLM, llama.cpp server, TGI's OpenAI route): ``/v1/completions``.
 
 The prompt goes as token ids (vLLM and llama.cpp accept a list of ints), so the model gets
-exactly the reference ids. A server that rejects ids (TGI's route takes only strings) gets
-the text form from :mod:`codellama_ls.textprompt`, and the engine remembers that.
+exactly the reference ids. Several suggestions use ``n``: at temperature 0 the first is a
+greedy request of its own and the others one sampled request with ``n`` (OpenAI's ``n``
+shares one temperature); their streams interleave, told apart by ``choices[i].index``.
+A server that rejects ids (TGI's route takes only strings) gets the text form from
+:mod:`codellama_ls.textprompt`, and the engine remembers that.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from codellama_ls.engines.base import EngineError, GenerationRequest
+from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, EngineError, GenerationRequest
 from codellama_ls.engines.http import EventStream
-from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Piece, RemoteEngine
+from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
 from codellama_ls.instruct import CHAT_FORMAT
 from codellama_ls.prompt import Prompt
 
@@ -56,10 +59,20 @@ class OpenAIEngine(RemoteEngine):
             self.max_total = int(info["max_total_tokens"])
             self.max_input = int(info.get("max_input_tokens") or self.max_total - 1)
 
-    def open(self, prompt: Prompt, req: GenerationRequest, deadline: float | None) -> tuple[EventStream, int]:
+    def groups(self, req: GenerationRequest) -> list[Group]:
+        """One request with ``n`` when all samples sample; else the greedy first alone."""
+        n = req.samples
+        if req.temperature > 0:
+            return [Group(0, n, req.temperature, req.top_p)]
+        rest = [Group(1, n - 1, SAMPLE_TEMPERATURE, SAMPLE_TOP_P)] if n > 1 else []
+        return [Group(0, 1, req.temperature, req.top_p), *rest]
+
+    def open(
+        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+    ) -> tuple[EventStream, int]:
         tok = self.tokenizer
         if self.accepts_ids is not False and tok is not None and tok.exact:
-            body = self._body(prompt.ids, req, len(prompt.ids))
+            body = self._body(prompt.ids, req, len(prompt.ids), group)
             try:
                 stream = self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline)
             except EngineError as exc:
@@ -75,34 +88,39 @@ class OpenAIEngine(RemoteEngine):
             prompt = self.fit(prompt, _TEXT_MARGIN)
         sent = self.send_chat(prompt) if prompt.format == CHAT_FORMAT else self.send_text(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
-        body = self._body(sent.text, req, prompt_tokens)
+        body = self._body(sent.text, req, prompt_tokens, group)
         return self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline), prompt_tokens
 
-    def _body(self, prompt: list[int] | str, req: GenerationRequest, prompt_tokens: int) -> dict[str, Any]:
+    def _body(
+        self, prompt: list[int] | str, req: GenerationRequest, prompt_tokens: int, group: Group
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model_id or self.settings.model,
             "prompt": prompt,
             "max_tokens": self.new_tokens(req, prompt_tokens),
-            "temperature": req.temperature,
+            "temperature": group.temperature,
             "stream": True,
         }
         if req.prompt.format != CHAT_FORMAT:  # an Instruct answer ends at EOS, where servers stop anyway
             body["stop"] = list(STOP)
-        if req.temperature > 0 and 0 < req.top_p < 1:
-            body["top_p"] = req.top_p
+        if group.count > 1:
+            body["n"] = group.count
+        if group.temperature > 0 and 0 < group.top_p < 1:
+            body["top_p"] = group.top_p
         return body
 
-    def parse(self, data: Any) -> Piece:
+    def parse(self, data: Any) -> list[Piece]:
         if not isinstance(data, dict):
             raise EngineError(f"codellama-ls: {self.label} at {self.http.shown} sent an unexpected event.", "protocol")
         if data.get("error") is not None:
             raise self.error_event(data)
-        choices = data.get("choices") or []
-        if not choices:  # a usage-only chunk
-            return Piece("")
-        choice = choices[0]
-        text = choice.get("text") or ""
-        finish = choice.get("finish_reason")
-        if finish is None:
-            return Piece(text)
-        return Piece(text, "length" if finish == "length" else "eot")
+        pieces = []
+        for choice in data.get("choices") or []:  # none in a usage-only chunk
+            if not isinstance(choice, dict):
+                continue
+            text = choice.get("text") or ""
+            finish = choice.get("finish_reason")
+            stop = None if finish is None else "length" if finish == "length" else "eot"
+            index = choice.get("index")
+            pieces.append(Piece(text, stop, index if isinstance(index, int) else 0))
+        return pieces

@@ -10,16 +10,20 @@ few seconds, quietly after the first message).
 
 ``generate()`` reads the stream token by token in the scheduler's worker thread. After
 every token it checks the cancel flag and the post-processing stop check, and on either
-it shuts the connection down at once, so the server stops generating too.
+it shuts the connection down at once, so the server stops generating too. Several
+suggestions are several streams read in parallel (:meth:`RemoteEngine.groups` says how
+the samples are split into requests); each sample ends on its own.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from codellama_ls.config import Settings
@@ -31,6 +35,7 @@ from codellama_ls.engines.base import (
     GenerationRequest,
     GenerationResult,
     ProgressFn,
+    StopCheck,
 )
 from codellama_ls.engines.http import Deadline, EventStream, Http, base_url, check_url
 from codellama_ls.engines.server_tokenizer import ASCII_CHARS_PER_TOKEN, EstimatingTokenizer, ServerTokenizer
@@ -49,10 +54,33 @@ _TEXT_MARGIN = 2  # a text prompt may re-tokenize a token longer than our ids
 
 @dataclass
 class Piece:
-    """One streamed event: text to append, and why the stream ends (None: it goes on)."""
+    """One streamed event: text to append, and why its sample ends (None: it goes on)."""
 
     text: str
     stop: str | None = None
+    index: int = 0  # which sample of the request (OpenAI's ``choices[i].index`` with ``n``)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Samples ``first`` .. ``first + count - 1`` of a generation, asked for in one request."""
+
+    first: int
+    count: int
+    temperature: float
+    top_p: float
+
+
+@dataclass
+class _Samples:
+    """What one request's stream gave: text, end reason and streamed pieces per sample."""
+
+    texts: list[str]
+    reasons: list[str]
+    pieces: int = 0
+    prompt_tokens: int = 0
+    error: EngineError | None = None
+    done: list[bool] = field(default_factory=list)
 
 
 class RemoteEngine(Engine):
@@ -76,6 +104,7 @@ class RemoteEngine(Engine):
         self._info_error: EngineError | None = None
         self._info_failed_at = 0.0
         self._lock = threading.RLock()  # guards reading /info
+        self._samplers: concurrent.futures.ThreadPoolExecutor | None = None  # streams of the samples after the first
 
     def configure(self, settings: Settings) -> None:
         """Timeouts, retries and the CA bundle apply to the next request without a reload."""
@@ -186,18 +215,109 @@ class RemoteEngine(Engine):
             raise EngineError(self.error or f"codellama-ls: the {self.name} engine is not ready", "not-ready")
         return self._generate(request)  # the scheduler's single worker runs one at a time
 
+    def groups(self, req: GenerationRequest) -> list[Group]:
+        """How the samples are asked for: one request each (TGI streams one sample per request).
+        The group holding sample 0 comes first."""
+        return [Group(i, 1, *req.sampling(i)) for i in range(req.samples)]
+
     def _generate(self, req: GenerationRequest) -> GenerationResult:
         started = time.perf_counter()
         deadline = time.monotonic() + req.timeout_s if req.timeout_s else None
-        text, pieces, reason, prompt_tokens = "", 0, "length", len(req.prompt.ids)
+        groups = self.groups(req)
+        checks = req.stop_checks()
+        samples = _Samples([""], ["cancelled"], prompt_tokens=len(req.prompt.ids))
+        extra: list[tuple[Group, concurrent.futures.Future[_Samples], threading.Event]] = []
+        ok = False
         try:
             if req.cancel.is_set():
                 raise Cancelled()
-            chat = req.prompt.format == CHAT_FORMAT  # an Instruct answer: it ends at EOS, not at <EOT>
             self.refresh_info()
             prompt = self.fit(req.prompt)
+            for group in groups[1:]:  # the other samples stream in parallel, each stopped on its own
+                stop = threading.Event()
+                sub = dataclasses.replace(req, cancel=stop)
+                future = self._pool().submit(self._stream, prompt, sub, group, checks, deadline)
+                extra.append((group, future, stop))
+            samples = self._stream(prompt, req, groups[0], checks, deadline)
+            if samples.error is not None:
+                raise samples.error
+            ok = True
+        except Cancelled:
+            samples.reasons = ["cancelled"] * len(samples.reasons)
+        except Deadline:
+            samples.reasons = ["timeout"] * len(samples.reasons)
+        finally:
+            others = self._join(extra, req, abort=not ok)
+        texts, reasons, pieces = list(samples.texts), list(samples.reasons), samples.pieces
+        for other in others:
+            texts += other.texts
+            reasons += other.reasons
+            pieces += other.pieces
+        return self.record(
+            GenerationResult(
+                text=texts[0],
+                new_tokens=pieces,
+                prefill_tokens=samples.prompt_tokens,
+                prompt_tokens=samples.prompt_tokens,
+                stop_reason=reasons[0],
+                seconds=time.perf_counter() - started,
+                texts=texts,
+            )
+        )
+
+    def _join(
+        self,
+        extra: list[tuple[Group, concurrent.futures.Future[_Samples], threading.Event]],
+        req: GenerationRequest,
+        *,
+        abort: bool,
+    ) -> list[_Samples]:
+        """Wait for the parallel samples, passing the request's cancel flag on; a sample whose
+        request failed is left out (the first sample's failure is the one reported)."""
+        if abort:
+            for _, _, stop in extra:
+                stop.set()
+        pending = {future for _, future, _ in extra}
+        while pending:
+            if req.cancel.is_set():
+                for _, _, stop in extra:
+                    stop.set()
+            _, pending = concurrent.futures.wait(pending, timeout=0.02)
+        out = []
+        for group, future, _ in extra:
+            got = future.result()
+            if got.error is not None:
+                log.info("%s: sample %d failed: %s", self.label, group.first, got.error)
+                continue
+            out.append(got)
+        return out
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._samplers is None:
+                self._samplers = concurrent.futures.ThreadPoolExecutor(7, thread_name_prefix="codellama-sample")
+            return self._samplers
+
+    def _stream(
+        self,
+        prompt: Prompt,
+        req: GenerationRequest,
+        group: Group,
+        checks: list[StopCheck | None],
+        deadline: float | None,
+    ) -> _Samples:
+        """Send one request for ``group`` and read its stream: each sample's text ends at the
+        server's stop, at ``<EOT>``, at its early-stop check, or at the cancel flag."""
+        n = group.count
+        out = _Samples([""] * n, ["length"] * n, prompt_tokens=len(prompt.ids), done=[False] * n)
+        chat = req.prompt.format == CHAT_FORMAT  # an Instruct answer: it ends at EOS, not at <EOT>
+        cut = False  # we stop reading before the server is done: the connection is shut down
+        finished = False
+        try:
+            if req.cancel.is_set():
+                raise Cancelled()
             try:
-                stream, prompt_tokens = self.open(prompt, req, deadline)
+                stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
             except EngineError as exc:
                 tok = self.tokenizer
                 if exc.kind != "validation" or tok is None or tok.exact or len(prompt.ids) < 64 or chat:
@@ -205,58 +325,67 @@ class RemoteEngine(Engine):
                 # A prompt cut by estimate that the server found too long: once more at half the size.
                 log.info("%s rejected an estimated prompt (%s); retrying at half its size", self.label, exc)
                 prompt = self.trim(prompt, len(prompt.ids) // 2)
-                stream, prompt_tokens = self.open(prompt, req, deadline)
-            finished = False
+                stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
             with stream:
                 for event in stream:
                     if event.data.strip() == "[DONE]":
                         finished = True
                         stream.drain()
                         break
-                    piece = self.parse(_json(event, self.http.label))
-                    if piece.text:
-                        text += piece.text
-                        pieces += 1
-                    if not chat and EOT_TEXT in text:  # a server that streams the stop text itself: we end it
-                        text, reason, finished = text[: text.index(EOT_TEXT)].removesuffix(" "), "eot", True
+                    for piece in self.parse(_json(event, self.http.label)):
+                        cut = self._take(piece, out, req, checks[group.first : group.first + n], chat) or cut
+                    if all(out.done):
+                        finished = True
+                        if not cut:  # every sample ended by the server: keep the connection for reuse
+                            stream.drain()
                         break
-                    if piece.stop is not None:  # the server ended it: keep the connection for reuse
-                        reason, finished = piece.stop, True
-                        stream.drain()
-                        break
-                    if req.cancel.is_set():
-                        reason = "cancelled"
-                        break
-                    if req.should_stop is not None and req.should_stop(text):
-                        reason = "early"
-                        break
-            if not finished and reason not in ("cancelled", "early"):
+            if not finished:
                 raise EngineError(
                     f"codellama-ls: the stream from {self.label} at {self.http.shown} ended before the "
                     "generation finished; the suggestion was skipped.",
                     "stream",
                 )
         except Cancelled:
-            reason = "cancelled"
+            out.reasons = [r if d else "cancelled" for r, d in zip(out.reasons, out.done, strict=True)]
         except Deadline:
-            reason = "timeout"
-        return self.record(
-            GenerationResult(
-                text=text,
-                new_tokens=pieces,
-                prefill_tokens=prompt_tokens,
-                prompt_tokens=prompt_tokens,
-                stop_reason=reason,
-                seconds=time.perf_counter() - started,
-            )
-        )
+            out.reasons = [r if d else "timeout" for r, d in zip(out.reasons, out.done, strict=True)]
+        except EngineError as exc:
+            out.error = exc
+        return out
 
-    def open(self, prompt: Prompt, req: GenerationRequest, deadline: float | None) -> tuple[EventStream, int]:
-        """Start the streaming request; returns the stream and the prompt's length in tokens."""
+    @staticmethod
+    def _take(piece: Piece, out: _Samples, req: GenerationRequest, checks: list[StopCheck | None], chat: bool) -> bool:
+        """Add a streamed piece to its sample; True when we end that sample before the server does."""
+        i = piece.index
+        if not 0 <= i < len(out.texts) or out.done[i]:
+            return False  # a sample already complete
+        if piece.text:
+            out.texts[i] += piece.text
+            out.pieces += 1
+        check = checks[i]
+        if not chat and EOT_TEXT in out.texts[i]:  # a server that streams the stop text itself: we end it
+            out.texts[i] = out.texts[i][: out.texts[i].index(EOT_TEXT)].removesuffix(" ")
+            out.reasons[i], out.done[i] = "eot", True
+            return True
+        if piece.stop is not None:  # the server ended it
+            out.reasons[i], out.done[i] = piece.stop, True
+            return False
+        if req.cancel.is_set():
+            raise Cancelled()
+        if check is not None and check(out.texts[i]):
+            out.reasons[i], out.done[i] = "early", True
+            return True
+        return False
+
+    def open(
+        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+    ) -> tuple[EventStream, int]:
+        """Start the streaming request for ``group``'s samples; returns the stream and the
+        prompt's length in tokens."""
         raise NotImplementedError
 
-    def parse(self, data: Any) -> Piece:
-        """Turn one event's JSON into a Piece (raises EngineError for error events)."""
+    def parse(self, data: Any) -> list[Piece]:
+        """Turn one event's JSON into pieces (raises EngineError for error events)."""
         raise NotImplementedError
 
     def send_text(self, prompt: Prompt) -> TextPrompt:
@@ -336,6 +465,10 @@ class RemoteEngine(Engine):
         return out
 
     def close(self) -> None:
+        with self._lock:
+            pool, self._samplers = self._samplers, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         self.http.close()
 
 

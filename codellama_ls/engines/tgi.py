@@ -14,7 +14,7 @@ from huggingface_hub import TextGenerationStreamOutput
 
 from codellama_ls.engines.base import EngineError, GenerationRequest
 from codellama_ls.engines.http import EventStream
-from codellama_ls.engines.remote import _TEXT_MARGIN, EOT_TEXT, STOP, Piece, RemoteEngine
+from codellama_ls.engines.remote import _TEXT_MARGIN, EOT_TEXT, STOP, Group, Piece, RemoteEngine
 from codellama_ls.instruct import CHAT_FORMAT
 from codellama_ls.prompt import Prompt
 
@@ -38,13 +38,16 @@ class TGIEngine(RemoteEngine):
         self.max_input = _int(info.get("max_input_tokens", info.get("max_input_length")))
         self.max_total = _int(info.get("max_total_tokens"))
 
-    def open(self, prompt: Prompt, req: GenerationRequest, deadline: float | None) -> tuple[EventStream, int]:
+    def open(
+        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+    ) -> tuple[EventStream, int]:
+        """One sample per request: several suggestions are parallel requests (TGI batches them)."""
         chat = prompt.format == CHAT_FORMAT
         if self.max_input is not None:
             prompt = self.fit(prompt, _TEXT_MARGIN)
         sent = self.send_chat(prompt) if chat else self.send_text(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
-        sampling = req.temperature > 0
+        sampling = group.temperature > 0
         parameters: dict[str, Any] = {
             "max_new_tokens": self.new_tokens(req, prompt_tokens),
             "stop": [] if chat else list(STOP),  # an Instruct answer ends at EOS, which TGI stops at
@@ -53,13 +56,13 @@ class TGIEngine(RemoteEngine):
             "do_sample": sampling,
         }
         if sampling:
-            parameters["temperature"] = req.temperature
-            if 0 < req.top_p < 1:  # TGI rejects top_p = 1.0
-                parameters["top_p"] = req.top_p
+            parameters["temperature"] = group.temperature
+            if 0 < group.top_p < 1:  # TGI rejects top_p = 1.0
+                parameters["top_p"] = group.top_p
         body = {"inputs": sent.text, "parameters": parameters}
         return self.http.stream("/generate_stream", body, cancel=req.cancel, deadline=deadline), prompt_tokens
 
-    def parse(self, data: Any) -> Piece:
+    def parse(self, data: Any) -> list[Piece]:
         if not isinstance(data, dict):
             raise EngineError(f"codellama-ls: TGI at {self.http.shown} sent an unexpected event.", "protocol")
         if data.get("error") is not None:
@@ -68,11 +71,11 @@ class TGIEngine(RemoteEngine):
         token = out.token
         eot = self.tokenizer.special.eot if self.tokenizer is not None else None
         if (eot is not None and token.id == eot) or token.text.strip() == EOT_TEXT:
-            return Piece("", "eot")
+            return [Piece("", "eot")]
         text = "" if token.special else token.text
         if out.details is not None:
-            return Piece(text, _FINISH.get(str(out.details.finish_reason), "length"))
-        return Piece(text)
+            return [Piece(text, _FINISH.get(str(out.details.finish_reason), "length"))]
+        return [Piece(text)]
 
 
 def _int(value: Any) -> int | None:

@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -57,6 +58,8 @@ class Stream:
     drop_after: int | None = None
     final: bool = True
     error_event: dict[str, Any] | None = None  # sent after the tokens instead of the final event
+    # OpenAI ``n``: the tokens of each choice; their events interleave, one token of each in turn.
+    choices: list[list[tuple[int, str]]] | None = None
 
 
 @dataclass
@@ -96,6 +99,8 @@ class FakeServer:
         self.tokenizer = _server_tokenizer(str(tokenizer_dir / "tokenizer.json")) if tokenizer_dir else None
         self.replies: dict[str, deque[Reply | Stream]] = defaultdict(deque)
         self.defaults: dict[str, Reply | Stream] = {}
+        # Answers chosen by the request body (parallel requests arrive in any order), before the queue.
+        self.responders: dict[str, Callable[[Any], Reply | Stream | None]] = {}
         self.seen: list[Seen] = []
         self.streams: list[StreamLog] = []
         self.stream_started = threading.Event()  # set when a stream's headers went out
@@ -129,7 +134,10 @@ class FakeServer:
         with self._lock:
             return [s for s in self.seen if s.path == path]
 
-    def next_reply(self, path: str) -> Reply | Stream | None:
+    def next_reply(self, path: str, body: Any = None) -> Reply | Stream | None:
+        responder = self.responders.get(path)
+        if responder is not None and (chosen := responder(body)) is not None:
+            return chosen
         with self._lock:
             if self.replies[path]:
                 return self.replies[path].popleft()
@@ -210,20 +218,24 @@ def tgi_events(stream: Stream) -> list[dict[str, Any]]:
 
 def openai_events(stream: Stream, model: str) -> list[Any]:
     events: list[Any] = []
-    for index, (_, token_text) in enumerate(stream.tokens):
-        last = index == len(stream.tokens) - 1 and stream.final
-        events.append(
-            {
-                "id": "cmpl-1",
-                "object": "text_completion",
-                "created": 0,
-                "model": model,
-                "system_fingerprint": "fake",
-                "choices": [
-                    {"index": 0, "text": token_text, "logprobs": None, "finish_reason": stream.finish if last else None}
-                ],
-            }
-        )
+    choices = stream.choices or [stream.tokens]
+    for step in range(max(len(c) for c in choices)):
+        for choice, choice_tokens in enumerate(choices):
+            if step >= len(choice_tokens):
+                continue
+            last = step == len(choice_tokens) - 1 and stream.final
+            finish = stream.finish if last else None
+            text = choice_tokens[step][1]
+            events.append(
+                {
+                    "id": "cmpl-1",
+                    "object": "text_completion",
+                    "created": 0,
+                    "model": model,
+                    "system_fingerprint": "fake",
+                    "choices": [{"index": choice, "text": text, "logprobs": None, "finish_reason": finish}],
+                }
+            )
     if stream.error_event is not None:
         events.append(stream.error_event)
     if stream.final:
@@ -261,7 +273,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"null")
             self._record(body)
-            reply = server.next_reply(self.path)
+            reply = server.next_reply(self.path, body)
             if reply is None and self.path == "/tokenize":
                 reply = server.tokenize(body["inputs"])
             if reply is None and self.path == "/generate":
