@@ -2,18 +2,22 @@
 
 Both sit in front of the engine, so they work for every engine (local or remote):
 
-- :class:`TypedThrough` remembers, per document, the suggestion on screen and where it was
-  shown. When the text before the cursor has since grown by the start of that suggestion
+- :class:`TypedThrough` remembers, per document, the suggestions on screen and where they
+  were shown. When the text before the cursor has since grown by the start of one of them
   (the user typed it, or accepted part of it) and nothing after the cursor changed, the rest
-  of the suggestion is the answer. Backspace or any other edit falls through.
+  of each suggestion that still matches is the answer, so the one the user cycled to and
+  typed is followed too. Backspace or any other edit falls through.
 - :class:`CompletionCache` is an LRU of answers keyed by the prompt text (the part of the
   document the model sees) and every setting that changes the output, so returning to a
-  position (undo, moving back and forth) answers from memory.
+  position (undo, moving back and forth) answers from memory. An entry keeps every
+  suggestion of its answer and how many were asked for, so a request for more is not
+  answered with fewer.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,50 +28,61 @@ from codellama_ls.prompt import Prompt
 
 @dataclass(frozen=True)
 class _Shown:
-    prefix: str  # LF text before the cursor when the suggestion was shown
+    prefix: str  # LF text before the cursor when the suggestions were shown
     suffix: str  # LF text after it
-    suggestion: Suggestion  # LF text
+    suggestions: tuple[Suggestion, ...]  # LF text, in the order shown
 
 
 class TypedThrough:
-    """The suggestion last shown in each of the most recent ``max_documents`` documents."""
+    """The suggestions last shown in each of the most recent ``max_documents`` documents."""
 
     def __init__(self, max_documents: int = 64) -> None:
         self.max_documents = max_documents
         self._shown: OrderedDict[str, _Shown] = OrderedDict()
         self.hits = 0
 
-    def remember(self, uri: str, ctx: Context, suggestion: Suggestion | None) -> None:
-        """Record what is on screen now (``None``: nothing)."""
+    def remember(self, uri: str, ctx: Context, suggestions: Sequence[Suggestion]) -> None:
+        """Record what is on screen now (an empty list: nothing)."""
         self._shown.pop(uri, None)
-        if suggestion is None or not suggestion.text:
+        kept = tuple(s for s in suggestions if s.text)
+        if not kept:
             return
-        self._shown[uri] = _Shown(ctx.prefix, ctx.suffix, suggestion)
+        self._shown[uri] = _Shown(ctx.prefix, ctx.suffix, kept)
         while len(self._shown) > self.max_documents:
             self._shown.popitem(last=False)
 
-    def follow(self, uri: str, ctx: Context) -> Suggestion | None:
-        """The rest of the shown suggestion if the user typed its beginning, else None."""
+    def follow(self, uri: str, ctx: Context) -> list[Suggestion]:
+        """The rest of each shown suggestion whose beginning the user typed (empty: none)."""
         shown = self._shown.get(uri)
         if shown is None:
-            return None
+            return []
         typed = len(ctx.prefix) - len(shown.prefix)
-        text = shown.suggestion.text
-        if typed < 0 or typed >= len(text) or ctx.suffix != shown.suffix:
-            return None
-        if not (ctx.prefix.endswith(text[:typed]) and ctx.prefix.startswith(shown.prefix)):
-            return None
-        rest = Suggestion(text[typed:], shown.suggestion.replace)
-        if not rest.text.strip():
-            return None  # only whitespace left: let the model say what comes next
-        self.hits += 1
-        return rest
+        if typed < 0 or ctx.suffix != shown.suffix or not ctx.prefix.startswith(shown.prefix):
+            return []
+        rests = []
+        for suggestion in shown.suggestions:
+            text = suggestion.text
+            if typed >= len(text) or not ctx.prefix.endswith(text[:typed]):
+                continue
+            rest = Suggestion(text[typed:], suggestion.replace)
+            if rest.text.strip() and rest not in rests:  # only whitespace left: let the model say what comes next
+                rests.append(rest)
+        if rests:
+            self.hits += 1
+        return rests
 
     def forget(self, uri: str) -> None:
         self._shown.pop(uri, None)
 
 
-Cached = tuple[Suggestion | None, GenerationResult]  # the answer (None: nothing worth showing) and its source
+@dataclass(frozen=True)
+class Cached:
+    """An answer: its suggestions (none: nothing worth showing), the result they came from and
+    how many suggestions were asked for."""
+
+    suggestions: tuple[Suggestion, ...]
+    result: GenerationResult
+    samples: int = 1
 
 
 class CompletionCache:
@@ -84,19 +99,25 @@ class CompletionCache:
         """What decides the output: the text the model sees (format, context, kept prefix/suffix) and ``settings``."""
         return (prompt.format, prompt.context_text, prompt.prefix, prompt.suffix, *settings)
 
-    def get(self, key: tuple[Any, ...]) -> Cached | None:
+    def get(self, key: tuple[Any, ...], samples: int = 1) -> Cached | None:
+        """The answer for ``key`` if it was made with at least ``samples`` suggestions asked for."""
         item = self._items.get(key)
-        if item is None:
+        if item is None or item.samples < samples:
             self.misses += 1
             return None
         self._items.move_to_end(key)
         self.hits += 1
         return item
 
-    def put(self, key: tuple[Any, ...], suggestion: Suggestion | None, result: GenerationResult) -> None:
+    def put(
+        self, key: tuple[Any, ...], suggestions: Sequence[Suggestion], result: GenerationResult, samples: int = 1
+    ) -> None:
         if result.stop_reason in ("cancelled", "timeout") or self.size <= 0:
             return
-        self._items[key] = (suggestion, result)
+        old = self._items.get(key)
+        if old is not None and old.samples > samples:
+            return  # keep the answer with more suggestions: it answers both kinds of request
+        self._items[key] = Cached(tuple(suggestions), result, samples)
         self._items.move_to_end(key)
         while len(self._items) > self.size:
             self._items.popitem(last=False)

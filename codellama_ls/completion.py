@@ -13,13 +13,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
 
 from codellama_ls import health, postprocess, redact
+from codellama_ls.acceptance import Acceptance
 from codellama_ls.cache import AnswerCaches
 from codellama_ls.config import Settings
 from codellama_ls.context.block import EMPTY, ContextBlock
@@ -36,7 +37,7 @@ from codellama_ls.engines.base import (
 from codellama_ls.engines.host import EngineHost
 from codellama_ls.notify import Notifier
 from codellama_ls.prompt import Prompt, build_prompt, prompt_budget
-from codellama_ls.scheduler import Scheduler
+from codellama_ls.scheduler import Scheduler, TypingPace
 from codellama_ls.token_memo import MemoTokenizer
 from codellama_ls.tokens import CodeTokenizer, PromptTokenizer
 
@@ -64,6 +65,7 @@ class Answer:
     end: int
     result: GenerationResult | None = None
     line_text: str = ""
+    id: str = ""  # what the editor names when it reports accepting it (``codellama.accepted``)
 
     def position(self, index: int, encoding: str) -> types.Position:
         """The client position of a python index into the cursor line."""
@@ -85,8 +87,14 @@ class CompletionService:
         self._prompt_tokenizer: PromptTokenizer | None = None
         self._memo: MemoTokenizer | None = None
         self.caches = AnswerCaches()
+        self.pace = TypingPace()  # keystroke intervals, for the debounce of remote engines
+        self.acceptance = Acceptance()  # in memory only: see acceptance.py
         self.encoding: str = types.PositionEncodingKind.Utf16
         self.context = ProjectContext(self.documents)  # code from other files; idle until the workspace is known
+        # Tokens decoded, and those decoded for answers nobody saw (cancelled or superseded).
+        self.decoded_tokens = 0
+        self.wasted_tokens = 0
+        self.wasted_generations = 0
 
     @property
     def engine(self) -> Engine:
@@ -181,20 +189,30 @@ class CompletionService:
         Only a request for an unknown document or position raises (KeyError, PositionError):
         that is the client's mistake, answered as InvalidParams.
         """
+        answers = await self.suggestions(uri, position)
+        return answers[0] if answers else None
+
+    async def suggestions(self, uri: str, position: types.Position, *, invoked: bool = False) -> list[Answer]:
+        """The suggestions at a position, the first being what :meth:`suggest` gives.
+
+        ``invoked``: the user asked explicitly; up to the ``suggestions`` setting are made, and
+        nothing waits for typing to pause. Otherwise (typing) one is made, as cheaply as possible.
+        """
         arrived = time.perf_counter()
         _, cursor = self.cursor(uri, position)
         if not self.settings.enable:
-            return None
+            return []
+        samples = self.settings.suggestions if invoked else 1
         try:
-            return await self._suggest(uri, cursor, arrived)
+            return await self._suggest(uri, cursor, arrived, samples, invoked)
         except RequestFailed:
-            return None
+            return []
 
-    async def _suggest(self, uri: str, cursor: Cursor, arrived: float) -> Answer | None:
+    async def _suggest(self, uri: str, cursor: Cursor, arrived: float, samples: int, invoked: bool) -> list[Answer]:
         ctx = postprocess.Context.from_cursor(cursor)
         with self._stage("cache"):
             typed = self.caches.typed.follow(uri, ctx)
-        if typed is not None:  # the user typed the start of the suggestion on screen: show its rest
+        if len(typed) >= samples:  # the user typed the start of a suggestion on screen: the rest of those it matches
             self.scheduler.cancel(uri)
             # into the completion cache as well, once the answer is out (pygls sends it in a later callback)
             asyncio.get_running_loop().call_later(0.01, self._cache_typed, cursor, typed)
@@ -202,19 +220,19 @@ class CompletionService:
         engine = self.engine
         if not engine.ready:
             self.host.report_unready()
-            return None
+            return []
         s = self.settings
         tok = engine.tokenizer
         if tok is None:
-            return None
+            return []
         with self._stage("prompt"):
             prompt = self.build(cursor, tok)
         with self._stage("cache"):
             key = self._result_key(prompt)
-            cached = self.caches.results.get(key)
+            cached = self.caches.results.get(key, samples)
         if cached is not None:  # this prompt was answered before (undo, moving back and forth)
             self.scheduler.cancel(uri)
-            return self._show(uri, cursor, *cached, "cache", arrived)
+            return self._show(uri, cursor, list(cached.suggestions[:samples]), cached.result, "cache", arrived)
 
         def job(cancel: threading.Event) -> GenerationResult:
             request = GenerationRequest(
@@ -226,31 +244,47 @@ class CompletionService:
                 should_stop=self._stop_check(ctx),
                 timeout_s=s.generation_timeout_ms / 1000,
                 key=uri,
+                samples=samples,
+                new_stop_check=lambda: self._stop_check(ctx),
             )
-            return engine.generate(request)
+            result = engine.generate(request)
+            self._count_decode(result, cancel)
+            return result
 
-        result = await self._generate(uri, job, arrived)
+        wait = 0.0 if invoked or not engine.needs_debounce else self.pace.debounce(uri, s.debounce_ms / 1000)
+        result = await self._generate(uri, job, arrived, wait)
         self.host.show_notices()
         if result is None or result.stop_reason in ("cancelled", "timeout"):
-            return None
+            return []
         if uri not in self.documents:  # closed while the model ran: nobody waits for this answer
             log.info("%s was closed while its suggestion was made", uri)
-            return None
+            return []
         with self._stage("postprocess"):
-            suggestion = postprocess.postprocess(result.text, ctx, truncated=result.stop_reason == "length")
-        self.caches.results.put(key, suggestion, result)
-        return self._show(uri, cursor, suggestion, result, "model", arrived)
+            suggestions = distinct(
+                postprocess.postprocess(text, ctx, truncated=reason == "length")
+                for text, reason in zip(result.texts, result.stop_reasons, strict=True)
+            )
+        self.caches.results.put(key, suggestions, result, samples)
+        return self._show(uri, cursor, suggestions, result, "model", arrived)
+
+    def _count_decode(self, result: GenerationResult, cancel: threading.Event) -> None:
+        """Count decoded tokens, and those of answers nobody will see (worker thread only)."""
+        self.decoded_tokens += result.new_tokens
+        if cancel.is_set() or result.stop_reason in ("cancelled", "timeout"):
+            self.wasted_tokens += result.new_tokens
+            self.wasted_generations += 1
 
     async def _generate(
-        self, uri: str, job: Callable[[threading.Event], GenerationResult], arrived: float
+        self, uri: str, job: Callable[[threading.Event], GenerationResult], arrived: float, wait_s: float = 0.0
     ) -> GenerationResult | None:
-        """Run ``job`` through the scheduler; every engine failure becomes one message per kind."""
+        """Run ``job`` through the scheduler after ``wait_s`` from the keystroke (the debounce);
+        every engine failure becomes one message per kind."""
         s = self.settings
         try:
             result: GenerationResult | None = await self.scheduler.run(
                 uri,
                 job,
-                debounce_s=max(0.0, s.debounce_ms / 1000 - (time.perf_counter() - arrived)),  # from the keystroke
+                debounce_s=max(0.0, wait_s - (time.perf_counter() - arrived)),  # from the keystroke
                 timeout_s=s.generation_timeout_ms / 1000 + 1.0,
             )
         except Cancelled:
@@ -300,15 +334,16 @@ class CompletionService:
 
         return safe
 
-    def _cache_typed(self, cursor: Cursor, typed: postprocess.Suggestion) -> None:
+    def _cache_typed(self, cursor: Cursor, typed: list[postprocess.Suggestion]) -> None:
         """Put a typed-through answer in the completion cache too, so coming back to it is free as well."""
         engine = self.engine
         if not engine.ready or engine.tokenizer is None:
             return
         try:
             prompt = self.build(cursor, engine.tokenizer)
-            result = GenerationResult(typed.text, 0, 0, len(prompt.ids), "typed")
-            self.caches.results.put(self._result_key(prompt), typed, result)
+            texts = [t.text for t in typed]
+            result = GenerationResult(texts[0], 0, 0, len(prompt.ids), "typed", texts=texts)
+            self.caches.results.put(self._result_key(prompt), typed, result, len(typed))
         except Exception:  # only a missed cache entry; the answer went out already
             log.exception("caching a typed-through answer failed")
 
@@ -321,15 +356,22 @@ class CompletionService:
         self,
         uri: str,
         cursor: Cursor,
-        suggestion: postprocess.Suggestion | None,
+        suggestions: list[postprocess.Suggestion],
         result: GenerationResult | None,
         source: str,
         arrived: float,
-    ) -> Answer | None:
-        """Answer with ``suggestion`` and remember it as the one on screen (for typing through)."""
-        self.caches.typed.remember(uri, postprocess.Context.from_cursor(cursor), suggestion)
-        self.caches.answered(source, elapsed_ms(arrived))
-        return None if suggestion is None else self.edit(cursor, suggestion, result)
+    ) -> list[Answer]:
+        """Answer with ``suggestions``, remember them as on screen (for typing through) and
+        count them as shown (each gets the id the editor reports acceptance with)."""
+        self.caches.typed.remember(uri, postprocess.Context.from_cursor(cursor), suggestions)
+        ms = elapsed_ms(arrived)
+        self.caches.answered(source, ms)
+        answers = [self.edit(cursor, suggestion, result) for suggestion in suggestions]
+        if answers:
+            ids = self.acceptance.shown(cursor.language_id, source, ms, [a.text for a in answers])
+            for answer, answer_id in zip(answers, ids, strict=True):
+                answer.id = answer_id
+        return answers
 
     def place(self, cursor: Cursor, result: GenerationResult) -> Answer | None:
         """Post-process raw output and express it as an edit of the cursor line."""
@@ -352,8 +394,18 @@ class CompletionService:
             "enabled": self.settings.enable,
             "documents": len(self.documents),
             "scheduled": self.scheduler.started,
+            "wait": {  # before the last model call: the debounce, then the previous generation stopping
+                "debounceMs": round(self.scheduler.last_debounce_s * 1000, 2),
+                "queueMs": round(self.scheduler.last_queue_s * 1000, 2),
+            },
+            "decode": {
+                "tokens": self.decoded_tokens,
+                "wastedTokens": self.wasted_tokens,
+                "wastedGenerations": self.wasted_generations,
+            },
             **self.caches.status(),
             "context": self.context.status(),
+            "acceptance": self.acceptance.status(),
             "settings": self.settings.to_dict(),
             **health.process(),
         }
@@ -403,6 +455,15 @@ class _Stage:
         if not self.fatal:
             return True
         raise RequestFailed() from exc
+
+
+def distinct(suggestions: Iterable[postprocess.Suggestion | None]) -> list[postprocess.Suggestion]:
+    """The suggestions worth showing, in order, each once."""
+    out: list[postprocess.Suggestion] = []
+    for suggestion in suggestions:
+        if suggestion is not None and suggestion not in out:
+            out.append(suggestion)
+    return out
 
 
 def elapsed_ms(start: float) -> float:

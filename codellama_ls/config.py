@@ -162,9 +162,16 @@ class Settings:
     )
     prefix_share: float = _setting(0.75, _float_range(0.0, 1.0), "Share of the prompt budget given to the prefix.")
     fim_format: str = _setting("spm", _choice("psm", "spm"), "Infilling order.")
-    debounce_ms: int = _setting(150, _int_range(0, 10_000), "Wait after the last keystroke (0 disables).")
+    debounce_ms: int = _setting(
+        150,
+        _int_range(0, 10_000),
+        "Remote engines: longest wait after a keystroke, less for fast typists (0: none). Local: no wait.",
+    )
     temperature: float = _setting(0.0, _float_range(0.0, 5.0), "0 = greedy decoding.")
     top_p: float = _setting(0.95, _float_range(0.0, 1.0, open_low=True), "Nucleus sampling when temperature > 0.")
+    suggestions: int = _setting(
+        3, _int_range(1, 8), "Suggestions made when you ask for them (typing gets one); the first is greedy."
+    )
     generation_timeout_ms: int = _setting(30_000, _int_range(100, 600_000), "A generation running longer is stopped.")
     kv_cache_documents: int = _setting(
         4, _int_range(0, 1024), "Documents whose last prompt keys/values the local engine keeps for reuse (0: off)."

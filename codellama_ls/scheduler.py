@@ -2,16 +2,25 @@
 
 Per document only the newest request is wanted: a new one makes the previous answer empty
 at once and raises its cancel flag, which the engine checks every token, so the device is
-free for the newest request within one decoding step. Requests wait in the debounce window
-without touching the engine; only the newest survives it. Generation runs in a single
-worker thread, so at most one runs while the LSP loop stays free.
+free for the newest request within one decoding step. Generation runs in a single worker
+thread, so at most one runs while the LSP loop stays free; a request arriving while another
+generates waits for it to stop (within a token) and then starts.
+
+The wait before a request reaches the engine (the debounce) is the caller's choice: none
+for the in-process engine, which a keystroke stops within a token anyway; for a remote
+server, shared by a team and a round trip away, :class:`TypingPace` derives it from how
+fast the user types. Requests waiting in the debounce never touch the engine; only the
+newest survives it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import statistics
 import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,10 +35,65 @@ class Ticket:
 
     cancel: threading.Event = field(default_factory=threading.Event)
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
+    started: float | None = None  # perf_counter when the job began in the worker
 
     def drop(self) -> None:
         self.cancel.set()
         self.superseded.set()
+
+
+class TypingPace:
+    """How fast the user types, per document, and the debounce that follows from it.
+
+    ``debounce = clamp(FACTOR × median of the last WINDOW keystroke intervals, MIN_S, ceiling)``,
+    where the ceiling is the ``debounceMs`` setting. Intervals longer than ``PAUSE_S`` are
+    pauses, not typing, and are not counted; until ``MIN_INTERVALS`` intervals are known the
+    ceiling applies. Waiting a little longer than the user's usual interval lets a keystroke
+    within a word supersede the request before it costs a server call, while a pause is
+    recognised after 1.5 of the user's intervals instead of a fixed time.
+    """
+
+    FACTOR = 1.5
+    MIN_S = 0.02
+    WINDOW = 16
+    PAUSE_S = 1.0
+    MIN_INTERVALS = 4
+    DOCUMENTS = 64
+
+    def __init__(self) -> None:
+        self._last: OrderedDict[str, float] = OrderedDict()
+        self._intervals: dict[str, deque[float]] = {}
+
+    def keystroke(self, key: str, now: float | None = None) -> None:
+        """Note an edit of document ``key`` (``now``: a ``time.perf_counter()`` value)."""
+        now = time.perf_counter() if now is None else now
+        last = self._last.pop(key, None)
+        self._last[key] = now
+        if last is not None and 0 <= now - last <= self.PAUSE_S:
+            self._intervals.setdefault(key, deque(maxlen=self.WINDOW)).append(now - last)
+        while len(self._last) > self.DOCUMENTS:
+            old, _ = self._last.popitem(last=False)
+            self._intervals.pop(old, None)
+
+    def interval(self, key: str) -> float | None:
+        """The median keystroke interval of ``key`` in seconds, once enough are known."""
+        intervals = self._intervals.get(key)
+        if intervals is None or len(intervals) < self.MIN_INTERVALS:
+            return None
+        return statistics.median(intervals)
+
+    def debounce(self, key: str, ceiling_s: float) -> float:
+        """Seconds to wait after a keystroke in ``key`` before asking a remote engine."""
+        if ceiling_s <= 0:
+            return 0.0
+        interval = self.interval(key)
+        if interval is None:
+            return ceiling_s
+        return min(max(self.FACTOR * interval, self.MIN_S), ceiling_s)
+
+    def forget(self, key: str) -> None:
+        self._last.pop(key, None)
+        self._intervals.pop(key, None)
 
 
 class Scheduler:
@@ -37,6 +101,10 @@ class Scheduler:
         self._latest: dict[str, Ticket] = {}
         self._worker = _new_worker()
         self.started = 0  # jobs that reached the worker (for tests and the soak bench)
+        # The last job's waits before it began: the debounce, then the worker finishing the
+        # previous job (a superseded generation stops within a token).
+        self.last_debounce_s = 0.0
+        self.last_queue_s = 0.0
 
     def supersede(self, key: str) -> Ticket:
         """Claim ``key`` for a new request, dropping the previous one."""
@@ -78,13 +146,8 @@ class Scheduler:
                 return None
             loop = asyncio.get_running_loop()
             self.started += 1
-            began = threading.Event()  # the job left the queue (a code action may hold the worker for long)
-
-            def started_job(cancel: threading.Event) -> T:
-                began.set()
-                return job(cancel)
-
-            future = loop.run_in_executor(self._worker, _guarded, started_job, ticket.cancel)
+            submitted = time.perf_counter()
+            future = loop.run_in_executor(self._worker, _guarded, job, ticket)
             waiter: asyncio.Future[Any] = asyncio.ensure_future(ticket.superseded.wait())
             both: set[asyncio.Future[Any]] = {future, waiter}
             try:
@@ -92,10 +155,12 @@ class Scheduler:
             finally:
                 waiter.cancel()
             if future in done:
+                self.last_debounce_s = debounce_s
+                self.last_queue_s = (ticket.started or submitted) - submitted
                 return future.result()
             ticket.cancel.set()  # superseded or timed out: the job stops at its next token
             if not ticket.superseded.is_set():
-                if not began.is_set():
+                if ticket.started is None:  # still queued: a code action may hold the worker for long
                     raise TimeoutError(f"another generation held the model for longer than {timeout_s:.1f}s")
                 raise TimeoutError(f"generation took longer than {timeout_s:.1f}s")
             return None
@@ -127,8 +192,9 @@ def _new_worker() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="codellama-gen")
 
 
-def _guarded(job: Callable[[threading.Event], T], cancel: threading.Event) -> T | None:
+def _guarded(job: Callable[[threading.Event], T], ticket: Ticket) -> T | None:
     """Skip jobs that were dropped while queued behind another generation."""
-    if cancel.is_set():
+    if ticket.cancel.is_set():
         return None
-    return job(cancel)
+    ticket.started = time.perf_counter()
+    return job(ticket.cancel)

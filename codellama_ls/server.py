@@ -22,6 +22,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from codellama_ls import __version__, pygls_adapter, redact, stdio
+from codellama_ls.acceptance import KINDS
 from codellama_ls.actions import lsp as actions_lsp
 from codellama_ls.actions.service import ActionService
 from codellama_ls.completion import Answer, CompletionService
@@ -40,6 +41,7 @@ PROMPT_METHOD = "codellama/prompt"
 STATUS_METHOD = "codellama/status"
 RESTART_COMMAND = "codellama.restartEngine"
 TOGGLE_COMMAND = "codellama.toggle"
+ACCEPTED_COMMAND = "codellama.accepted"  # [item id, kind, accepted length]: the editor took a suggestion
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -165,19 +167,30 @@ def _invalid(exc: Exception) -> JsonRpcInvalidParams:
     return JsonRpcInvalidParams(str(exc).strip("'\""))
 
 
-async def _answer(
-    ls: CodeLlamaServer, document: types.TextDocumentIdentifier, position: types.Position
-) -> Answer | None:
+async def _answers(
+    ls: CodeLlamaServer, document: types.TextDocumentIdentifier, position: types.Position, *, invoked: bool
+) -> list[Answer]:
     try:
-        return await ls.service.suggest(document.uri, position)
+        return await ls.service.suggestions(document.uri, position, invoked=invoked)
     except (KeyError, PositionError) as exc:
         raise _invalid(exc) from exc
+
+
+def accepted_command(answer: Answer) -> types.Command:
+    """What the editor runs when the user accepts the whole suggestion (acceptance.py counts it)."""
+    return types.Command(title="Accept", command=ACCEPTED_COMMAND, arguments=[answer.id, "full", len(answer.text)])
+
+
+def inline_item(answer: Answer, encoding: str) -> types.InlineCompletionItem:
+    return types.InlineCompletionItem(
+        insert_text=answer.text, range=answer.range(encoding), command=accepted_command(answer)
+    )
 
 
 _WORD_BEFORE = re.compile(r"\w+$")
 
 
-def completion_item(answer: Answer, encoding: str) -> types.CompletionItem:
+def completion_item(answer: Answer, encoding: str, index: int = 0) -> types.CompletionItem:
     """The suggestion as a completion item whose edit starts at the word before the cursor.
 
     Clients filter completion items by the text between the edit's start and the cursor;
@@ -199,8 +212,9 @@ def completion_item(answer: Answer, encoding: str) -> types.CompletionItem:
         documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=answer.text),
         insert_text_format=types.InsertTextFormat.PlainText,
         text_edit=types.TextEdit(range=edit_range, new_text=new_text),
-        sort_text="0",
-        preselect=True,
+        sort_text=f"{index:02d}",  # the model's order: the first (greedy) one on top
+        preselect=index == 0,
+        command=accepted_command(answer),
     )
 
 
@@ -246,6 +260,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     def did_change(ls: CodeLlamaServer, params: types.DidChangeTextDocumentParams) -> None:
         if ls.service.documents.change(params, ls.service.encoding) is not None:
             ls.service.context.changed(params.text_document.uri)
+            ls.service.pace.keystroke(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @guarded(lambda: None)
@@ -257,19 +272,19 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     async def inline_completion(
         ls: CodeLlamaServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList:
-        answer = await _answer(ls, params.text_document, params.position)
-        if answer is None:
-            return _empty_inline()
-        item = types.InlineCompletionItem(insert_text=answer.text, range=answer.range(ls.service.encoding))
-        return types.InlineCompletionList(items=[item])
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        answers = await _answers(ls, params.text_document, params.position, invoked=invoked)
+        return types.InlineCompletionList(items=[inline_item(a, ls.service.encoding) for a in answers])
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
     @guarded(_empty_completion)
     async def completion(ls: CodeLlamaServer, params: types.CompletionParams) -> types.CompletionList:
-        answer = await _answer(ls, params.text_document, params.position)
-        if answer is None:
-            return _empty_completion()
-        return types.CompletionList(is_incomplete=True, items=[completion_item(answer, ls.service.encoding)])
+        # Typing on in an open menu re-asks (TriggerForIncompleteCompletions): one suggestion then.
+        context = params.context
+        invoked = context is None or context.trigger_kind == types.CompletionTriggerKind.Invoked
+        answers = await _answers(ls, params.text_document, params.position, invoked=invoked)
+        items = [completion_item(a, ls.service.encoding, i) for i, a in enumerate(answers)]
+        return types.CompletionList(is_incomplete=True, items=items)
 
     @server.feature(PROMPT_METHOD)
     @guarded(dict)
@@ -307,6 +322,13 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     def toggle(ls: CodeLlamaServer, *args: Any) -> bool:
         ls.service.configure({"enable": not ls.service.settings.enable})
         return ls.service.settings.enable
+
+    @server.command(ACCEPTED_COMMAND)
+    @guarded(lambda: False)
+    def accepted(ls: CodeLlamaServer, *args: Any) -> bool:
+        """Count an accepted suggestion; False when its id is not known (any more)."""
+        item, kind, length = _accepted_arguments(args)
+        return ls.service.acceptance.accepted(item, kind, length)
 
     @server.feature(types.SHUTDOWN)
     @guarded(lambda: None)
@@ -417,6 +439,18 @@ def _watch_files(ls: CodeLlamaServer) -> None:
             log.info("client did not register file watching: %s", type(exc).__name__)
 
     ls.background(register())
+
+
+def _accepted_arguments(args: tuple[Any, ...]) -> tuple[str, str, int]:
+    """``[item id, kind, accepted length]`` of ``codellama.accepted``, checked."""
+    if len(args) != 3:
+        raise JsonRpcInvalidParams(f"{ACCEPTED_COMMAND} takes [item id, kind, accepted length]")
+    item, kind, length = args
+    if not isinstance(item, str) or kind not in KINDS or isinstance(length, bool) or not isinstance(length, int):
+        raise JsonRpcInvalidParams(
+            f"{ACCEPTED_COMMAND} takes [item id, kind ({', '.join(KINDS)}), accepted length (an integer)]"
+        )
+    return item, kind, length
 
 
 def _as_dict(params: Any) -> Any:

@@ -81,10 +81,13 @@ class GenerationResult:
     stop_reason: str  # of the first sample: "eot" | "eos" | "length" | "early" | "cancelled" | "timeout"
     seconds: float = 0.0
     texts: list[str] = field(default_factory=list)  # every sample, the first being ``text``
+    stop_reasons: list[str] = field(default_factory=list)  # why each sample ended
 
     def __post_init__(self) -> None:
         if not self.texts:
             self.texts = [self.text]
+        if not self.stop_reasons:
+            self.stop_reasons = [self.stop_reason] * len(self.texts)
 
 
 class Engine:

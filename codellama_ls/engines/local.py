@@ -180,6 +180,7 @@ class LocalEngine(Engine):
                 stop_reason=reasons[0],
                 seconds=time.perf_counter() - started,
                 texts=texts,
+                stop_reasons=reasons,
             )
         )
 

@@ -262,6 +262,7 @@ class RemoteEngine(Engine):
                 stop_reason=reasons[0],
                 seconds=time.perf_counter() - started,
                 texts=texts,
+                stop_reasons=reasons,
             )
         )
 

@@ -17,8 +17,11 @@ from codellama_ls.engines.base import Engine, EngineState, GenerationRequest, Ge
 from codellama_ls.tokens import CodeTokenizer, PromptTokenizer
 
 # What the engine answers: one output per request in order (an exception is raised instead),
-# a map from a text in the prompt's prefix to the output, or a function of the request.
-Script = list[str | BaseException] | dict[str, str] | Callable[[GenerationRequest], str]
+# a map from a text in the prompt's prefix to the output, or a function of the request. An
+# output is a text, or a list of texts: one per sample of a request for several suggestions
+# (a request for fewer gets the first ones).
+Output = str | list[str]
+Script = list[Output | BaseException] | dict[str, Output] | Callable[[GenerationRequest], Output]
 
 
 def word_tokenizer() -> CodeTokenizer:
@@ -80,21 +83,28 @@ class FakeEngine(Engine):
         if self.mode == "stuck":
             self.release.wait(60)
         out = self._next(request)
-        text, reason = "", "eot"
-        for ch in out:  # a character is a token here: max_new_tokens cuts as a model's limit would
-            if request.cancel.is_set():
-                reason = "cancelled"
-                break
-            if len(text) == request.max_new_tokens:
-                reason = "length"
-                break
-            text += ch
-            if request.should_stop is not None and request.should_stop(text):
-                reason = "early"
-                break
-        return self.record(GenerationResult(text, len(text), n, n, reason))
+        outputs = ([out] if isinstance(out, str) else out)[: request.samples]
+        texts, reasons = [], []
+        for output, check in zip(outputs, request.stop_checks(), strict=False):
+            text, reason = "", "eot"
+            for ch in output:  # a character is a token here: max_new_tokens cuts as a model's limit would
+                if request.cancel.is_set():
+                    reason = "cancelled"
+                    break
+                if len(text) == request.max_new_tokens:
+                    reason = "length"
+                    break
+                text += ch
+                if check is not None and check(text):
+                    reason = "early"
+                    break
+            texts.append(text)
+            reasons.append(reason)
+        decoded = sum(len(t) for t in texts)
+        result = GenerationResult(texts[0], decoded, n, n, reasons[0], texts=texts, stop_reasons=reasons)
+        return self.record(result)
 
-    def _next(self, request: GenerationRequest) -> str:
+    def _next(self, request: GenerationRequest) -> Output:
         script = self.script
         if isinstance(script, str):
             return script
