@@ -160,8 +160,7 @@ def init_lua(tmp: Path, model: Path, log: Path) -> Path:
     config = {
         "cmd": [sys.executable, "-m", "codellama_ls", "--log-level", "DEBUG", "--log-file", str(log)],
         "filetypes": ["python"],
-        "settings": {"model": str(model), "maxNewTokens": 6, "debounceMs": 0},
-        "debounce_ms": 30,
+        "settings": {"model": str(model), "maxNewTokens": 6, "debounceMs": 0, "suggestions": 4},
     }
     path = tmp / "init.lua"
     path.write_text(
@@ -254,14 +253,25 @@ def empty_range(row: int, col: int) -> dict[str, Any]:
 
 
 def position(editor: Editor) -> dict[str, Any]:
+    """Parameters of an inline request at the cursor, as typing sends it (triggerKind Automatic)."""
     return editor.lua(
         """
         local client = vim.lsp.get_clients({ name = 'codellama_ls' })[1]
         local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
-        params.context = { triggerKind = 1 }
+        params.context = { triggerKind = 2 }
         return params
         """
     )
+
+
+def without_command(item: dict[str, Any]) -> dict[str, Any]:
+    """An item without its acceptance command (whose id differs from answer to answer)."""
+    return {k: v for k, v in item.items() if k != "command"}
+
+
+def acceptance(editor: Editor) -> dict[str, Any]:
+    counts = editor.status()["acceptance"]["byLanguage"].get("python", {})
+    return {source: counts.get(source, {}) for source in ("model", "typed", "cache")}
 
 
 @pytest.mark.slow
@@ -294,7 +304,7 @@ def test_type_see_ghost_text_accept_it(editor, tiny_model):
     # as an edit that starts at the cursor.
     params = position(editor)
     direct = editor.server("textDocument/inlineCompletion", params)
-    assert direct["items"][0] == suggestion["item"]
+    assert without_command(direct["items"][0]) == without_command(suggestion["item"])
     assert suggestion["item"]["range"]["start"] == params["position"]
     status = editor.status()
     assert status["state"] == "ready" and 0 < status["last"]["newTokens"] <= 6
@@ -347,13 +357,15 @@ def test_type_see_ghost_text_accept_it(editor, tiny_model):
 
 @pytest.mark.slow
 def test_typing_on_cancels_the_request_in_flight(editor):
-    # The server holds each request for 1.5 s (its debounce), so the first one is surely still
-    # in flight when the next key arrives.
+    # The plugin asks at every change, without a wait of its own, and the local engine starts at
+    # once: long generations (2,000 tokens at the start of a line, where the tiny model does not
+    # stop early) keep a request in flight while the next key arrives.
     # A text no earlier test typed in: the server answers a prompt it has seen from its cache.
-    open_python(editor, "cancel.py", "def sub(a, b):\n    return \n", {"debounceMs": 1500})
+    open_python(editor, "cancel.py", "x = 1\n\n", {"maxNewTokens": 2000, "generationTimeoutMs": 600000})
     editor.input("2GA")
     editor.wait("insert mode", lambda: editor.mode() == "i")
-    generations = editor.status()["generations"]
+    status = editor.status()
+    generations, wasted = status["generations"], status["decode"]["wastedGenerations"]
 
     # Record what Neovim's LSP client does with requests (its own bookkeeping, not the plugin's).
     editor.lua(
@@ -362,14 +374,19 @@ def test_typing_on_cancels_the_request_in_flight(editor):
     )
     editor.input("a")
     first = editor.wait("a request in flight", lambda: editor.info().get("pending"))
+    # No client-side wait: the request went out with the keystroke.
+    assert [e["event"] for e in editor.events()][-1] == "request"
+    editor.wait("the engine to start on it", lambda: editor.status()["scheduled"] > status["scheduled"])
     editor.input("b")
     second = editor.wait("the next request", lambda: (r := editor.last_request()) != first and r)
     editor.wait("its answer", lambda: editor.outcome(second))
     # The plugin cancelled the first request through client:cancel_request (Neovim marks it
-    # 'cancel'), the server cancelled its handler, and nothing of it was shown.
+    # 'cancel'), the server cancelled its handler and stopped its generation, and nothing of it
+    # was shown.
     assert [first, "cancel"] in editor.lua("return _G.lsp_requests")
     assert f'Cancelled request with id "{first}"' in editor.server_log.read_text()
     assert editor.outcome(first) is None  # Neovim swallows the RequestCancelled answer
+    assert editor.status()["decode"]["wastedGenerations"] == wasted + 1
 
     # A change the plugin is not told about (no autocommands, like `:noautocmd` edits of other
     # plugins) makes the answer in flight stale: it is dropped, not shown.
@@ -386,24 +403,79 @@ def test_typing_on_cancels_the_request_in_flight(editor):
     assert not editor.info()["extmarks"]
     shown = [e["id"] for e in editor.events() if e["event"] == "show"]
     assert first not in shown and third not in shown
-    # The cancelled request cost no generation: only the two answered ones did.
+    # Three generations: the cancelled one (stopped early) and the two answered ones.
     answered = [e for e in editor.events() if e["event"] == "show" or e.get("reason") not in (None, "cancelled")]
     status = editor.status()
-    assert status["generations"] - generations == len(answered) == 2, (generations, status, editor.dump())
+    assert status["generations"] - generations == len(answered) + 1 == 3, (generations, status, editor.dump())
     editor.lua("vim.o.eventignore = ''")
 
-    # Settings change while the server runs (workspace/didChangeConfiguration): no more waiting.
-    editor.lua("require('codellama_ls').configure({ debounceMs = 0 })")
-    editor.wait("the new setting", lambda: editor.status()["settings"]["debounceMs"] == 0)
+    # Settings change while the server runs (workspace/didChangeConfiguration).
+    editor.lua("require('codellama_ls').configure({ maxNewTokens = 6 })")
+    editor.wait("the new setting", lambda: editor.status()["settings"]["maxNewTokens"] == 6)
 
     # What <Tab> accepts is the suggestion for the text as it is now.
     suggestion = editor.type_until_suggestion("xyz")
     assert suggestion["tick"] == editor.tick()
     direct = editor.server("textDocument/inlineCompletion", position(editor))
-    assert direct["items"][0] == suggestion["item"]
+    assert without_command(direct["items"][0]) == without_command(suggestion["item"])
     expected = apply(editor.lines(), suggestion["item"])
     editor.input("<Tab>")
     editor.wait("the suggestion to be inserted", lambda: editor.lines() == expected)
+
+
+@pytest.mark.slow
+def test_cycle_through_several_suggestions_and_acceptance_is_counted(editor):
+    open_python(editor, "cycle.py", "def mul(a, b):\n    return \n", {"maxNewTokens": 6})
+    editor.input("2GA")
+    editor.wait("insert mode", lambda: editor.mode() == "i")
+    before = acceptance(editor)
+
+    # Typing shows one suggestion; <Tab> takes it all and the server counts it as accepted.
+    shown = editor.type_until_suggestion("a*b+c")
+    assert shown["count"] == 1 and shown["index"] == 1
+    expected = apply(editor.lines(), shown["item"])
+    editor.input("<Tab>")
+    editor.wait("the suggestion to be inserted", lambda: editor.lines() == expected)
+    reported = editor.wait("the report", lambda: [e for e in editor.events() if e["event"] == "reported"])
+    assert reported[-1]["kind"] == "full" and reported[-1]["id"] == shown["id"]
+    editor.wait("the server to count it", lambda: acceptance(editor)["model"].get("accepted", 0) > 0)
+    model = acceptance(editor)["model"]
+    assert model["accepted"] == before["model"].get("accepted", 0) + 1
+
+    # <M-]> with one suggestion on screen asks explicitly: the server makes several (the setting
+    # `suggestions` is 4), and the plugin shows the second; <M-]>/<M-[> cycle through them.
+    editor.input("<C-]>")  # whatever the insertion made the plugin ask for
+    editor.wait("nothing shown", lambda: not editor.info().get("suggestion") and not editor.info().get("pending"))
+    first = editor.type_until_suggestion(" d-e*f")
+    editor.input("<M-]>")
+    cycled = editor.wait(
+        "several suggestions", lambda: (s := editor.info().get("suggestion")) and s["count"] > 1 and s
+    )
+    requests = [e for e in editor.events() if e["event"] == "request"]
+    assert cycled["id"] == requests[-1]["id"] != first["id"]  # the answer of a new (explicit) request
+    assert cycled["index"] == 2 and cycled["text"] != first["text"]
+    [(_, _, _, details)] = editor.info()["extmarks"]
+    assert "".join(chunk[0] for chunk in details.get("virt_text", [])) == cycled["text"].split("\n")[0]
+    count = cycled["count"]
+    editor.input("<M-]>")
+    editor.wait("the next one", lambda: editor.info()["suggestion"]["index"] == 2 % count + 1)  # wraps around
+    editor.input("<M-[>")
+    editor.wait("back to the second", lambda: editor.info()["suggestion"]["index"] == 2)
+    assert editor.info()["suggestion"]["text"] == cycled["text"]
+    assert len([e for e in editor.events() if e["event"] == "request"]) == len(requests)  # cycling asks nobody
+
+    # One word of the second suggestion: a partial accept of an alternative.
+    before = acceptance(editor)
+    lines = editor.lines()
+    editor.input("<M-Right>")
+    editor.wait("the word to be inserted", lambda: editor.lines() != lines)
+    reported = editor.wait("the report", lambda: [e for e in editor.events() if e["event"] == "reported"][-1])
+    assert reported["id"] == cycled["id"]
+    word = reported["kind"] == "word"
+    field = "partlyAccepted" if word else "accepted"  # a one-word suggestion is taken whole
+    editor.wait("the server to count it", lambda: acceptance(editor)["model"].get(field, 0) > before["model"][field])
+    if not word:
+        assert acceptance(editor)["model"]["acceptedAlternatives"] == before["model"]["acceptedAlternatives"] + 1
 
 
 PIECES_LUA = """

@@ -1,6 +1,8 @@
 -- Ghost text for Neovim 0.11, which has no built-in inline completion: ask the server for
--- `textDocument/inlineCompletion` after typing, draw the answer with an extmark, insert it on
--- request. Neovim >= 0.12 uses `vim.lsp.inline_completion` instead (see init.lua).
+-- `textDocument/inlineCompletion` at every change (the server decides how long to wait, and
+-- a new request cancels the one in flight), draw the answer with an extmark, insert it on
+-- request, cycle through several suggestions, and tell the server what was accepted.
+-- Neovim >= 0.12 uses `vim.lsp.inline_completion` instead (see init.lua).
 --
 -- Positions kept here are 0-based rows and byte columns (what the extmark and buffer APIs use);
 -- LSP positions are converted with the client's negotiated offset encoding.
@@ -8,6 +10,7 @@ local text = require("codellama_ls.text")
 
 local api = vim.api
 local METHOD = "textDocument/inlineCompletion"
+local EXECUTE = "workspace/executeCommand"
 local REQUEST_CANCELLED = -32800
 local CONTENT_MODIFIED = -32801
 local AUTOMATIC, INVOKED = 2, 1
@@ -15,7 +18,6 @@ local AUTOMATIC, INVOKED = 2, 1
 local M = {
   ns = api.nvim_create_namespace("codellama_ls.ghost"),
   hl_group = "CodellamaGhostText",
-  debounce_ms = 75,
   enabled = true,
   max_events = 200,
 }
@@ -25,22 +27,26 @@ local M = {
 ---@field tick integer
 ---@field row integer
 ---@field col integer
+---@field step? integer cycling asked for this request: show the suggestion after (1) or before (-1) the first
 
----@class codellama_ls.Suggestion
+---@class codellama_ls.Choice
+---@field text string what is still to be inserted
+---@field end_col integer end of the characters after the cursor that the text replaces
+---@field replaced string those characters
+---@field item table the server's item, untouched
+
+---@class codellama_ls.Suggestion : codellama_ls.Choice
 ---@field id integer request that produced it
 ---@field row integer
 ---@field col integer where the text goes (the cursor)
----@field end_col integer end of the characters after the cursor that the text replaces
----@field replaced string those characters
----@field text string what is still to be inserted
 ---@field tick integer b:changedtick the suggestion belongs to
----@field item table the server's item, untouched
+---@field choices codellama_ls.Choice[] every suggestion of the answer (the shown one is choices[index])
+---@field index integer
 ---@field extmark? integer
 
 ---@class codellama_ls.BufState
 ---@field bufnr integer
 ---@field client_id integer
----@field timer uv.uv_timer_t
 ---@field pending? codellama_ls.Request
 ---@field suggestion? codellama_ls.Suggestion
 ---@field events table[]
@@ -120,8 +126,15 @@ local function render(st, s)
   s.extmark = api.nvim_buf_set_extmark(st.bufnr, M.ns, s.row, s.col, opts)
 end
 
+--- Show choice `index` of the suggestion's choices.
+---@param s codellama_ls.Suggestion
+local function choose(s, index)
+  local c = s.choices[index]
+  s.index, s.text, s.end_col, s.replaced, s.item = index, c.text, c.end_col, c.replaced, c.item
+end
+
 --- Keep showing a suggestion while what was inserted since (typed, or accepted word by word)
---- matches its beginning.
+--- matches its beginning; the other choices that still match stay available for cycling.
 ---@return boolean advanced
 local function advance(st, s)
   local row, col = cursor(st.bufnr)
@@ -140,19 +153,28 @@ local function advance(st, s)
   if line:sub(col + 1, col + #s.replaced) ~= s.replaced then
     return false
   end
-  s.text = s.text:sub(#typed + 1)
-  s.row, s.col, s.end_col = row, col, col + #s.replaced
+  local shown, kept = s.choices[s.index], {}
+  for _, c in ipairs(s.choices) do
+    if #typed < #c.text and c.text:sub(1, #typed) == typed then
+      local rest = c.text:sub(#typed + 1)
+      table.insert(kept, { text = rest, end_col = col + #c.replaced, replaced = c.replaced, item = c.item })
+      if c == shown then
+        s.index = #kept
+      end
+    end
+  end
+  s.choices = kept
+  choose(s, s.index)
+  s.row, s.col = row, col
   s.tick = tick(st.bufnr)
   render(st, s)
   note(st, { event = "advance", id = s.id, typed = typed })
   return true
 end
 
---- Turn the server's answer into a suggestion at the request position, or say why not.
----@return codellama_ls.Suggestion?, string?
-local function build(st, req, result)
-  local items = type(result) == "table" and (result.items or result) or {}
-  local item = items[1]
+--- One server item as a choice at the request position, or why it cannot be one.
+---@return codellama_ls.Choice?, string?
+local function choice(st, req, item, line, client)
   if type(item) ~= "table" then
     return nil, "empty"
   end
@@ -164,11 +186,6 @@ local function build(st, req, result)
     return nil, "empty"
   end
   insert = insert:gsub("\r\n?", "\n")
-  local client = vim.lsp.get_client_by_id(st.client_id)
-  if not client then
-    return nil, "client gone"
-  end
-  local line = api.nvim_buf_get_lines(st.bufnr, req.row, req.row + 1, true)[1]
   local start_col, end_col = req.col, req.col
   if item.range then
     local from, to = item.range.start, item.range["end"]
@@ -190,16 +207,36 @@ local function build(st, req, result)
   if insert == "" or insert == line:sub(req.col + 1, end_col) then
     return nil, "empty"
   end
-  return {
-    id = req.id,
-    row = req.row,
-    col = req.col,
-    end_col = end_col,
-    replaced = line:sub(req.col + 1, end_col),
-    text = insert,
-    tick = req.tick,
-    item = item,
-  }
+  return { text = insert, end_col = end_col, replaced = line:sub(req.col + 1, end_col), item = item }
+end
+
+--- Turn the server's answer into a suggestion at the request position, or say why not.
+---@return codellama_ls.Suggestion?, string?
+local function build(st, req, result)
+  local items = type(result) == "table" and (result.items or result) or {}
+  local client = vim.lsp.get_client_by_id(st.client_id)
+  if not client then
+    return nil, "client gone"
+  end
+  local line = api.nvim_buf_get_lines(st.bufnr, req.row, req.row + 1, true)[1]
+  local choices, why = {}, "empty"
+  for _, item in ipairs(items) do
+    local c, reason = choice(st, req, item, line, client)
+    if c then
+      table.insert(choices, c)
+    else
+      why = reason
+    end
+  end
+  if #choices == 0 then
+    return nil, why
+  end
+  ---@type codellama_ls.Suggestion
+  local s = { id = req.id, row = req.row, col = req.col, tick = req.tick, choices = choices, index = 1 }
+  -- Cycling from the one suggestion shown: it is the first here too (the greedy one), show the next.
+  local index = req.step and #choices > 1 and (req.step > 0 and 2 or #choices) or 1
+  choose(s, index)
+  return s
 end
 
 local function on_response(st, req, err, result)
@@ -232,14 +269,15 @@ local function on_response(st, req, err, result)
   end
   st.suggestion = s
   render(st, s)
-  note(st, { event = "show", id = req.id, text = s.text })
+  note(st, { event = "show", id = req.id, text = s.text, index = s.index, count = #s.choices })
 end
 
 --- Ask the server now (cancelling any request in flight for this buffer).
 ---@param bufnr integer
 ---@param kind? integer InlineCompletionTriggerKind (2 = automatic, 1 = invoked)
+---@param step? integer when cycling: show the suggestion after (1) or before (-1) the one shown
 ---@return boolean sent
-function M.request(bufnr, kind)
+function M.request(bufnr, kind, step)
   local st = buffers[bufnr]
   if not st or not insert_mode() or api.nvim_get_current_buf() ~= bufnr then
     return false
@@ -249,12 +287,11 @@ function M.request(bufnr, kind)
     return false
   end
   cancel_pending(st)
-  st.timer:stop()
   local row, col = cursor(bufnr)
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.context = { triggerKind = kind or AUTOMATIC }
   ---@type codellama_ls.Request
-  local req = { tick = tick(bufnr), row = row, col = col }
+  local req = { tick = tick(bufnr), row = row, col = col, step = step }
   st.pending = req
   local ok, id = client:request(METHOD, params, function(err, result)
     on_response(st, req, err, result)
@@ -269,29 +306,18 @@ function M.request(bufnr, kind)
   return true
 end
 
-local function schedule(st)
-  if not M.enabled then
-    return
-  end
-  st.timer:stop()
-  st.timer:start(
-    M.debounce_ms,
-    0,
-    vim.schedule_wrap(function()
-      if buffers[st.bufnr] == st then
-        M.request(st.bufnr, AUTOMATIC)
-      end
-    end)
-  )
-end
-
 local function on_change(st)
   if st.suggestion and advance(st, st.suggestion) then
     return
   end
   hide(st)
-  cancel_pending(st)
-  schedule(st)
+  -- No wait here: the server starts at once (local model) or waits as the user's typing
+  -- speed says (remote server); this request cancels the one in flight.
+  if M.enabled then
+    M.request(st.bufnr, AUTOMATIC)
+  else
+    cancel_pending(st)
+  end
 end
 
 -- Pure cursor moves (no edit) make a shown suggestion and a request in flight pointless;
@@ -309,7 +335,7 @@ local function on_move(st)
   end
 end
 
---- Hide the suggestion, cancel the request in flight and the debounce timer.
+--- Hide the suggestion and cancel the request in flight.
 ---@return boolean was_visible
 function M.dismiss(bufnr)
   local st = buffers[bufnr]
@@ -317,7 +343,6 @@ function M.dismiss(bufnr)
     return false
   end
   local visible = st.suggestion ~= nil
-  st.timer:stop()
   cancel_pending(st)
   hide(st)
   if visible then
@@ -331,20 +356,61 @@ function M.visible(bufnr)
   return st ~= nil and st.suggestion ~= nil
 end
 
+--- Tell the server that `piece` of `item` was inserted (`codellama.accepted`, counted in
+--- its `codellama/status`; nothing leaves the machine).
+---@param kind "full"|"word"|"line"
+function M.report(client, bufnr, item, kind, piece)
+  local command = type(item) == "table" and item.command
+  if not client or type(command) ~= "table" or type(command.arguments) ~= "table" then
+    return false
+  end
+  local params = { command = command.command, arguments = { command.arguments[1], kind, vim.fn.strchars(piece) } }
+  client:request(EXECUTE, params, function() end, bufnr)
+  return true
+end
+
+--- The shown suggestion, when it still belongs to the cursor and the text.
+local function current(st)
+  local s = st and st.suggestion
+  if not s then
+    return nil
+  end
+  local row, col = cursor(st.bufnr)
+  if row ~= s.row or col ~= s.col or tick(st.bufnr) ~= s.tick then
+    hide(st)
+    return nil
+  end
+  return s
+end
+
+--- Show the next (step = 1) or previous (-1) suggestion. With one or none on screen, ask the
+--- server explicitly (it then makes several) and show the next one of its answer.
+---@return boolean done
+function M.cycle(bufnr, step)
+  local st = buffers[bufnr]
+  if not st or not insert_mode() then
+    return false
+  end
+  local s = current(st)
+  if s and #s.choices > 1 then
+    choose(s, (s.index - 1 + step) % #s.choices + 1)
+    render(st, s)
+    note(st, { event = "cycle", id = s.id, index = s.index, count = #s.choices, text = s.text })
+    return true
+  end
+  return M.request(bufnr, INVOKED, s and step or nil)
+end
+
 --- Insert the suggestion (how = "all"), its next word or its next line.
 ---@param how? "all"|"word"|"line"
 ---@return boolean inserted false when no suggestion is shown at the cursor
 function M.accept(bufnr, how)
   local st = buffers[bufnr]
-  local s = st and st.suggestion
+  local s = current(st)
   if not s then
     return false
   end
-  local row, col = cursor(bufnr)
-  if row ~= s.row or col ~= s.col or tick(bufnr) ~= s.tick then
-    hide(st)
-    return false
-  end
+  local row, col = s.row, s.col
   local piece = s.text
   if how == "word" then
     piece = text.next_word(s.text)
@@ -352,7 +418,8 @@ function M.accept(bufnr, how)
     piece = text.next_line(s.text)
   end
   local full = piece == s.text
-  note(st, { event = "accept", id = s.id, text = piece, full = full })
+  local item = s.item
+  note(st, { event = "accept", id = s.id, text = piece, full = full, index = s.index })
   if full then
     hide(st)
     api.nvim_buf_set_text(bufnr, row, col, row, s.end_col, text.lines(piece))
@@ -362,6 +429,10 @@ function M.accept(bufnr, how)
   end
   local erow, ecol = text.end_of(row, col, piece)
   api.nvim_win_set_cursor(0, { erow + 1, ecol })
+  local kind = full and "full" or how
+  if M.report(vim.lsp.get_client_by_id(st.client_id), bufnr, item, kind, piece) then
+    note(st, { event = "reported", id = s.id, kind = kind, length = vim.fn.strchars(piece) })
+  end
   return true
 end
 
@@ -373,7 +444,7 @@ function M.attach(bufnr, client_id)
     st.client_id = client_id
     return
   end
-  st = { bufnr = bufnr, client_id = client_id, timer = assert(vim.uv.new_timer()), events = {} }
+  st = { bufnr = bufnr, client_id = client_id, events = {} }
   buffers[bufnr] = st
   local group = api.nvim_create_augroup("codellama_ls.ghost." .. bufnr, { clear = true })
   local function on(events, fn)
@@ -399,8 +470,6 @@ function M.detach(bufnr)
     return
   end
   M.dismiss(bufnr)
-  st.timer:stop()
-  st.timer:close()
   buffers[bufnr] = nil
   pcall(api.nvim_del_augroup_by_name, "codellama_ls.ghost." .. bufnr)
 end
@@ -432,6 +501,8 @@ function M.info(bufnr)
       end_col = s.end_col,
       tick = s.tick,
       item = s.item,
+      index = s.index,
+      count = #s.choices,
     } or nil,
     events = vim.deepcopy(st.events),
     extmarks = api.nvim_buf_get_extmarks(bufnr, M.ns, 0, -1, { details = true }),

@@ -21,11 +21,10 @@ local defaults = {
     "toml", "typescript", "typescriptreact", "yaml", "zig",
   },
   root_markers = { ".git" },
-  -- Server settings, camelCase as in codellama_ls/config.py (model, maxNewTokens, debounceMs,
-  -- fimFormat, quantization, ...), sent as initializationOptions.
+  -- Server settings, camelCase as in codellama_ls/config.py (model, maxNewTokens, suggestions,
+  -- fimFormat, quantization, ...), sent as initializationOptions. The plugin asks at every
+  -- change and never waits itself: the server decides (see debounceMs there).
   settings = {},
-  -- Client-side wait after the last keystroke before asking (the server debounces too).
-  debounce_ms = 75,
   -- "auto": use vim.lsp.inline_completion on Neovim >= 0.12, this plugin's ghost text before.
   native = "auto", ---@type boolean|"auto"
   -- The LSP completion menu (vim.lsp.completion) on Neovim 0.11. autotrigger pops it on the
@@ -38,7 +37,9 @@ local defaults = {
     accept_word = "<M-Right>",
     accept_line = "<M-C-Right>",
     dismiss = "<C-]>",
-    suggest = "<M-\\>", -- ask now, without waiting for the debounce (0.11 ghost text only)
+    suggest = "<M-\\>", -- ask explicitly: several suggestions (0.11 ghost text only)
+    next = "<M-]>", -- the next of several suggestions (asks for several when one is shown)
+    prev = "<M-[>", -- the previous one
   },
   on_attach = nil, ---@type fun(client: vim.lsp.Client, bufnr: integer)?
 }
@@ -121,7 +122,8 @@ local function native_visible(bufnr)
   return ns ~= nil and #api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { limit = 1 }) > 0
 end
 
--- Insert part of a native item at the cursor (0.12 accepts only whole items).
+-- Insert part of a native item at the cursor (0.12 accepts only whole items) and tell the
+-- server (0.12 itself runs the item's command, with "full", when it accepts a whole item).
 local function native_partial(bufnr, how, item)
   local insert = type(item.insert_text) == "table" and item.insert_text.value or item.insert_text
   local row, col = unpack(api.nvim_win_get_cursor(0))
@@ -144,6 +146,19 @@ local function native_partial(bufnr, how, item)
   api.nvim_buf_set_text(bufnr, row, col, row, stop_col, text.lines(piece))
   local erow, ecol = text.end_of(row, col, piece)
   api.nvim_win_set_cursor(0, { erow + 1, ecol })
+  local client = item.client_id and vim.lsp.get_client_by_id(item.client_id) or M.client(bufnr)
+  ghost.report(client, bufnr, item, piece == insert and "full" or how, piece)
+end
+
+-- Cycle the native candidates (0.12: select; earlier development builds: jump).
+local function native_cycle(bufnr, step)
+  local ic = vim.lsp.inline_completion
+  local select = ic.select or ic.jump
+  if not select or not native_visible(bufnr) then
+    return false
+  end
+  select({ bufnr = bufnr, count = step })
+  return true
 end
 
 -- The keys are mapped once per buffer and decide at each press what to do, so a restarted
@@ -192,6 +207,18 @@ local actions = {
   suggest = function(bufnr)
     return not M.native() and ghost.request(bufnr, ghost.INVOKED)
   end,
+  next = function(bufnr)
+    if M.native() then
+      return native_cycle(bufnr, 1)
+    end
+    return ghost.cycle(bufnr, 1)
+  end,
+  prev = function(bufnr)
+    if M.native() then
+      return native_cycle(bufnr, -1)
+    end
+    return ghost.cycle(bufnr, -1)
+  end,
 }
 
 local DESCRIPTIONS = {
@@ -200,6 +227,8 @@ local DESCRIPTIONS = {
   accept_line = "accept one line",
   dismiss = "dismiss suggestion",
   suggest = "suggest now",
+  next = "next suggestion",
+  prev = "previous suggestion",
 }
 
 local function map_keys(bufnr)
@@ -288,6 +317,15 @@ local commands = {
     if st.error and st.error ~= vim.NIL then
       msg = msg .. "\n" .. st.error
     end
+    -- Acceptance counts, kept in the server's memory only.
+    local by_source = type(st.acceptance) == "table" and st.acceptance.bySource or {}
+    for _, source in ipairs({ "model", "typed", "cache" }) do
+      local c = by_source[source]
+      if type(c) == "table" then
+        msg = msg
+          .. ("\n%s: %d shown, %d accepted, %d partly"):format(source, c.shown, c.accepted, c.partlyAccepted)
+      end
+    end
     vim.notify(msg)
   end,
   toggle = function()
@@ -353,7 +391,6 @@ function M.setup(opts)
     end
   end
   M.config = cfg
-  ghost.debounce_ms = cfg.debounce_ms
   api.nvim_set_hl(0, ghost.hl_group, { link = "Comment", default = true })
 
   vim.lsp.config(NAME, {
