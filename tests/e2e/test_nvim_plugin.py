@@ -477,6 +477,13 @@ def test_cycle_through_several_suggestions_and_acceptance_is_counted(editor):
     if not word:
         assert acceptance(editor)["model"]["acceptedAlternatives"] == before["model"]["acceptedAlternatives"] + 1
 
+    # :CodeLlama status shows the counts.
+    model = acceptance(editor)["model"]
+    editor.nvim.command("CodeLlama status")
+    messages = editor.nvim.api.exec2("messages", {"output": True})["output"]
+    line = f"model: {model['shown']} shown, {model['accepted']} accepted, {model['partlyAccepted']} partly"
+    assert line in messages, messages
+
 
 PIECES_LUA = """
 local text = require('codellama_ls.text')
