@@ -14,6 +14,7 @@ import {
   TransportKind,
 } from 'vscode-languageclient/node';
 
+import { ACCEPTED_COMMAND, advanced, Change, partialAccept, partialAcceptParams, Shown, shownItems } from './accept';
 import { editRequest, explainRequest, explanationDocument, isActionProgress, LspRange, markdownOf } from './actions';
 import { keepItems, shouldRequest } from './inline';
 import {
@@ -50,6 +51,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand(EDIT_SELECTION_COMMAND, () => session?.editSelection()),
     vscode.commands.registerCommand(EXPLAIN_COMMAND, () => session?.explain()),
     vscode.workspace.onDidChangeConfiguration((e) => session?.onConfigurationChanged(e)),
+    vscode.workspace.onDidChangeTextDocument((e) => session?.onDocumentChanged(e)),
   );
   await session.start();
 }
@@ -74,6 +76,8 @@ class Session implements vscode.Disposable {
   private sent: ServerSettings = {};
   private pollTimer: NodeJS.Timeout | undefined;
   private pollAttempt = 0;
+  /** The inline suggestions last shown, to recognise a partial accept (see accept.ts). */
+  private shown: Shown | undefined;
 
   constructor(manifest: Manifest) {
     this.keys = serverKeys(manifest);
@@ -96,6 +100,15 @@ class Session implements vscode.Disposable {
         return this.sent;
       },
       middleware: {
+        // VS Code runs an accepted item's command (the server's codellama.accepted) through here:
+        // the status bar's acceptance line is refreshed after it.
+        executeCommand: async (command, args, next) => {
+          const result = await next(command, args);
+          if (command === ACCEPTED_COMMAND) {
+            this.poll(true);
+          }
+          return result;
+        },
         handleWorkDoneProgress: (token, params, next) => {
           if (isActionProgress(token)) {
             next(token, params); // a code action's own cancellable notification, not model loading
@@ -116,11 +129,16 @@ class Session implements vscode.Disposable {
           }
           const requestedVersion = document.version;
           const answer = await next(document, position, context, token);
-          return keepItems(answer, {
+          const items = keepItems(answer, {
             requestedVersion,
             currentVersion: document.version,
             cancelled: token.isCancellationRequested,
           });
+          if (items.length > 0) {
+            const where = { line: position.line, character: position.character };
+            this.shown = { uri: document.uri.toString(), version: requestedVersion, ...where, items: shownItems(items) };
+          }
+          return items;
         },
       },
     };
@@ -261,6 +279,31 @@ class Session implements vscode.Disposable {
     this.sent = current;
     void client.sendNotification(DidChangeConfigurationNotification.type, didChangeConfigurationParams(changes));
     this.poll(true);
+  }
+
+  /** A word or line of the shown suggestion inserted at once: tell the server (accept.ts). */
+  onDocumentChanged(event: vscode.TextDocumentChangeEvent): void {
+    const shown = this.shown;
+    if (!shown || event.document.uri.toString() !== shown.uri || event.contentChanges.length === 0) {
+      return;
+    }
+    const changes: Change[] = event.contentChanges.map((c) => ({
+      uri: event.document.uri.toString(),
+      version: event.document.version,
+      line: c.range.start.line,
+      character: c.range.start.character,
+      rangeLength: c.rangeLength,
+      text: c.text,
+    }));
+    const accept = partialAccept(shown, changes);
+    this.shown = accept ? advanced(shown, changes[0]) : undefined;
+    const client = this.client;
+    if (accept && client?.isRunning()) {
+      client.sendRequest(ExecuteCommandRequest.type, partialAcceptParams(accept)).then(
+        () => this.poll(true),
+        (error: unknown) => this.output.debug(`reporting a partial accept failed: ${String(error)}`),
+      );
+    }
   }
 
   /** Ask `codellama/status` now (restart=true) or keep polling while it can change on its own. */

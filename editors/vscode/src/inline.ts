@@ -36,6 +36,7 @@ export function isStale(ctx: AnswerContext): boolean {
 
 interface ItemLike {
   insertText: string | { value: string };
+  command?: { command: string; arguments?: unknown[] };
 }
 
 /** The language client's converted answer: a list object or a bare array. */

@@ -14,6 +14,27 @@ export interface ServerStatus {
   model?: string;
   engine?: string;
   enabled?: boolean;
+  /** Acceptance counts (kept in the server's memory only), by source: model, typed, cache. */
+  acceptance?: { bySource?: Record<string, AcceptanceCounts> };
+}
+
+export interface AcceptanceCounts {
+  shown: number;
+  accepted: number;
+  partlyAccepted: number;
+}
+
+/** "Accepted 2 of 5 suggestions (40%), 1 in part": all sources together; '' before any was shown. */
+export function acceptanceLine(status: ServerStatus | undefined): string {
+  const counts = Object.values(status?.acceptance?.bySource ?? {});
+  const sum = (key: keyof AcceptanceCounts) => counts.reduce((total, c) => total + (Number(c?.[key]) || 0), 0);
+  const shown = sum('shown');
+  if (shown === 0) {
+    return '';
+  }
+  const accepted = sum('accepted');
+  const rate = Math.round((100 * accepted) / shown);
+  return `Accepted ${accepted} of ${shown} suggestions (${rate}%), ${sum('partlyAccepted')} in part.`;
 }
 
 /** `$/progress` values of a work-done progress (begin / report / end). */
@@ -122,9 +143,10 @@ export class StatusModel {
           };
         }
         const engine = this.server.engine && this.server.engine !== 'local' ? ` via ${this.server.engine}` : '';
+        const accepted = acceptanceLine(this.server);
         return {
           text: `$(check) ${NAME}`,
-          tooltip: `Ready:${model}${engine}. Click to turn suggestions off.`,
+          tooltip: `Ready:${model}${engine}. Click to turn suggestions off.` + (accepted ? `\n${accepted}` : ''),
           severity: 'normal',
         };
       }

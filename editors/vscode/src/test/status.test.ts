@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { isStatus, pollDelayMs, StatusModel } from '../status';
+import { acceptanceLine, isStatus, pollDelayMs, StatusModel } from '../status';
 
 function running(enabled = true): StatusModel {
   const model = new StatusModel(enabled);
@@ -101,6 +101,18 @@ describe('status bar', () => {
     model.setStatus('ready');
     assert.equal(model.state, 'ready');
     assert.equal(isStatus({ state: 'idle' }), true);
+  });
+});
+
+describe('acceptance', () => {
+  it('adds the acceptance counts of all sources to the ready tooltip', () => {
+    const model = running();
+    const counts = (shown: number, accepted: number, partlyAccepted: number) => ({ shown, accepted, partlyAccepted });
+    model.setStatus({ state: 'ready', acceptance: { bySource: { model: counts(8, 2, 1), typed: counts(2, 1, 0) } } });
+    assert.match(model.view().tooltip, /\nAccepted 3 of 10 suggestions \(30%\), 1 in part\.$/);
+    model.setStatus({ state: 'ready', acceptance: { bySource: {} } });
+    assert.doesNotMatch(model.view().tooltip, /Accepted/); // nothing shown yet: no line
+    assert.equal(acceptanceLine(undefined), '');
   });
 });
 

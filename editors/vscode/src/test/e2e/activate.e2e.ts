@@ -42,13 +42,30 @@ function status(): { text: string; tooltip: string; history: string[] } {
   return fake.statusItems[0];
 }
 
-async function suggest(doc: fake.TextDocument, line: number, character: number): Promise<string[]> {
+async function inlineItems(
+  doc: fake.TextDocument,
+  line: number,
+  character: number,
+  triggerKind = fake.InlineCompletionTriggerKind.Automatic,
+): Promise<fake.InlineCompletionItem[]> {
   const provider = await until('the inline completion provider', () => fake.inlineProviders[0]);
   const token = new fake.CancellationTokenSource().token;
-  const context = { triggerKind: fake.InlineCompletionTriggerKind.Automatic, selectedCompletionInfo: undefined };
+  const context = { triggerKind, selectedCompletionInfo: undefined };
   const answer = await provider.provideInlineCompletionItems(doc, new fake.Position(line, character), context, token);
-  const items: fake.InlineCompletionItem[] = Array.isArray(answer) ? answer : (answer?.items ?? []);
-  return items.map((item) => (typeof item.insertText === 'string' ? item.insertText : item.insertText.value));
+  return Array.isArray(answer) ? answer : (answer?.items ?? []);
+}
+
+function textOf(item: fake.InlineCompletionItem): string {
+  return typeof item.insertText === 'string' ? item.insertText : item.insertText.value;
+}
+
+async function suggest(doc: fake.TextDocument, line: number, character: number): Promise<string[]> {
+  return (await inlineItems(doc, line, character)).map(textOf);
+}
+
+interface Command {
+  command: string;
+  arguments: unknown[];
 }
 
 describe('the extension in a stand-in VS Code', { skip, timeout: 180_000 }, () => {
@@ -67,7 +84,7 @@ describe('the extension in a stand-in VS Code', { skip, timeout: 180_000 }, () =
       'codellama.server.args': ['-m', 'codellama_ls', '--log-level', 'WARNING'],
       'codellama.model': tinyModel,
       'codellama.maxNewTokens': 8,
-      'codellama.debounceMs': 0,
+      'codellama.suggestions': 4,
       // Code actions: the tiny model stands in for an Instruct model (it writes nonsense, quickly).
       'codellama.instructModel': tinyModel,
       'codellama.instructMaxNewTokens': 24,
@@ -98,6 +115,31 @@ describe('the extension in a stand-in VS Code', { skip, timeout: 180_000 }, () =
     const texts = await suggest(doc, 1, 11);
     assert.equal(texts.length, 1);
     assert.ok(texts[0].trim().length > 0, JSON.stringify(texts));
+  });
+
+  it('asked explicitly, lists several suggestions whose acceptance the server counts', async () => {
+    const typing = await inlineItems(doc, 1, 11);
+    const items = await inlineItems(doc, 1, 11, fake.InlineCompletionTriggerKind.Invoke);
+    const texts = items.map(textOf);
+    assert.ok(texts.length >= 2 && new Set(texts).size === texts.length, JSON.stringify(texts));
+    assert.equal(texts[0], textOf(typing[0])); // the first is the greedy one typing got
+    const commands = items.map((item) => item.command as Command);
+    for (const [i, command] of commands.entries()) {
+      assert.equal(command.command, 'codellama.accepted');
+      assert.deepEqual(command.arguments.slice(1), ['full', texts[i].length]);
+    }
+    // What VS Code does when the user accepts the second suggestion: run its command.
+    const second = commands[1];
+    assert.equal(await fake.commands.executeCommand(second.command, ...second.arguments), true);
+    await until('the count in the status bar', () => /Accepted 1 of \d+ suggestions \(\d+%\), 0 in part/.test(status().tooltip));
+  });
+
+  it('reports a word of a suggestion accepted with Ctrl+Right as a partial accept', async () => {
+    const texts = (await inlineItems(doc, 1, 11)).map(textOf);
+    const word = texts[0].slice(0, 2);
+    doc.insert(1, 11, word); // VS Code inserts the word in one edit
+    await until('the partial accept in the status bar', () => /, 1 in part\.$/.test(status().tooltip));
+    doc.setText('def add(a, b):\n    return \n'); // back to the text the other tests expect
   });
 
   it('drops an answer once the document changed', async () => {

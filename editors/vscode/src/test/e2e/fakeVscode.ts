@@ -230,6 +230,16 @@ export class TextDocument {
   getText(): string {
     return this.text;
   }
+  /** Insert `text` at a position, as typing or accepting part of a suggestion does (an incremental change). */
+  insert(line: number, character: number, text: string): void {
+    const lines = this.text.split('\n');
+    const offset = lines.slice(0, line).reduce((n, l) => n + l.length + 1, 0) + character;
+    const change = { range: new Range(line, character, line, character), rangeOffset: offset, rangeLength: 0, text };
+    this.text = this.text.slice(0, offset) + text + this.text.slice(offset);
+    this.version += 1;
+    changed.fire({ document: this, contentChanges: [change], reason: undefined });
+  }
+
   /** Replace the whole text, as typing would (a full-document change event). */
   setText(text: string): void {
     const lines = this.text.split('\n');
