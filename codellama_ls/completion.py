@@ -176,6 +176,7 @@ class CompletionService:
         self.documents.close(uri)
         self.scheduler.cancel(uri)
         self.caches.typed.forget(uri)
+        self.pace.forget(uri)
 
     def cursor(self, uri: str, position: types.Position) -> tuple[Document, Cursor]:
         """Raises KeyError (unknown document) or PositionError (bad position)."""
