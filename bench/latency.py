@@ -7,9 +7,10 @@ other method and back. In every other burst the user types the first characters 
 suggestion on screen (the way people accept part of one); in the others, the code that was
 removed. The same model and settings then answer the same requests the naive way.
 
-- (a) naive: for the last keystroke of each burst (after the same debounce), a fresh
+- (a) naive: for the last keystroke of each burst (after a fixed 150 ms debounce), a fresh
   ``model.generate`` on the full prompt, greedy, stopping at ``▁<EOT>``/EOS;
-- (b) codellama-ls: ``python -m codellama_ls`` over stdio, a request per keystroke.
+- (b) codellama-ls: ``python -m codellama_ls`` over stdio, a request per keystroke (the local
+  engine starts each at once; the next keystroke stops it within a token).
 
 It also replays the (b) session's model calls through the engine with other prompt
 orders, to show how many prompt tokens each must compute.
@@ -170,8 +171,13 @@ class Record:
     engine_ms: float = 0.0
     prefill: int = 0
     decoded: int = 0
-    overhead_ms: float = 0.0  # end to end, minus engine time and debounce
-    server_ms: float = 0.0  # inside the server, minus engine time and debounce
+    overhead_ms: float = 0.0  # end to end, minus engine time and the waits before it
+    server_ms: float = 0.0  # inside the server, minus engine time and the waits before it
+    debounce_ms: float = 0.0  # the server's debounce before the answering generation (none for the local engine)
+    queue_ms: float = 0.0  # its wait for the superseded generation to stop
+    generations: int = 0  # generations run during the burst, the answering one included
+    prefill_all: int = 0  # prompt tokens computed by all of them
+    wasted: int = 0  # tokens decoded for answers nobody saw (cancelled or superseded)
     answer: str | None = None
     prefix: str = ""  # LF text around the cursor at the last keystroke, for the replays
     suffix: str = ""
@@ -213,7 +219,6 @@ async def run_server(
         item = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=content)
         client.text_document_did_open(types.DidOpenTextDocumentParams(item))
     version = 1
-    debounce = settings["debounceMs"]
 
     def edit(offset: int, insert: str) -> None:
         nonlocal version, text
@@ -279,14 +284,21 @@ async def run_server(
         )
         cursor = site.offset
         record.prefix, record.suffix = text[:cursor], text[cursor:]
-        if after["generations"] > calls_before and after["last"]:
+        record.generations = after["generations"] - calls_before
+        record.prefill_all = after["decode"]["prefillTokens"] - before["decode"]["prefillTokens"]
+        record.wasted = after["decode"]["wastedTokens"] - before["decode"]["wastedTokens"]
+        # Earlier keystrokes of the burst may have run generations too (nothing waits for typing to
+        # pause): the last answer's source says whether the model answered the last keystroke.
+        if after["generations"] > calls_before and after["last"] and after["lastSource"] == "model":
             last = after["last"]
             record.source = "model"
             record.engine_ms = last["seconds"] * 1000
             record.prefill, record.decoded = last["prefillTokens"], last["newTokens"]
             record.prompt_tokens = last["promptTokens"]
-            record.overhead_ms = latency - record.engine_ms - debounce
-            record.server_ms = (after["lastAnswerMs"] or 0.0) - record.engine_ms - debounce
+            record.debounce_ms, record.queue_ms = after["wait"]["debounceMs"], after["wait"]["queueMs"]
+            waits = record.debounce_ms + record.queue_ms
+            record.overhead_ms = latency - record.engine_ms - waits
+            record.server_ms = (after["lastAnswerMs"] or 0.0) - record.engine_ms - waits
         else:
             record.overhead_ms = latency
             record.server_ms = after["lastAnswerMs"] or 0.0
@@ -299,7 +311,8 @@ async def run_server(
         shown = answer.replace("\r\n", "\n") if answer else None
         print(
             f"  {number:3d} {kind:6s} keys={record.keys} {latency:8.1f} ms  {record.source or '-':6s} "
-            f"prefill={record.prefill:4d} decoded={record.decoded:3d} {answer!r:.40}",
+            f"prefill={record.prefill:4d} decoded={record.decoded:3d} generations={record.generations} "
+            f"wasted={record.wasted} queue={record.queue_ms:.1f} ms {answer!r:.40}",
             flush=True,
         )
         before = after
@@ -447,6 +460,10 @@ def pct(values: list[float], q: float) -> float:
 def report(info: dict, server: dict, naive: list[dict], orders: list[dict], settings: dict) -> str:
     records: list[Record] = server["records"]
     calls = [r for r in records if r.source == "model"]
+    generations = sum(r.generations for r in records)
+    wasted = sum(r.wasted for r in records)
+    debounces = [r.debounce_ms for r in calls]
+    queues = [r.queue_ms for r in calls]
     typed = [ms for r in records for ms in r.typed_ms] + [r.latency_ms for r in records if r.source == "typed"]
     b_lat = [r.latency_ms for r in records]
     a_lat = [n["latency_ms"] for n in naive]
@@ -471,22 +488,30 @@ def report(info: dict, server: dict, naive: list[dict], orders: list[dict], sett
         "",
         "| | (a) naive `model.generate` | (b) codellama-ls over LSP |",
         "| --- | ---: | ---: |",
-        f"| model calls | {len(naive)} | {len(calls)} (+{sources['typed']} typed-through, {sources['cache']} cached) |",
+        f"| model calls answering the last keystroke of a burst | {len(naive)} | {len(calls)} "
+        f"(+{sources['typed']} typed-through, {sources['cache']} cached) |",
+        f"| generations run, all keystrokes | {len(naive)} | {generations} |",
         f"| latency p50, last keystroke → answer | {p50a:.0f} ms | {p50b:.0f} ms ({p50b / p50a:.2f} × a) |",
         f"| latency p95 | {pct(a_lat, 95):.0f} ms | {pct(b_lat, 95):.0f} ms |",
         f"| prompt tokens computed per model call (mean) | {statistics.fmean(n['prefill'] for n in naive):.0f} "
         f"| {statistics.fmean(r.prefill for r in calls) if calls else 0:.0f} |",
-        f"| prompt tokens computed per request (mean) | {statistics.fmean(n['prefill'] for n in naive):.0f} "
-        f"| {sum(r.prefill for r in calls) / len(records):.0f} |",
+        f"| prompt tokens computed per burst, all generations (mean) | "
+        f"{statistics.fmean(n['prefill'] for n in naive):.0f} "
+        f"| {sum(r.prefill_all for r in records) / len(records):.0f} |",
         f"| tokens decoded per model call (mean) | {statistics.fmean(n['decoded'] for n in naive):.1f} "
         f"| {statistics.fmean(r.decoded for r in calls) if calls else 0:.1f} |",
+        f"| wasted decode: tokens decoded for answers nobody saw (cancelled or superseded), total / per "
+        f"generation (mean) | 0 / 0 | {wasted} / {wasted / max(generations, 1):.2f} |",
+        f"| wait before the answering generation: debounce p50 / max; superseded generation stopping "
+        f"p50 / max | {settings['debounceMs']} ms (fixed) | {pct(debounces, 50):.0f} / "
+        f"{max(debounces, default=0):.0f} ms; {pct(queues, 50):.1f} / {max(queues, default=0):.1f} ms |",
         f"| typed-through answers: count, p50, max | – | {len(typed)}, {pct(typed, 50):.1f} ms, "
         f"{max(typed, default=float('nan')):.1f} ms (0 model calls) |",
         f"| typed-through answers inside the server, p50 / max | – | {pct(typed_inside, 50):.2f} / "
         f"{max(typed_inside, default=float('nan')):.2f} ms |",
         f"| JSON-RPC round trip of `codellama/status` over the same pipes, p50 / p95 | – | {pct(trips, 50):.1f} / "
         f"{pct(trips, 95):.1f} ms |",
-        f"| server overhead p50 / p95: end to end minus engine time and the {settings['debounceMs']} ms debounce "
+        f"| server overhead p50 / p95: end to end minus engine time and the waits above "
         f"| – | {pct(overhead, 50):.1f} / {pct(overhead, 95):.1f} ms |",
         f"| the same, model calls only | – | {pct(model_overhead, 50):.1f} / {pct(model_overhead, 95):.1f} ms |",
         f"| the same, inside the server only (no JSON-RPC, no pipes) | – | {pct(inside, 50):.1f} / "

@@ -91,7 +91,9 @@ class CompletionService:
         self.acceptance = Acceptance()  # in memory only: see acceptance.py
         self.encoding: str = types.PositionEncodingKind.Utf16
         self.context = ProjectContext(self.documents)  # code from other files; idle until the workspace is known
-        # Tokens decoded, and those decoded for answers nobody saw (cancelled or superseded).
+        # Model work: prompt tokens computed, tokens decoded, and those decoded for answers nobody
+        # saw (cancelled or superseded).
+        self.prefill_tokens = 0
         self.decoded_tokens = 0
         self.wasted_tokens = 0
         self.wasted_generations = 0
@@ -269,7 +271,8 @@ class CompletionService:
         return self._show(uri, cursor, suggestions, result, "model", arrived)
 
     def _count_decode(self, result: GenerationResult, cancel: threading.Event) -> None:
-        """Count decoded tokens, and those of answers nobody will see (worker thread only)."""
+        """Count the model's work, and the tokens of answers nobody will see (worker thread only)."""
+        self.prefill_tokens += result.prefill_tokens
         self.decoded_tokens += result.new_tokens
         if cancel.is_set() or result.stop_reason in ("cancelled", "timeout"):
             self.wasted_tokens += result.new_tokens
@@ -400,6 +403,7 @@ class CompletionService:
                 "queueMs": round(self.scheduler.last_queue_s * 1000, 2),
             },
             "decode": {
+                "prefillTokens": self.prefill_tokens,
                 "tokens": self.decoded_tokens,
                 "wastedTokens": self.wasted_tokens,
                 "wastedGenerations": self.wasted_generations,

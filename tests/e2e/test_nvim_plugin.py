@@ -448,9 +448,7 @@ def test_cycle_through_several_suggestions_and_acceptance_is_counted(editor):
     editor.wait("nothing shown", lambda: not editor.info().get("suggestion") and not editor.info().get("pending"))
     first = editor.type_until_suggestion(" d-e*f")
     editor.input("<M-]>")
-    cycled = editor.wait(
-        "several suggestions", lambda: (s := editor.info().get("suggestion")) and s["count"] > 1 and s
-    )
+    cycled = editor.wait("several suggestions", lambda: (s := editor.info().get("suggestion")) and s["count"] > 1 and s)
     requests = [e for e in editor.events() if e["event"] == "request"]
     assert cycled["id"] == requests[-1]["id"] != first["id"]  # the answer of a new (explicit) request
     assert cycled["index"] == 2 and cycled["text"] != first["text"]
