@@ -502,8 +502,9 @@ def report(info: dict, server: dict, naive: list[dict], orders: list[dict], sett
         f"| {statistics.fmean(r.decoded for r in calls) if calls else 0:.1f} |",
         f"| wasted decode: tokens decoded for answers nobody saw (cancelled or superseded), total / per "
         f"generation (mean) | 0 / 0 | {wasted} / {wasted / max(generations, 1):.2f} |",
-        f"| wait before the answering generation: debounce p50 / max; superseded generation stopping "
-        f"p50 / max | {settings['debounceMs']} ms (fixed) | {pct(debounces, 50):.0f} / "
+        f"| wait before the answering generation: debounce p50 / max; worker still busy (a superseded "
+        f"generation stopping) after the request came in, p50 / max | {settings['debounceMs']} ms (fixed) "
+        f"| {pct(debounces, 50):.0f} / "
         f"{max(debounces, default=0):.0f} ms; {pct(queues, 50):.1f} / {max(queues, default=0):.1f} ms |",
         f"| typed-through answers: count, p50, max | – | {len(typed)}, {pct(typed, 50):.1f} ms, "
         f"{max(typed, default=float('nan')):.1f} ms (0 model calls) |",

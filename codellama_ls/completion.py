@@ -290,6 +290,7 @@ class CompletionService:
                 job,
                 debounce_s=max(0.0, wait_s - (time.perf_counter() - arrived)),  # from the keystroke
                 timeout_s=s.generation_timeout_ms / 1000 + 1.0,
+                arrived=arrived,
             )
         except Cancelled:
             return None

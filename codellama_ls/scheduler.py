@@ -36,6 +36,7 @@ class Ticket:
     cancel: threading.Event = field(default_factory=threading.Event)
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
     started: float | None = None  # perf_counter when the job began in the worker
+    worker_free: float | None = None  # when the job before it ended (the worker became free for it)
 
     def drop(self) -> None:
         self.cancel.set()
@@ -102,9 +103,11 @@ class Scheduler:
         self._worker = _new_worker()
         self.started = 0  # jobs that reached the worker (for tests and the soak bench)
         # The last job's waits before it began: the debounce, then the worker finishing the
-        # previous job (a superseded generation stops within a token).
+        # previous job (a superseded generation stops within a token), counted from the moment
+        # the job could have started (the request's arrival, or the end of its debounce).
         self.last_debounce_s = 0.0
         self.last_queue_s = 0.0
+        self._last_end: float | None = None  # when the worker finished its last job (worker thread)
 
     def supersede(self, key: str) -> Ticket:
         """Claim ``key`` for a new request, dropping the previous one."""
@@ -133,8 +136,12 @@ class Scheduler:
         debounce_s: float = 0.0,
         timeout_s: float | None = None,
         ticket: Ticket | None = None,
+        arrived: float | None = None,
     ) -> T | None:
-        """Run ``job(cancel_flag)`` in the worker after the debounce; ``None`` if superseded."""
+        """Run ``job(cancel_flag)`` in the worker after the debounce; ``None`` if superseded.
+
+        ``arrived`` (a ``time.perf_counter()`` value): when the request came in, to measure how
+        long the worker kept it waiting (``last_queue_s``)."""
         ticket = ticket or self.supersede(key)
         try:
             if debounce_s > 0:
@@ -147,7 +154,8 @@ class Scheduler:
             loop = asyncio.get_running_loop()
             self.started += 1
             submitted = time.perf_counter()
-            future = loop.run_in_executor(self._worker, _guarded, job, ticket)
+            ready = submitted if debounce_s > 0 or arrived is None else arrived  # could have started from here
+            future = loop.run_in_executor(self._worker, self._guarded, job, ticket)
             waiter: asyncio.Future[Any] = asyncio.ensure_future(ticket.superseded.wait())
             both: set[asyncio.Future[Any]] = {future, waiter}
             try:
@@ -156,7 +164,8 @@ class Scheduler:
                 waiter.cancel()
             if future in done:
                 self.last_debounce_s = debounce_s
-                self.last_queue_s = (ticket.started or submitted) - submitted
+                free = ticket.worker_free
+                self.last_queue_s = max(0.0, free - ready) if free is not None else 0.0
                 return future.result()
             ticket.cancel.set()  # superseded or timed out: the job stops at its next token
             if not ticket.superseded.is_set():
@@ -170,6 +179,16 @@ class Scheduler:
         finally:
             if self._latest.get(key) is ticket:
                 del self._latest[key]
+
+    def _guarded(self, job: Callable[[threading.Event], T], ticket: Ticket) -> T | None:
+        """Skip jobs that were dropped while queued behind another generation (worker thread)."""
+        if ticket.cancel.is_set():
+            return None
+        ticket.worker_free, ticket.started = self._last_end, time.perf_counter()
+        try:
+            return job(ticket.cancel)
+        finally:
+            self._last_end = time.perf_counter()
 
     def drain(self, timeout: float) -> bool:
         """Block until the worker has finished its jobs (call ``cancel_all`` first; then they
@@ -190,11 +209,3 @@ class Scheduler:
 
 def _new_worker() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="codellama-gen")
-
-
-def _guarded(job: Callable[[threading.Event], T], ticket: Ticket) -> T | None:
-    """Skip jobs that were dropped while queued behind another generation."""
-    if ticket.cancel.is_set():
-        return None
-    ticket.started = time.perf_counter()
-    return job(ticket.cancel)

@@ -102,6 +102,22 @@ async def test_a_stream_of_keystrokes_runs_one_generation_at_a_time_and_the_newe
     scheduler.shutdown()
 
 
+async def test_the_wait_for_a_busy_worker_counts_from_the_request_s_arrival():
+    scheduler = Scheduler()
+    release = threading.Event()
+    other = asyncio.ensure_future(scheduler.run("other.py", lambda cancel: release.wait(5) and "other"))
+    await asyncio.sleep(0.05)  # the worker is busy with another document's generation
+    asyncio.get_running_loop().call_later(0.2, release.set)
+    arrived = time.perf_counter() - 0.1  # the request came in 100 ms ago (its prompt took that long)
+    assert await scheduler.run("doc.py", lambda cancel: "mine", arrived=arrived) == "mine"
+    assert await other == "other"
+    # From arrival to the worker becoming free: ~300 ms, whatever the request did meanwhile.
+    assert 0.25 <= scheduler.last_queue_s < 0.5
+    assert await scheduler.run("doc.py", lambda cancel: "again", arrived=time.perf_counter()) == "again"
+    assert scheduler.last_queue_s == 0.0  # an idle worker keeps nobody waiting
+    scheduler.shutdown()
+
+
 # -- typing speed --------------------------------------------------------------------------------
 def _typed(pace: TypingPace, key: str, intervals: list[float], start: float = 100.0) -> None:
     now = start
