@@ -172,6 +172,16 @@ class CompletionService:
             return self.context.block(cursor.uri, cursor.language_id, cursor.prefix, cursor.suffix, tokens, tok)
         return EMPTY
 
+    def change(self, params: types.DidChangeTextDocumentParams) -> None:
+        """An edit: applied, counted for the typing speed, and the generation in flight for the
+        document's older text stops now (its answer could only be stale)."""
+        if self.documents.change(params, self.encoding) is None:
+            return  # not applied (unknown document, stale version): nothing changed
+        uri = params.text_document.uri
+        self.context.changed(uri)
+        self.pace.keystroke(uri)
+        self.scheduler.cancel(uri)
+
     def close(self, uri: str) -> None:
         """A document closed: its pending suggestion is answered empty at once and its decoding stops."""
         self.context.closed(uri)  # first: the index keeps an edited document's last text

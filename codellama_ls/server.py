@@ -258,9 +258,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     @guarded(lambda: None)
     def did_change(ls: CodeLlamaServer, params: types.DidChangeTextDocumentParams) -> None:
-        if ls.service.documents.change(params, ls.service.encoding) is not None:
-            ls.service.context.changed(params.text_document.uri)
-            ls.service.pace.keystroke(params.text_document.uri)
+        ls.service.change(params)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @guarded(lambda: None)

@@ -182,3 +182,31 @@ async def test_the_local_engine_starts_at_once_and_remote_ones_wait_for_the_typi
     assert await _ask(remote, None, debounce_ms=400) >= 0.39  # typing speed unknown: the setting
     waited = await _ask(Timed(script="10"), 0.06, debounce_ms=400)
     assert 0.06 < waited < 0.3  # 1.5 × 60 ms, not 400 ms
+
+
+def _edit(uri: str, version: int) -> types.DidChangeTextDocumentParams:
+    at = types.Position(line=0, character=4)
+    return types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangePartial(range=types.Range(at, at), text="a")],
+    )
+
+
+async def test_an_edit_stops_the_generation_for_the_old_text_at_once():
+    engine = FakeEngine(mode="hang")  # decodes until its cancel flag goes up
+    engine.needs_debounce = False
+    service = CompletionService(Settings())
+    service.engine = engine
+    for uri in ("file:///a.py", "file:///b.py"):
+        service.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text="x = \n"))
+    pending = asyncio.ensure_future(service.suggest("file:///a.py", types.Position(line=0, character=4)))
+    while not engine.requests:
+        await asyncio.sleep(0.01)
+    service.change(_edit("file:///b.py", 2))  # another document: a's generation goes on
+    service.change(_edit("file:///a.py", 1))  # a stale version: not applied, nothing stops
+    await asyncio.sleep(0.1)
+    assert not pending.done() and not engine.requests[0].cancel.is_set()
+    service.change(_edit("file:///a.py", 2))  # the key arrives: the answer for the old text is worthless
+    assert await asyncio.wait_for(pending, 1) is None
+    assert engine.requests[0].cancel.is_set()
+    service.shutdown()

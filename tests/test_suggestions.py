@@ -161,12 +161,11 @@ async def test_the_cache_keeps_all_suggestions_and_typing_follows_the_one_picked
     assert len(await service.suggestions(uri, HERE, invoked=True)) == 3 and service.engine.generations == calls
     assert service.status()["lastSource"] == "cache"
     # The user cycled to the second one and types its start: its rest, without the model.
-    service.documents.change(
+    service.change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
             content_changes=[types.TextDocumentContentChangePartial(range=types.Range(HERE, HERE), text="co")],
-        ),
-        service.encoding,
+        )
     )
     rest = await service.suggestions(uri, types.Position(line=0, character=6))
     assert [a.text for a in rest] == ["unt(x) + 1"] and service.engine.generations == calls
