@@ -178,6 +178,7 @@ class Record:
     generations: int = 0  # generations run during the burst, the answering one included
     prefill_all: int = 0  # prompt tokens computed by all of them
     wasted: int = 0  # tokens decoded for answers nobody saw (cancelled or superseded)
+    decoded_all: int = 0  # tokens decoded by all the burst's generations
     answer: str | None = None
     prefix: str = ""  # LF text around the cursor at the last keystroke, for the replays
     suffix: str = ""
@@ -287,6 +288,7 @@ async def run_server(
         record.generations = after["generations"] - calls_before
         record.prefill_all = after["decode"]["prefillTokens"] - before["decode"]["prefillTokens"]
         record.wasted = after["decode"]["wastedTokens"] - before["decode"]["wastedTokens"]
+        record.decoded_all = after["decode"]["tokens"] - before["decode"]["tokens"]
         # Earlier keystrokes of the burst may have run generations too (nothing waits for typing to
         # pause): the last answer's source says whether the model answered the last keystroke.
         if after["generations"] > calls_before and after["last"] and after["lastSource"] == "model":
@@ -477,6 +479,8 @@ def report(info: dict, server: dict, naive: list[dict], orders: list[dict], sett
     sources = {k: sum(1 for r in records if r.source == k) for k in ("typed", "cache", "model")}
     keys = sum(r.keys for r in records)
     p50a, p50b = pct(a_lat, 50), pct(b_lat, 50)
+    p50m = pct([r.latency_ms for r in calls], 50)
+    decoded = sum(r.decoded_all for r in records)
     lines = [
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
         f"({cpu_name()}), torch threads {settings['threads']}, Python {platform.python_version()}; "
@@ -493,6 +497,7 @@ def report(info: dict, server: dict, naive: list[dict], orders: list[dict], sett
         f"| generations run, all keystrokes | {len(naive)} | {generations} |",
         f"| latency p50, last keystroke → answer | {p50a:.0f} ms | {p50b:.0f} ms ({p50b / p50a:.2f} × a) |",
         f"| latency p95 | {pct(a_lat, 95):.0f} ms | {pct(b_lat, 95):.0f} ms |",
+        f"| latency p50 of the bursts the model answered | {p50a:.0f} ms | {p50m:.0f} ms ({p50m / p50a:.2f} × a) |",
         f"| prompt tokens computed per model call (mean) | {statistics.fmean(n['prefill'] for n in naive):.0f} "
         f"| {statistics.fmean(r.prefill for r in calls) if calls else 0:.0f} |",
         f"| prompt tokens computed per burst, all generations (mean) | "
@@ -500,8 +505,9 @@ def report(info: dict, server: dict, naive: list[dict], orders: list[dict], sett
         f"| {sum(r.prefill_all for r in records) / len(records):.0f} |",
         f"| tokens decoded per model call (mean) | {statistics.fmean(n['decoded'] for n in naive):.1f} "
         f"| {statistics.fmean(r.decoded for r in calls) if calls else 0:.1f} |",
-        f"| wasted decode: tokens decoded for answers nobody saw (cancelled or superseded), total / per "
-        f"generation (mean) | 0 / 0 | {wasted} / {wasted / max(generations, 1):.2f} |",
+        f"| wasted decode: tokens decoded for answers nobody saw (cancelled or superseded), total (share of "
+        f"all decoded) / per generation (mean) | 0 / 0 | {wasted} ({wasted / max(decoded, 1):.0%}) / "
+        f"{wasted / max(generations, 1):.2f} |",
         f"| wait before the answering generation: debounce p50 / max; worker still busy (a superseded "
         f"generation stopping) after the request came in, p50 / max | {settings['debounceMs']} ms (fixed) "
         f"| {pct(debounces, 50):.0f} / "
