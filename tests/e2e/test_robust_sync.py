@@ -157,7 +157,9 @@ _uris: Iterator[int] = itertools.count()
 def synced(request: pytest.FixtureRequest, tiny_model) -> Iterator[tuple[RawServer, str]]:
     """One server per encoding, shared by the examples (each example opens a fresh document)."""
     encoding = request.param
-    opts = {"model": str(tiny_model), "maxPromptTokens": 100_000, "maxNewTokens": 4, "debounceMs": 0}
+    # One suggestion for the menu too (it is asked without a trigger kind, i.e. explicitly), so the
+    # inline item and the completion item are the same suggestion.
+    opts = {"model": str(tiny_model), "maxPromptTokens": 100_000, "maxNewTokens": 4, "suggestions": 1}
     with RawServer(["--log-level", "WARNING"]) as server:
         result = server.initialize(opts, encodings=[encoding])
         assert result["capabilities"]["positionEncoding"] == encoding

@@ -29,9 +29,10 @@
       eglot-events-buffer-size 0
       python-indent-guess-indent-offset nil)
 
-;; What a user puts in their init file (editors/emacs/README.md).
+;; What a user puts in their init file (editors/emacs/README.md). `:suggestions 1': one candidate,
+;; which `completion-at-point' inserts at once (with several it lists them).
 (setq codellama-ls-command (list clt-python "-m" "codellama_ls")
-      codellama-ls-initialization-options (list :model clt-model :maxNewTokens 8 :debounceMs 0))
+      codellama-ls-initialization-options (list :model clt-model :maxNewTokens 8 :suggestions 1))
 (load (clt--env "CODELLAMA_LS_TEST_SNIPPET") nil t)
 
 (defun clt--eglot-version ()
