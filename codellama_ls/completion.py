@@ -173,8 +173,8 @@ class CompletionService:
         return EMPTY
 
     def change(self, params: types.DidChangeTextDocumentParams) -> None:
-        """An edit: applied, counted for the typing speed, and the generation in flight for the
-        document's older text stops now (its answer could only be stale)."""
+        """An edit: applied, passed on to the project context, counted for the typing speed, and the
+        generation in flight for the document's older text stops now (its answer could only be stale)."""
         if self.documents.change(params, self.encoding) is None:
             return  # not applied (unknown document, stale version): nothing changed
         uri = params.text_document.uri
