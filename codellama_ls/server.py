@@ -12,7 +12,6 @@ import asyncio
 import functools
 import inspect
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -27,12 +26,14 @@ from codellama_ls.actions import lsp as actions_lsp
 from codellama_ls.actions.service import ActionService
 from codellama_ls.completion import Answer, CompletionService
 from codellama_ls.config import Settings, extract_section
-from codellama_ls.context.service import folder_paths, watch_globs
+from codellama_ls.context import lsp as context_lsp
+from codellama_ls.context.service import folder_paths
 from codellama_ls.documents import PositionError
 from codellama_ls.engines.base import EngineError, ProgressFn
 from codellama_ls.jsonrpc import UNREADABLE, describe_error, strict_converter
 from codellama_ls.notify import Notifier
 from codellama_ls.pygls_adapter import HardenedProtocol
+from codellama_ls.replies import ACCEPTED_COMMAND, completion_item, inline_item
 from codellama_ls.tokens import TokenizerNotFound
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ PROMPT_METHOD = "codellama/prompt"
 STATUS_METHOD = "codellama/status"
 RESTART_COMMAND = "codellama.restartEngine"
 TOGGLE_COMMAND = "codellama.toggle"
-ACCEPTED_COMMAND = "codellama.accepted"  # [item id, kind, accepted length]: the editor took a suggestion
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -176,48 +176,6 @@ async def _answers(
         raise _invalid(exc) from exc
 
 
-def accepted_command(answer: Answer) -> types.Command:
-    """What the editor runs when the user accepts the whole suggestion (acceptance.py counts it)."""
-    return types.Command(title="Accept", command=ACCEPTED_COMMAND, arguments=[answer.id, "full", len(answer.text)])
-
-
-def inline_item(answer: Answer, encoding: str) -> types.InlineCompletionItem:
-    return types.InlineCompletionItem(
-        insert_text=answer.text, range=answer.range(encoding), command=accepted_command(answer)
-    )
-
-
-_WORD_BEFORE = re.compile(r"\w+$")
-
-
-def completion_item(answer: Answer, encoding: str, index: int = 0) -> types.CompletionItem:
-    """The suggestion as a completion item whose edit starts at the word before the cursor.
-
-    Clients filter completion items by the text between the edit's start and the cursor;
-    eglot and Helix by the symbol at point. Starting the edit at that word and repeating the
-    word in ``newText`` (and so in the label) lets the item through every such filter and
-    still inserts exactly the suggestion. The label is the first non-blank line.
-    """
-    match = _WORD_BEFORE.search(answer.line_text[: answer.start])
-    word = match.group(0) if match else ""
-    new_text = word + answer.text
-    label = next((part.strip() for part in new_text.splitlines() if part.strip()), new_text)
-    edit_range = types.Range(
-        start=answer.position(answer.start - len(word), encoding), end=answer.position(answer.end, encoding)
-    )
-    return types.CompletionItem(
-        label=label,
-        kind=types.CompletionItemKind.Text,
-        detail="Code Llama",
-        documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=answer.text),
-        insert_text_format=types.InsertTextFormat.PlainText,
-        text_edit=types.TextEdit(range=edit_range, new_text=new_text),
-        sort_text=f"{index:02d}",  # the model's order: the first (greedy) one on top
-        preselect=index == 0,
-        command=accepted_command(answer),
-    )
-
-
 def _empty_inline() -> types.InlineCompletionList:
     return types.InlineCompletionList(items=[])
 
@@ -234,13 +192,13 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     def initialize(ls: CodeLlamaServer, params: types.InitializeParams) -> None:
         ls.service.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
         ls.service.configure(extract_section(params.initialization_options or {}))
-        ls.service.context.begin(folder_paths(_workspace_uris(params)), ls.service.settings)
+        ls.service.context.begin(folder_paths(context_lsp.workspace_uris(params)), ls.service.settings)
 
     @server.feature(types.INITIALIZED)
     @guarded(lambda: None)
     def initialized(ls: CodeLlamaServer, params: types.InitializedParams) -> None:
         ls.service.start_loading()
-        _watch_files(ls)
+        context_lsp.watch_files(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     @guarded(lambda: None)
@@ -395,48 +353,12 @@ def _register_context(server: CodeLlamaServer) -> None:
     def did_change_workspace_folders(ls: CodeLlamaServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
         event = params.event
         ls.service.context.folders_changed([f.uri for f in event.added], [f.uri for f in event.removed])
-        _watch_files(ls)
+        context_lsp.watch_files(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     @guarded(lambda: None)
     def did_change_watched_files(ls: CodeLlamaServer, params: types.DidChangeWatchedFilesParams) -> None:
         ls.service.context.files_changed((change.uri, int(change.type)) for change in params.changes)
-
-
-def _workspace_uris(params: types.InitializeParams) -> list[str]:
-    """The workspace folders; a client without them names one root (``rootUri``, or the older ``rootPath``)."""
-    if params.workspace_folders is not None:
-        return [folder.uri for folder in params.workspace_folders]
-    if params.root_uri:
-        return [params.root_uri]
-    return [params.root_path] if params.root_path else []
-
-
-def _watch_files(ls: CodeLlamaServer) -> None:
-    """Ask the client to report changes of the files the index keeps (``workspace/didChangeWatchedFiles``),
-    once, when it can register that dynamically and there is a folder to watch. Never waited for."""
-    caps = ls.client_capabilities.workspace
-    watched = caps.did_change_watched_files if caps else None
-    if ls.watching or not (watched and watched.dynamic_registration) or not ls.service.context.folders:
-        return
-    ls.watching = True
-    watchers = [types.FileSystemWatcher(glob_pattern=glob) for glob in watch_globs()]
-    watchers.append(types.FileSystemWatcher(glob_pattern="**/*", kind=types.WatchKind.Delete))  # folders too
-    registration = types.Registration(
-        id=f"codellama-ls/watch/{uuid.uuid4()}",
-        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-        register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers),
-    )
-
-    async def register() -> None:
-        try:
-            await asyncio.wait_for(
-                ls.client_register_capability_async(types.RegistrationParams(registrations=[registration])), 30
-            )
-        except Exception as exc:  # no answer or an error: files changed outside the editor go unnoticed
-            log.info("client did not register file watching: %s", type(exc).__name__)
-
-    ls.background(register())
 
 
 def _accepted_arguments(args: tuple[Any, ...]) -> tuple[str, str, int]:

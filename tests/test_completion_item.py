@@ -10,7 +10,7 @@ from lsprotocol import types
 
 from codellama_ls.completion import Answer
 from codellama_ls.documents import Document
-from codellama_ls.server import completion_item
+from codellama_ls.replies import completion_item
 
 UTF16 = types.PositionEncodingKind.Utf16
 UTF8 = types.PositionEncodingKind.Utf8
