@@ -1,10 +1,33 @@
-"""A terminal progress bar for model loading, shared by ``complete`` and ``eval``."""
+"""Progress the user sees: LSP work-done tokens (model loading, code actions) and a terminal bar
+for model loading in ``complete`` and ``eval``."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
+from typing import Any
+
+from lsprotocol import types
 
 from codellama_ls.engines.base import ProgressFn
+
+log = logging.getLogger(__name__)
+
+
+async def work_done_token(server: Any, token: str, what: str) -> bool:
+    """Create ``token`` for server-initiated ``$/progress`` (the specification wants it acknowledged
+    before the first notification). False when the client cannot show progress or does not answer
+    within 5 s: ``what`` then runs without progress."""
+    caps: types.ClientCapabilities = server.client_capabilities
+    if not (caps.window and caps.window.work_done_progress):
+        return False
+    try:
+        await asyncio.wait_for(server.work_done_progress.create_async(token), 5)
+    except Exception:  # no answer or an error
+        log.info("client did not accept a progress token; %s runs without progress", what)
+        return False
+    return True
 
 
 def progress_bar() -> ProgressFn:

@@ -32,6 +32,7 @@ from codellama_ls.documents import PositionError
 from codellama_ls.engines.base import EngineError, ProgressFn
 from codellama_ls.jsonrpc import UNREADABLE, describe_error, strict_converter
 from codellama_ls.notify import Notifier
+from codellama_ls.progress import work_done_token
 from codellama_ls.pygls_adapter import HardenedProtocol
 from codellama_ls.replies import ACCEPTED_COMMAND, completion_item, inline_item
 from codellama_ls.tokens import TokenizerNotFound
@@ -89,16 +90,10 @@ class CodeLlamaServer(LanguageServer):
         The token is created (and acknowledged by the client) before the first notification,
         as the specification requires; a client that does not answer just gets no progress.
         """
-        caps = self.client_capabilities.window
-        if not (caps and caps.work_done_progress):
-            return None
         token = f"codellama-ls/load/{uuid.uuid4()}"
-        progress = self.work_done_progress
-        try:
-            await asyncio.wait_for(progress.create_async(token), 5)
-        except Exception:  # no answer or an error: load without progress
-            log.info("client did not accept a progress token; loading without progress")
+        if not await work_done_token(self, token, "loading"):
             return None
+        progress = self.work_done_progress
         loop = asyncio.get_running_loop()
         begun = False
 

@@ -104,7 +104,7 @@ def test_remote_engine_choice():
 def test_what_clients_support(client: str, resolve: bool, create: bool, changes: bool):
     support = ClientSupport.of(client_capabilities(client))
     assert (support.resolve_edit, support.create_files, support.document_changes) == (resolve, create, changes)
-    assert support.literals and support.progress
+    assert support.literals
     assert not ClientSupport.of(types.ClientCapabilities()).literals
 
 

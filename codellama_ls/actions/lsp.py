@@ -37,6 +37,7 @@ from codellama_ls.completion import CompletionService
 from codellama_ls.documents import Document, PositionError, units
 from codellama_ls.engines.base import EngineError
 from codellama_ls.instruct import parse_messages
+from codellama_ls.progress import work_done_token
 from codellama_ls.tokens import TokenizerNotFound
 
 
@@ -96,7 +97,6 @@ class ClientSupport:
     resolve_edit: bool  # codeAction/resolve fills in ``edit`` (and ``data`` comes back)
     document_changes: bool  # versioned TextDocumentEdits
     create_files: bool  # CreateFile in documentChanges
-    progress: bool
 
     @classmethod
     def of(cls, caps: types.ClientCapabilities) -> ClientSupport:
@@ -111,7 +111,6 @@ class ClientSupport:
             # (Neovim 0.11 offers ``create`` without saying ``documentChanges``).
             document_changes=bool(edit and (edit.document_changes or operations)),
             create_files="create" in operations,
-            progress=bool(caps.window and caps.window.work_done_progress),
         )
 
 
@@ -410,15 +409,10 @@ class WorkDone(Progress):
 
     @classmethod
     async def start(cls, ls: CodeLlamaServer, plan: ActionPlan) -> WorkDone | None:
-        if not ClientSupport.of(ls.client_capabilities).progress:
-            return None
         token = PROGRESS_PREFIX + str(uuid.uuid4())
-        progress = ls.work_done_progress
-        try:
-            await asyncio.wait_for(progress.create_async(token), 5)
-        except Exception:  # no answer or an error: run without progress
-            log.info("client did not accept a progress token; the action runs without progress")
+        if not await work_done_token(ls, token, "the action"):
             return None
+        progress = ls.work_done_progress
         begin = types.WorkDoneProgressBegin(
             title=f"Code Llama: {plan.title}", cancellable=True, message="Waiting for the model", percentage=0
         )

@@ -7,19 +7,15 @@ Neovim's own LSP client lists, resolves and applies the code action (``vim.lsp.b
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_nvim_plugin import GIVE_UP_S, NVIM, PLUGIN, ROOT, STARTUP_GIVE_UP_S, Editor, pynvim
 from tests.support.fake_remote import FakeServer, Stream, tokens
-from tests.support.rawlsp import server_env
+from tests.support.nvim import NVIM, STARTUP_GIVE_UP_S, Editor, headless, write_init
 
 pytestmark = [
     pytest.mark.slow,
@@ -51,47 +47,8 @@ def editor(tmp_path_factory: pytest.TempPathFactory, instruct: FakeServer, token
         "filetypes": ["python"],
         "settings": {"engine": "tgi", "url": instruct.url, "tokenizer": str(tokenizer_dir), "debounceMs": 0},
     }
-    init = tmp / "init.lua"
-    init.write_text(
-        f"vim.opt.runtimepath:prepend({json.dumps(str(PLUGIN))})\n"
-        f"require('codellama_ls').setup(vim.json.decode({json.dumps(json.dumps(config))}))\n"
-    )
-    env = server_env(
-        XDG_CONFIG_HOME=str(tmp / "config"),
-        XDG_DATA_HOME=str(tmp / "data"),
-        XDG_STATE_HOME=str(tmp / "state"),
-        XDG_CACHE_HOME=str(tmp / "cache"),
-        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    )
-    sock = tmp / "nvim.sock"
-    proc = subprocess.Popen(
-        [str(NVIM), "--headless", "--clean", "-u", str(init), "--listen", str(sock)],
-        cwd=tmp,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + GIVE_UP_S
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"nvim did not start (exit code {proc.returncode})")
-        time.sleep(0.02)
-    ed = Editor(pynvim.attach("socket", path=str(sock)), proc, tmp, server_log)
-    try:
+    with headless(tmp, write_init(tmp, config), server_log, cwd=tmp) as ed:
         yield ed
-    finally:
-        try:
-            ed.lua("vim.lsp.stop_client(vim.lsp.get_clients(), true)")
-            ed.nvim.command("qa!")
-        except Exception:
-            pass
-        ed.nvim.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def open_file(editor: Editor, name: str, lines: list[str]) -> None:

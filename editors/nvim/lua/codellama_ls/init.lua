@@ -306,6 +306,17 @@ local function execute(command)
   end)
 end
 
+--- Run ``fn(client, bufnr)`` for the current buffer's codellama-ls client, or say it is not attached.
+local function with_client(fn)
+  local bufnr = api.nvim_get_current_buf()
+  local client = M.client(bufnr)
+  if not client then
+    vim.notify("codellama-ls is not attached to this buffer", vim.log.levels.WARN)
+    return
+  end
+  fn(client, bufnr)
+end
+
 local commands = {
   status = function()
     local st, err = M.status()
@@ -336,31 +347,19 @@ local commands = {
   end,
   -- Code Llama - Instruct on the selection (or the `:N,M` lines, or the cursor).
   edit = function(cmd)
-    local bufnr = api.nvim_get_current_buf()
-    local client = M.client(bufnr)
-    if not client then
-      vim.notify("codellama-ls is not attached to this buffer", vim.log.levels.WARN)
-      return
-    end
-    instruct.edit(client, bufnr, cmd)
+    with_client(function(client, bufnr)
+      instruct.edit(client, bufnr, cmd)
+    end)
   end,
   explain = function(cmd)
-    local bufnr = api.nvim_get_current_buf()
-    local client = M.client(bufnr)
-    if not client then
-      vim.notify("codellama-ls is not attached to this buffer", vim.log.levels.WARN)
-      return
-    end
-    instruct.explain(client, bufnr, cmd)
+    with_client(function(client, bufnr)
+      instruct.explain(client, bufnr, cmd)
+    end)
   end,
   actions = function()
-    local bufnr = api.nvim_get_current_buf()
-    local client = M.client(bufnr)
-    if not client then
-      vim.notify("codellama-ls is not attached to this buffer", vim.log.levels.WARN)
-      return
-    end
-    instruct.code_action(client, bufnr)
+    with_client(function(client, bufnr)
+      instruct.code_action(client, bufnr)
+    end)
   end,
 }
 
