@@ -172,6 +172,12 @@ class CompletionService:
             return self.context.block(cursor.uri, cursor.language_id, cursor.prefix, cursor.suffix, tokens, tok)
         return EMPTY
 
+    def open(self, item: types.TextDocumentItem) -> Document:
+        """A document opened: kept, and shown to the project context (a source of similar code)."""
+        doc = self.documents.open(item)
+        self.context.opened(doc.uri, doc.lf_text, doc.language_id)
+        return doc
+
     def change(self, params: types.DidChangeTextDocumentParams) -> None:
         """An edit: applied, passed on to the project context, counted for the typing speed, and the
         generation in flight for the document's older text stops now (its answer could only be stale)."""

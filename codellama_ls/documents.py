@@ -100,6 +100,11 @@ class Document:
         return "".join(line + eol for line, eol in zip(self.lines, self.eols, strict=False))
 
     @property
+    def lf_text(self) -> str:
+        """The text with LF line ends and no final one: what prompts and the context index see."""
+        return "\n".join(self.lines)
+
+    @property
     def eol(self) -> str:
         """The dominant line ending; suggestions use it so CRLF files stay CRLF."""
         counts: dict[str, int] = {}

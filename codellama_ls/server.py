@@ -205,8 +205,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     @guarded(lambda: None)
     def did_open(ls: CodeLlamaServer, params: types.DidOpenTextDocumentParams) -> None:
-        doc = ls.service.documents.open(params.text_document)
-        ls.service.context.opened(doc.uri, "\n".join(doc.lines), doc.language_id)
+        ls.service.open(params.text_document)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     @guarded(lambda: None)

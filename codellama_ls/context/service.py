@@ -105,7 +105,7 @@ class ProjectContext:
 
         index = WorkspaceIndex(self.folders, self.exclude)
         for doc in self.documents:  # documents opened before (context was off, or the CLI's file)
-            index.open(doc.uri, "\n".join(doc.lines), doc.language_id)
+            index.open(doc.uri, doc.lf_text, doc.language_id)
         index.start()
         self.index, self.provider = index, ContextProvider(index)
         self._dirty.clear()
@@ -177,7 +177,7 @@ class ProjectContext:
         if uri in self._dirty and self.index is not None:
             self._dirty.discard(uri)
             if uri in self.documents:
-                self.index.change(uri, "\n".join(self.documents.get(uri).lines))
+                self.index.change(uri, self.documents.get(uri).lf_text)
 
     # -- requests --------------------------------------------------------------------------
     def block(
