@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, Protocol
 
 from lsprotocol import types
 
@@ -15,11 +16,35 @@ from codellama_ls.engines.base import ProgressFn
 log = logging.getLogger(__name__)
 
 
-async def work_done_token(server: Any, token: str, what: str) -> bool:
+class WorkDoneProgress(Protocol):
+    """pygls' ``Progress`` (server-initiated work-done progress)."""
+
+    tokens: dict[types.ProgressToken, Future[Any]]
+
+    async def create_async(self, token: types.ProgressToken) -> Any: ...
+
+    def begin(self, token: types.ProgressToken, value: types.WorkDoneProgressBegin) -> None: ...
+
+    def report(self, token: types.ProgressToken, value: types.WorkDoneProgressReport) -> None: ...
+
+    def end(self, token: types.ProgressToken, value: types.WorkDoneProgressEnd) -> None: ...
+
+
+class ProgressServer(Protocol):
+    """What showing progress needs of the server (a pygls ``LanguageServer``)."""
+
+    @property
+    def client_capabilities(self) -> types.ClientCapabilities: ...
+
+    @property
+    def work_done_progress(self) -> WorkDoneProgress: ...
+
+
+async def work_done_token(server: ProgressServer, token: str, what: str) -> bool:
     """Create ``token`` for server-initiated ``$/progress`` (the specification wants it acknowledged
     before the first notification). False when the client cannot show progress or does not answer
     within 5 s: ``what`` then runs without progress."""
-    caps: types.ClientCapabilities = server.client_capabilities
+    caps = server.client_capabilities
     if not (caps.window and caps.window.work_done_progress):
         return False
     try:

@@ -21,7 +21,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast, get_args
@@ -37,7 +36,7 @@ from codellama_ls.completion import CompletionService
 from codellama_ls.documents import Document, PositionError, units
 from codellama_ls.engines.base import EngineError
 from codellama_ls.instruct import parse_messages
-from codellama_ls.progress import work_done_token
+from codellama_ls.progress import WorkDoneProgress, work_done_token
 from codellama_ls.tokens import TokenizerNotFound
 
 
@@ -56,20 +55,6 @@ class CodeLlamaServer(Protocol):
     async def workspace_apply_edit_async(
         self, params: types.ApplyWorkspaceEditParams
     ) -> types.ApplyWorkspaceEditResult: ...
-
-
-class WorkDoneProgress(Protocol):
-    """pygls' ``Progress`` (server-initiated work-done progress)."""
-
-    tokens: dict[types.ProgressToken, Future[Any]]
-
-    async def create_async(self, token: types.ProgressToken) -> Any: ...
-
-    def begin(self, token: types.ProgressToken, value: types.WorkDoneProgressBegin) -> None: ...
-
-    def report(self, token: types.ProgressToken, value: types.WorkDoneProgressReport) -> None: ...
-
-    def end(self, token: types.ProgressToken, value: types.WorkDoneProgressEnd) -> None: ...
 
 
 log = logging.getLogger(__name__)
