@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from tests.support.lsp import lsp_session, open_doc, status
+from tests.support.lsp import inline_params, lsp_session, open_doc, status
 
 URI = "file:///tmp/caches.py"
 TEXT = (
@@ -48,13 +48,7 @@ class Editor:
         return _after(line, character - delete, text)
 
     async def suggest(self, line: int, character: int) -> tuple[str | None, dict]:
-        result = await self.client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=URI),
-                position=types.Position(line=line, character=character),
-                context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-            )
-        )
+        result = await self.client.text_document_inline_completion_async(inline_params(URI, line, character))
         items = result.items if result else []
         if items:  # the edit starts at the cursor
             assert items[0].range.start == types.Position(line=line, character=character)

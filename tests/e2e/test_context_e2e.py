@@ -21,7 +21,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.support.fake_remote import FakeServer, Stream, tokens
-from tests.support.lsp import capabilities, get_prompt, open_doc, plain, status
+from tests.support.lsp import capabilities, get_prompt, inline_params, open_doc, plain, status
 from tests.support.rawlsp import server_env
 
 pytestmark = pytest.mark.slow
@@ -368,13 +368,7 @@ async def test_a_remote_engine_gets_the_block_in_its_request(tmp_path: Path, tok
             server.queue(
                 "/generate_stream", Stream([*tokens("color", "=", "'red'"), (32010, " <EOT>")], "stop_sequence")
             )
-            result = await client.text_document_inline_completion_async(
-                types.InlineCompletionParams(
-                    text_document=types.TextDocumentIdentifier(uri=uri),
-                    position=types.Position(line=line, character=col),
-                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-                )
-            )
+            result = await client.text_document_inline_completion_async(inline_params(uri, line, col))
             assert result is not None and [i.insert_text for i in result.items] == [
                 "color='red')"
             ]  # the `)` after the cursor is covered, not doubled
@@ -394,13 +388,7 @@ async def test_requests_before_the_index_is_ready_do_not_wait(tmp_path: Path, ti
         line, col = at(PAGE, "Style(")
         started = time.monotonic()
         prompt = await get_prompt(client, uri, line, col)
-        result = await client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=types.Position(line=line, character=col),
-                context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-            )
-        )
+        result = await client.text_document_inline_completion_async(inline_params(uri, line, col))
         waited = time.monotonic() - started
         assert waited < 2.0, f"requests waited {waited:.1f} s for the index"
         assert prompt["context"] == [] and result is not None and result.items  # answered, with less context
@@ -421,13 +409,7 @@ async def test_a_failing_context_costs_only_the_context(tmp_path: Path, tiny_mod
         open_doc(client, uri, PAGE)
         line, col = at(PAGE, "Style(")
         for _ in range(3):
-            result = await client.text_document_inline_completion_async(
-                types.InlineCompletionParams(
-                    text_document=types.TextDocumentIdentifier(uri=uri),
-                    position=types.Position(line=line, character=col),
-                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-                )
-            )
+            result = await client.text_document_inline_completion_async(inline_params(uri, line, col))
             assert result is not None and [i.insert_text.startswith("x + 1") for i in result.items] == [True]
             assert (await get_prompt(client, uri, line, col))["context"] == []
         shown = [m.message for m in client.messages]

@@ -22,7 +22,7 @@ from codellama_ls.prompt import build_prompt
 from codellama_ls.textprompt import fim_text
 from codellama_ls.tokens import CodeTokenizer
 from tests.support.fake_remote import FakeServer, Stream, tokens
-from tests.support.lsp import get_prompt, lsp_session, open_doc, status
+from tests.support.lsp import get_prompt, inline_params, lsp_session, open_doc, status
 
 pytestmark = pytest.mark.slow
 
@@ -48,11 +48,7 @@ def hub_cache(root: Path, tokenizer_dir: Path, model_id: str) -> Path:
 
 def inline(client: Any) -> Any:
     return client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=URI),
-            position=types.Position(line=LINE, character=COL),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
-        )
+        inline_params(URI, LINE, COL, types.InlineCompletionTriggerKind.Invoked)
     )
 
 
@@ -125,10 +121,6 @@ async def test_remote_engine_with_each_tokenizer_source(
                 )
             )
             again = await client.text_document_inline_completion_async(
-                types.InlineCompletionParams(
-                    text_document=types.TextDocumentIdentifier(uri=URI),
-                    position=types.Position(line=LINE, character=7),
-                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
-                )
+                inline_params(URI, LINE, 7, types.InlineCompletionTriggerKind.Invoked)
             )
             assert again is not None and not any(m.type == types.MessageType.Error for m in client.messages)

@@ -7,10 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from lsprotocol import types
 
 from tests.support.fake_remote import FakeServer, Reply, Stream, tokens
-from tests.support.lsp import lsp_session, open_doc, status
+from tests.support.lsp import inline_params, lsp_session, open_doc, status
 
 pytestmark = pytest.mark.slow
 
@@ -18,13 +17,7 @@ URI = "file:///tmp/team.py"
 
 
 def inline(client, line: int, character: int):
-    return client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=URI),
-            position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-        )
-    )
+    return client.text_document_inline_completion_async(inline_params(URI, line, character))
 
 
 def options(url: str, tokenizer_dir: Path) -> dict[str, object]:

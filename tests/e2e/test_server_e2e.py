@@ -9,19 +9,11 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from tests.support.lsp import get_prompt, lsp_session, open_doc, request, status, wait_state
+from tests.support.lsp import get_prompt, inline_params, lsp_session, open_doc, request, status, wait_state
 
 pytestmark = pytest.mark.slow
 
 U8, U16 = types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf16
-
-
-def inline_params(uri: str, line: int, character: int) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=line, character=character),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-    )
 
 
 def change(client, uri: str, version: int, start: tuple[int, int], end: tuple[int, int], text: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from tests.support.lsp import lsp_session, open_doc, status
+from tests.support.lsp import inline_params, lsp_session, open_doc, status
 
 pytestmark = pytest.mark.slow
 
@@ -15,11 +15,7 @@ TEXT = "def add(a, b):\n    return \n\nprint(add(1, 2))\n"
 
 
 def inline(kind: types.InlineCompletionTriggerKind, line: int = 1, character: int = 11) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=URI),
-        position=types.Position(line=line, character=character),
-        context=types.InlineCompletionContext(trigger_kind=kind),
-    )
+    return inline_params(URI, line, character, kind)
 
 
 def menu(kind: types.CompletionTriggerKind) -> types.CompletionParams:

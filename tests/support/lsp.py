@@ -102,6 +102,20 @@ def open_doc(client: LanguageClient, uri: str, text: str, language: str = "pytho
     )
 
 
+def inline_params(
+    uri: str,
+    line: int,
+    character: int,
+    kind: types.InlineCompletionTriggerKind = types.InlineCompletionTriggerKind.Automatic,
+) -> types.InlineCompletionParams:
+    """An inline completion request at a position, as typing (``Automatic``) or asking (``Invoked``) sends it."""
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(trigger_kind=kind),
+    )
+
+
 async def get_prompt(client: LanguageClient, uri: str, line: int, character: int) -> dict[str, Any]:
     return await request(
         client, "codellama/prompt", {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}
