@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,13 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, client_capabilities
 
-from codellama_ls.actions import TextEdit, apply_edits
+from tests.support.actions import INSTRUCT_ID, answer, applied, code_actions, options, range_, record_edits
 from tests.support.fake_remote import FakeServer, Stream, tokens
 from tests.support.lsp import lsp_session, open_doc, request, status
 from tests.support.tiny_model import SHARED
 
 pytestmark = pytest.mark.slow
 
-INSTRUCT_ID = "codellama/CodeLlama-7b-Instruct-hf"
 BASE_ID = "codellama/CodeLlama-7b-hf"
 
 GEOMETRY = """import math
@@ -64,29 +62,6 @@ def hyp(a, b):
 EXPLAIN_ANSWER = "`hyp` returns the hypotenuse: the square root of `a² + b²` (Pythagoras)."
 
 
-def answer(text: str, *, delay: float = 0.0) -> Stream:
-    """An Instruct answer streamed word by word, ending with EOS (TGI's ``eos_token``)."""
-    pieces = re.findall(r"\s*\S+|\s+$", text)
-    assert "".join(pieces) == text
-    return Stream(tokens(*pieces), finish="eos_token", delay=delay)
-
-
-def options(url: str, tokenizer_dir: Path, **more: Any) -> dict[str, Any]:
-    return {"engine": "tgi", "url": url, "tokenizer": str(tokenizer_dir), "debounceMs": 0, "maxRetries": 0, **more}
-
-
-def record_edits(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
-    """Answer the server's ``workspace/applyEdit`` as an editor that applies it, and keep what came."""
-    seen: list[types.ApplyWorkspaceEditParams] = []
-
-    @client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-        seen.append(params)
-        return types.ApplyWorkspaceEditResult(applied=True)
-
-    return seen
-
-
 def tell_actions_from_commands(client: LanguageClient) -> None:
     """lsprotocol's converter reads every object with a ``command`` field as a ``Command``, so a
     ``CodeAction`` that carries one would reach the test as a garbled Command; editors tell them
@@ -97,30 +72,6 @@ def tell_actions_from_commands(client: LanguageClient) -> None:
         return client.protocol._converter.structure(obj, kind)
 
     client.protocol._converter.register_structure_hook(types.Command | types.CodeAction, structure)
-
-
-def range_(sl: int, sc: int, el: int, ec: int) -> types.Range:
-    return types.Range(start=types.Position(line=sl, character=sc), end=types.Position(line=el, character=ec))
-
-
-async def code_actions(
-    client: LanguageClient, uri: str, rng: types.Range, diagnostics: list[types.Diagnostic] | None = None
-) -> list[Any]:
-    params = types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        range=rng,
-        context=types.CodeActionContext(diagnostics=diagnostics or []),
-    )
-    return list(await client.text_document_code_action_async(params) or [])
-
-
-def applied(text: str, edits: list[types.TextEdit]) -> str:
-    """``text`` after LSP edits (ASCII text: characters are code units)."""
-    plain = [
-        TextEdit(e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character, e.new_text)
-        for e in edits
-    ]
-    return apply_edits(text, plain)
 
 
 def by_kind(actions: list[Any], kind: str) -> Any:

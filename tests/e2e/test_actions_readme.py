@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
-from tests.e2e.test_actions_e2e import applied, code_actions, options, range_, record_edits
+from tests.support.actions import INSTRUCT_ID, applied, code_actions, options, range_, record_edits
 from tests.support.fake_remote import FakeServer, Stream, tokens
 from tests.support.lsp import lsp_session, open_doc
 from tests.support.tiny_model import TOKENIZER_DIR, have_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
-INSTRUCT_ID = "codellama/CodeLlama-7b-Instruct-hf"
 
 GEOMETRY = """import math
 

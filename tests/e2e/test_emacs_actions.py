@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_emacs_eglot import ROOT, SNIPPET, _emacs
+from tests.support.emacs import ROOT, SNIPPET, emacs_with_eglot
 from tests.support.fake_remote import FakeServer, Stream, tokens
 from tests.support.rawlsp import server_env
 
@@ -31,7 +31,7 @@ def answer(text: str) -> Stream:
 
 @pytest.mark.slow
 def test_docstring_explain_and_edit_through_eglot(tmp_path: Path, tokenizer_dir: Path) -> None:
-    emacs = _emacs()
+    emacs = emacs_with_eglot()
     source = tmp_path / "geometry.py"
     source.write_text(GEOMETRY)
     result = tmp_path / "result.json"

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.emacs import ROOT, SNIPPET, emacs_with_eglot
 from tests.support.rawlsp import server_env
 
-ROOT = Path(__file__).resolve().parents[2]  # the project
 SCRIPT = ROOT / "tests" / "e2e" / "emacs" / "eglot_completion.el"
-SNIPPET = ROOT / "editors" / "emacs" / "codellama-ls-eglot.el"
 # name: (file text, 1-based line, 0-based column); the cursor ends line 2 in both.
 CASES = {
     # after a space: nothing to filter by
@@ -31,24 +29,9 @@ CASES = {
 }
 
 
-def _emacs() -> str:
-    emacs = shutil.which("emacs")
-    if emacs is None:
-        pytest.skip("emacs not found (Debian: apt-get install emacs-nox elpa-eglot)")
-    probe = subprocess.run(
-        [emacs, "--batch", "--eval", '(princ (if (require \'eglot nil t) "yes" "no"))'],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if probe.stdout.strip() != "yes":
-        pytest.skip("eglot is not available to emacs (Debian: apt-get install elpa-eglot)")
-    return emacs
-
-
 @pytest.fixture(scope="module")
 def eglot_report(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict:
-    emacs = _emacs()
+    emacs = emacs_with_eglot()
     work = tmp_path_factory.mktemp("emacs")
     for name, (text, _, _) in CASES.items():
         (work / name).write_text(text, encoding="utf-8")
