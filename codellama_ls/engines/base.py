@@ -171,6 +171,12 @@ class Engine:
         """Load weights/tokenizer (blocking; the server calls it in a worker thread)."""
         raise NotImplementedError
 
+    def warm(self, request: GenerationRequest) -> int:
+        """Compute ``request.prompt`` into the engine's cache without answering: the cursor rests
+        there, so the next real request at that place skips the prefill. Runs only when no real
+        request waits; returns the prompt tokens computed. Engines without a cache do nothing."""
+        return 0
+
     def generate(self, request: GenerationRequest) -> GenerationResult:
         """Generate a completion (blocking, in a worker thread; checks ``request.cancel`` each token)."""
         raise NotImplementedError
