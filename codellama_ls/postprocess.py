@@ -81,10 +81,11 @@ LOOP_UNIT = 40
 # stay under it.
 LOOP_WORDY = 12
 LOOP_WORDY_RUN = 48
-# The answer ends inside its last line (no newline after it, so the model never finished it):
-# a unit of 3 to 9 characters repeated TAIL_SHORT times, or of 10 or more TAIL_LONG times, is the
-# loop decoding stopped in (Tabby drops such a last line too). A unit without letters (`0, `) counts
-# only when it runs to the end and decoding hit the token limit; a run the document has is no loop.
+# The suggestion's last line ends in a unit of 3 to 9 characters repeated TAIL_SHORT times, or of
+# 10 or more TAIL_LONG times: the loop decoding stopped in (Tabby drops such a last line too). A
+# unit with two letters or more counts anywhere in the line when nothing after it closes a bracket,
+# a quote or a statement (`niveaudensdensdens... vie vie`); a unit without letters (`0, `) only when
+# decoding hit the token limit in it; a run the document has is no loop.
 TAIL_SHORT = 5
 TAIL_LONG = 3
 TAIL_SAME = 24  # one character repeated this long at the very end (`1000000000000000000000000...`)
@@ -393,6 +394,8 @@ def _open_fence(text: str, ctx: Context) -> str:
     if ctx.fences != "code":
         return text
     body = text.lstrip(" \t\n")
+    if "\n" in text[: len(text) - len(body)] and (ctx.mode != "multi" or ctx.in_line_comment):
+        return text  # the first line ended the answer already (single line, a comment)
     if body in ("`", "``", "~", "~~"):
         return ""  # may still become a fence: nothing to judge yet
     if not body.startswith(("```", "~~~")):
@@ -669,6 +672,10 @@ def _run_pattern(k: int, repeats: int) -> re.Pattern[str]:
     return re.compile(rf"(.{{{k}}})\1{{{repeats - 1},}}")
 
 
+_BASE_PREFIX = re.compile(r"0[bBoOxX]$")
+_ENDERS = _CLOSE + _QUOTES + ";"
+
+
 def _letters(unit: str) -> int:
     """Distinct letters in the unit's shortest period (`0x00, 0x00, ` has one: data, not words)."""
     k = len(unit)
@@ -703,17 +710,20 @@ def _in_document(unit: str, ctx: Context) -> bool:
 
 
 def _tail_loops(line: str, ctx: Context, first: bool) -> bool:
-    """The answer ends inside ``line``: does it stop in a loop (see TAIL_SHORT)?"""
+    """The suggestion ends with ``line``: does it end in a loop (see TAIL_SHORT)?"""
     body = line.rstrip()
     if first and ctx.open_quote is not None:
         return False  # the user's own string: test data may repeat
     for m in [*_unit_runs(body, TAIL_SHORT, 3), *_unit_runs(body, TAIL_LONG, 10)]:
-        unit = m.group(1)
-        to_end = unit.startswith(body[m.end() :])  # nothing after the run but the start of another copy
-        same = len(set(unit)) == 1
-        if same and not (to_end and m.end() - m.start() >= TAIL_SAME):
-            continue  # `0xFFFF...`: a literal; `1000...000` on and on is not
-        if not same and _letters(unit) < 2 and not (ctx.truncated and to_end):
+        unit, rest = m.group(1), body[m.end() :]
+        to_end = unit.startswith(rest)  # nothing after the run but the start of another copy
+        if len(set(unit)) == 1:
+            if not to_end or m.end() - m.start() < TAIL_SAME or _BASE_PREFIX.search(body[: m.start()]):
+                continue  # `0xFFFF`, `0b1111...`: a literal; `1000...000` on and on is not
+        elif _letters(unit) >= 2:
+            if not to_end and any(c in rest for c in _ENDERS):
+                continue  # `"ACGTACGT..."`: the line closes what holds the run, a string of test data
+        elif not (ctx.truncated and to_end):
             continue  # `0, 0, 0, 0, 0` before `]`: data, unless decoding was cut off in it
         if not _in_document(unit, ctx):
             return True
@@ -721,15 +731,14 @@ def _tail_loops(line: str, ctx: Context, first: bool) -> bool:
 
 
 def _line_loop_end(text: str, ctx: Context, final: bool) -> int | None:
-    start = 0
     lines = text.split("\n")
-    for i, line in enumerate(lines):
-        if len(line) >= 2 * LOOP_NESTED and _loops(line):
-            return max(start - 1, 0)
-        if final and i == len(lines) - 1 and line.strip() and _tail_loops(line, ctx, i == 0):
-            return max(start - 1, 0)
-        start += len(line) + 1
-    return None
+    starts = _line_starts(lines)
+    cut = next((i for i, line in enumerate(lines) if len(line) >= 2 * LOOP_NESTED and _loops(line)), len(lines))
+    if final:  # what is left ends with its last non-blank line: does it end in a loop?
+        last = next((i for i in range(cut - 1, -1, -1) if lines[i].strip()), None)
+        if last is not None and _tail_loops(lines[last], ctx, last == 0):
+            return max(starts[last] - 1, 0)
+    return max(starts[cut] - 1, 0) if cut < len(lines) else None
 
 
 line_loop = Cutter(
