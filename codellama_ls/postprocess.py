@@ -85,7 +85,8 @@ LOOP_WORDY_RUN = 48
 # 10 or more TAIL_LONG times: the loop decoding stopped in (Tabby drops such a last line too). A
 # unit with two letters or more counts anywhere in the line when nothing after it closes a bracket,
 # a quote or a statement (`niveaudensdensdens... vie vie`); a unit without letters (`0, `) only when
-# decoding hit the token limit in it; a run the document has is no loop.
+# it runs to the end and decoding hit the token limit in it or the line leaves a bracket open
+# (`x = [0, 0, 0, 0, 0, 0`); a run the document has is no loop.
 TAIL_SHORT = 5
 TAIL_LONG = 3
 TAIL_SAME = 24  # one character repeated this long at the very end (`1000000000000000000000000...`)
@@ -714,6 +715,7 @@ def _tail_loops(line: str, ctx: Context, first: bool) -> bool:
     body = line.rstrip()
     if first and ctx.open_quote is not None:
         return False  # the user's own string: test data may repeat
+    whole = (ctx.line_prefix if first else "") + body + ctx.line_suffix  # the line as accepting leaves it
     for m in [*_unit_runs(body, TAIL_SHORT, 3), *_unit_runs(body, TAIL_LONG, 10)]:
         unit, rest = m.group(1), body[m.end() :]
         to_end = unit.startswith(rest)  # nothing after the run but the start of another copy
@@ -723,11 +725,16 @@ def _tail_loops(line: str, ctx: Context, first: bool) -> bool:
         elif _letters(unit) >= 2:
             if not to_end and any(c in rest for c in _ENDERS):
                 continue  # `"ACGTACGT..."`: the line closes what holds the run, a string of test data
-        elif not (ctx.truncated and to_end):
-            continue  # `0, 0, 0, 0, 0` before `]`: data, unless decoding was cut off in it
+        elif not (to_end and (ctx.truncated or _unclosed(whole))):
+            continue  # `0, 0, 0, 0, 0` before `]`: data, unless decoding was cut off in it or left `[` open
         if not _in_document(unit, ctx):
             return True
     return False
+
+
+def _unclosed(line: str) -> bool:
+    """Does the line open more brackets than it closes (a statement the run never finished)?"""
+    return sum(c in _OPEN for c in line) > sum(c in _CLOSE for c in line)
 
 
 def _line_loop_end(text: str, ctx: Context, final: bool) -> int | None:
