@@ -598,8 +598,11 @@ def _scope_end(text: str, ctx: Context, final: bool) -> int | None:
 
 
 def _closes_block(line: str) -> bool:
+    """A line that only closes a block: `}`, `});`, `end` (not `} else {`, `}, {`, `done = True`)."""
     stripped = line.strip()
-    return bool(_CLOSING.match(stripped)) and not _CONTINUATION.match(stripped) and not _code(line).endswith(_OPENERS)
+    if stripped.rstrip(";,.)") in _CLOSER_WORDS:
+        return True
+    return stripped[:1] in _CLOSE and not _CONTINUATION.match(stripped) and not _code(line).endswith(_OPENERS)
 
 
 scope = Cutter(
@@ -691,9 +694,10 @@ def _loops(line: str) -> bool:
     if len(line) < LOOP_WORDY_RUN and sum(line.count(c) for c in _OPEN) < LOOP_NESTED:
         return False  # too short for a long run, too few brackets for a nested one
     for m in _unit_runs(line, 3):
-        unit, run = m.group(1), m.end() - m.start()  # `aaaa...` has one letter: a test string
+        unit, run = m.group(1), m.end() - m.start()
         if run >= LOOP_RUN:
             return True
+        # a word-like unit (`aaaa...` has one letter: a test string)
         if _letters(unit) >= 2 and run >= LOOP_WORDY_RUN and run >= LOOP_WORDY * len(unit):
             return True
         opens = sum(c in _OPEN for c in unit) > sum(c in _CLOSE for c in unit)
