@@ -3,10 +3,10 @@
 Raw output starts right at the cursor. Each step is a small named function
 ``(Suggestion, Context) -> Suggestion``, applied in ``STEPS`` order:
 
-1. ``fence``: drop an opening Markdown fence line, end before the next fence line (unless
+1. ``token_limit``: decoding stopped at ``maxNewTokens``, drop a last line cut mid-way
+   (unless it is the only line, an opening fence line not counted);
+2. ``fence``: drop an opening Markdown fence line, end before the next fence line (unless
    fences are content here: Markdown prose, a multi-line string);
-2. ``token_limit``: decoding stopped at ``maxNewTokens``, drop a last line cut mid-way
-   (unless it is the only line);
 3. ``single_line``: mid-line with code after the cursor, keep the first line only;
 4. ``line_comment``: the cursor is in a line comment, end at the end of that line;
 5. ``echo``: a line equal to the next non-blank line after the cursor (whitespace
@@ -28,8 +28,8 @@ Raw output starts right at the cursor. Each step is a small named function
     replaces it (``Suggestion.replace``), so accepting never duplicates a ``)``;
 14. ``minimum``: drop suggestions that add only whitespace or just repeat the next line.
 
-Steps 1 and 3 to 9 only ever cut the text (``fence`` drops an opening fence line first,
-and ``stop_check`` does the same), and each is backed by a *finder* (a ``Cutter``) that
+Steps 2 to 9 only ever cut the text (``fence`` drops an opening fence line first, and
+``stop_check`` does the same), and each is backed by a *finder* (a ``Cutter``) that
 decides where the suggestion ends from the text generated so far. ``stop_check`` asks the
 same finders after every token, so decoding stops as soon as the cut is known, and stopping
 early gives exactly the suggestion that generating to the end would have given.
@@ -389,7 +389,19 @@ def _extras(text: str, ctx: Context) -> list[tuple[int, str]]:
     return out
 
 
-# -- 1. fence ----------------------------------------------------------------------------
+# -- 1. token limit ----------------------------------------------------------------------
+def token_limit(s: Suggestion, ctx: Context) -> Suggestion:
+    """Decoding stopped at ``maxNewTokens``: drop the last line, cut mid-way, unless it is the only one."""
+    if not ctx.truncated:
+        return s
+    nl = s.text.rfind("\n")
+    head = s.text[:nl]
+    if nl < 0 or not s.text[nl + 1 :].strip() or all(not ln.strip() or _FENCE.match(ln) for ln in head.split("\n")):
+        return s  # the only line of code (after an opening fence, which ``fence`` drops)
+    return replace(s, text=s.text[: nl + 1])
+
+
+# -- 2. fence ----------------------------------------------------------------------------
 def _open_fence(text: str, ctx: Context) -> str:
     """The output without the opening fence line (```` ```python ````) a chat-tuned model starts with."""
     if ctx.fences != "code":
@@ -431,17 +443,6 @@ fence = Cutter(
     partial=True,
     head=_open_fence,
 )
-
-
-# -- 2. token limit ----------------------------------------------------------------------
-def token_limit(s: Suggestion, ctx: Context) -> Suggestion:
-    """Decoding stopped at ``maxNewTokens``: drop the last line, cut mid-way, unless it is the only one."""
-    if not ctx.truncated:
-        return s
-    nl = s.text.rfind("\n")
-    if nl < 0 or not s.text[nl + 1 :].strip() or not s.text[:nl].strip():
-        return s
-    return replace(s, text=s.text[: nl + 1])
 
 
 # -- 3. single line ---------------------------------------------------------------------
@@ -899,8 +900,8 @@ def minimum(s: Suggestion, ctx: Context) -> Suggestion:
 
 
 STEPS: list[Step] = [
-    fence,
     token_limit,
+    fence,
     single_line,
     line_comment,
     echo,
