@@ -4,28 +4,32 @@ Raw output starts right at the cursor. Each step is a small named function
 ``(Suggestion, Context) -> Suggestion``, applied in ``STEPS`` order:
 
 1. ``token_limit``: decoding stopped at ``maxNewTokens``, drop a last line cut mid-way
-   (unless it is the only line);
-2. ``single_line``: mid-line with code after the cursor, keep the first line only;
-3. ``line_comment``: the cursor is in a line comment, end at the end of that line;
-4. ``echo``: a line equal to the next non-blank line after the cursor (whitespace
+   (unless it is the only line, an opening fence line not counted);
+2. ``fence``: drop an opening Markdown fence line, end before the next fence line (unless
+   fences are content here: Markdown prose, a multi-line string);
+3. ``single_line``: mid-line with code after the cursor, keep the first line only;
+4. ``line_comment``: the cursor is in a line comment, end at the end of that line;
+5. ``echo``: a line equal to the next non-blank line after the cursor (whitespace
    normalised, closing lines left to ``scope``) ends the suggestion where it starts;
-5. ``close_line``: the rest of the line is auto-closed punctuation and the model wrote it
+6. ``close_line``: the rest of the line is auto-closed punctuation and the model wrote it
    itself, end at that line, unless that line opens a block (``def fib(n):``, ``) {``);
-6. ``scope``: end where the output leaves the cursor's block (dedent), keeping
-   ``else:``/``} else {`` continuations and one closing line the suffix does not already
-   have; at top level, end at a blank line;
-7. ``repetition``: cut the model looping on a line or block; a continuation line twice in a
-   row ends the suggestion before it;
-8. ``line_loop``: drop a line that loops inside itself (``0, 0, 0, ...``, ``foo(foo(...``);
-9. ``whitespace``: no doubled space at the join, the document's indentation (tabs/spaces),
-   no trailing whitespace;
-10. ``suffix_overlap``: drop trailing lines that repeat the lines after the cursor;
-11. ``line_suffix_overlap``: mid-line, drop a tail that repeats the rest of the line;
-12. ``auto_closed``: when the rest of the line is only closing punctuation, the suggestion
+7. ``scope``: end where the output leaves the cursor's block (dedent, or a first line that
+   closes it), keeping ``else:``/``} else {`` continuations and one closing line the suffix
+   does not already have; at top level, end at a blank line;
+8. ``repetition``: cut the model looping on a line or block; a continuation line twice in a
+   row ends the suggestion before it, a key set twice in a row after the first;
+9. ``line_loop``: drop a line that loops inside itself (``0, 0, 0, ...``, ``foo(foo(...``),
+   and a last line the answer stopped in the middle of a loop in;
+10. ``whitespace``: no doubled space at the join, the document's indentation (tabs/spaces),
+    no trailing whitespace;
+11. ``suffix_overlap``: drop trailing lines that repeat the lines after the cursor;
+12. ``line_suffix_overlap``: mid-line, drop a tail that repeats the rest of the line;
+13. ``auto_closed``: when the rest of the line is only closing punctuation, the suggestion
     replaces it (``Suggestion.replace``), so accepting never duplicates a ``)``;
-13. ``minimum``: drop suggestions that add too little or just repeat the next line.
+14. ``minimum``: drop suggestions that add only whitespace or just repeat the next line.
 
-Steps 2 to 8 only ever cut the text, and each is backed by a *finder* (a ``Cutter``) that
+Steps 2 to 9 only ever cut the text (``fence`` drops an opening fence line first, and
+``stop_check`` does the same), and each is backed by a *finder* (a ``Cutter``) that
 decides where the suggestion ends from the text generated so far. ``stop_check`` asks the
 same finders after every token, so decoding stops as soon as the cut is known, and stopping
 early gives exactly the suggestion that generating to the end would have given.
@@ -63,7 +67,7 @@ _BLOCK_OPENERS = (":", "{")
 _CONTINUES = (*_OPENERS, ",", "\\", "=", "+", "-", "*", "/", "|", "&", ".", "?")
 
 TAB_WIDTH = 4
-MIN_CHARS = 2  # a suggestion must add at least this many non-blank characters
+MIN_CHARS = 1  # a suggestion must add at least this many non-blank characters (`0`, `*`, `}` are answers)
 MAX_BLOCK = 8  # longest block (in lines) the repetition filter looks for
 # A loop inside one line: a unit with a letter or digit in it (rulers like `# -----` are
 # legitimate), repeated back to back over LOOP_RUN characters (longer than a line of code
@@ -72,6 +76,20 @@ MAX_BLOCK = 8  # longest block (in lines) the repetition filter looks for
 LOOP_RUN = 100
 LOOP_NESTED = 5
 LOOP_UNIT = 40
+# A unit with two letters or more (`dens`, `END ro`) repeated LOOP_WORDY times over LOOP_WORDY_RUN
+# characters is a loop on any line: no identifier or sentence repeats so; test strings (`ACGT` x 8)
+# stay under it.
+LOOP_WORDY = 12
+LOOP_WORDY_RUN = 48
+# The suggestion's last line ends in a unit of 3 to 9 characters repeated TAIL_SHORT times, or of
+# 10 or more TAIL_LONG times: the loop decoding stopped in (Tabby drops such a last line too). A
+# unit with two letters or more counts anywhere in the line when nothing after it closes a bracket,
+# a quote or a statement (`niveaudensdensdens... vie vie`); a unit without letters (`0, `) only when
+# it runs to the end and decoding hit the token limit in it or the line leaves a bracket open
+# (`x = [0, 0, 0, 0, 0, 0`); a run the document has is no loop.
+TAIL_SHORT = 5
+TAIL_LONG = 3
+TAIL_SAME = 24  # one character repeated this long at the very end (`1000000000000000000000000...`)
 _RUNS = [re.compile(rf"(.{{{k}}})\1{{2,}}") for k in range(1, LOOP_UNIT + 1)]  # a unit three times or more
 _STYLE_LINES = 400  # lines around the cursor used to detect the indentation style
 # Indentation unit when the document has no indented line yet.
@@ -87,6 +105,13 @@ _SLASH_COMMENTS = (
     "swift", "dart", "go", "rust", "zig", "javascript", "javascriptreact", "typescript", "typescriptreact",
     "jsonc", "proto", "solidity",
 )  # fmt: skip
+# Languages with no line comment (`#` is a Markdown heading, a CSS id).
+_NO_LINE_COMMENTS = ("markdown", "mdx", "plaintext", "text", "html", "xml", "css", "json", "csv", "restructuredtext")
+_MARKDOWN = ("markdown", "mdx")
+# A Markdown code fence line: what chat-tuned models write around (or after) code.
+_FENCE = re.compile(r"[ \t]*(?:```|~~~)")
+_TRIPLE_QUOTES = ('"""', "'''")
+_BACKTICK_STRINGS = ("javascript", "javascriptreact", "typescript", "typescriptreact", "go")
 # Quotes that open a string on one line; Rust's `'` is mostly a lifetime, Go's and JS's backtick a string.
 _LINE_QUOTES = {"rust": '"', "go": "\"'`", "javascript": "\"'`", "javascriptreact": "\"'`", "typescript": "\"'`"}
 _LINE_QUOTES["typescriptreact"] = _LINE_QUOTES["typescript"]
@@ -152,6 +177,8 @@ class Context:
         """Is the cursor inside a line comment (after ``#`` or ``//``, not in a string)?"""
         line = self.line_prefix
         lang = self.language_id
+        if lang in _NO_LINE_COMMENTS:
+            return False
         markers = ("#",) if lang in _HASH_COMMENTS else ("//",) if lang in _SLASH_COMMENTS else ("#", "//")
         if not any(m in line for m in markers):
             return False
@@ -171,6 +198,16 @@ class Context:
                 return True
             i += 1
         return False
+
+    @cached_property
+    def fences(self) -> str:
+        """What a Markdown fence line (```` ``` ````) in the output is here: ``code`` (not code:
+        the answer ends before it), ``text`` (Markdown prose, or inside a multi-line string:
+        content), ``block`` (inside a fenced block of a Markdown document: it closes the block)."""
+        if self.language_id in _MARKDOWN:
+            inside = sum(1 for line in self.prefix.split("\n") if _FENCE.match(line)) % 2 == 1
+            return "block" if inside else "text"
+        return "text" if _open_string(self.prefix, self.language_id) else "code"
 
     @cached_property
     def next_lines(self) -> list[str]:
@@ -230,20 +267,25 @@ Step = Callable[[Suggestion, Context], Suggestion]
 # Where the suggestion ends in the text generated so far (``final``: the text is complete);
 # ``None`` while undecided. A decision never changes when more text arrives.
 Finder = Callable[[str, Context, bool], "int | None"]
+Head = Callable[[str, Context], str]
 
 
 class Cutter:
     """A step that only cuts the text, where its finder says; ``stop_check`` asks the finder too."""
 
-    def __init__(self, find: Finder, doc: str, *, partial: bool = False) -> None:
+    def __init__(self, find: Finder, doc: str, *, partial: bool = False, head: Head | None = None) -> None:
         self.find = find
         self.partial = partial  # decides on the unfinished last line too (else on whole lines only)
+        # Rewrites the start of the text before this finder and every later one (``fence``
+        # drops an opening fence line); ``stop_check`` applies it too, so finders see the same text.
+        self.head = head
         self.__name__ = find.__name__.strip("_").removesuffix("_end")
         self.__doc__ = doc
 
     def __call__(self, s: Suggestion, ctx: Context) -> Suggestion:
-        end = self.find(s.text, ctx, True)
-        return s if end is None else replace(s, text=s.text[:end])
+        text = s.text if self.head is None else self.head(s.text, ctx)
+        end = self.find(text, ctx, True)
+        return replace(s, text=text if end is None else text[:end])
 
     def __repr__(self) -> str:
         return self.__name__
@@ -259,6 +301,13 @@ def _unescaped(text: str, quote: str) -> int:
         count += text[i] == quote
         i += 1
     return count
+
+
+def _open_string(text: str, language_id: str) -> bool:
+    """Does ``text`` leave a multi-line string open (triple quotes, a JS template, a Go raw string)?"""
+    if any(text.count(q) % 2 for q in _TRIPLE_QUOTES):
+        return True
+    return language_id in _BACKTICK_STRINGS and text.replace("```", "").count("`") % 2 == 1
 
 
 def _indent(line: str) -> int:
@@ -346,12 +395,57 @@ def token_limit(s: Suggestion, ctx: Context) -> Suggestion:
     if not ctx.truncated:
         return s
     nl = s.text.rfind("\n")
-    if nl < 0 or not s.text[nl + 1 :].strip() or not s.text[:nl].strip():
-        return s
+    head = s.text[:nl]
+    if nl < 0 or not s.text[nl + 1 :].strip() or all(not ln.strip() or _FENCE.match(ln) for ln in head.split("\n")):
+        return s  # the only line of code (after an opening fence, which ``fence`` drops)
     return replace(s, text=s.text[: nl + 1])
 
 
-# -- 2. single line ----------------------------------------------------------------------
+# -- 2. fence ----------------------------------------------------------------------------
+def _open_fence(text: str, ctx: Context) -> str:
+    """The output without the opening fence line (```` ```python ````) a chat-tuned model starts with."""
+    if ctx.fences != "code":
+        return text
+    body = text.lstrip(" \t\n")
+    if "\n" in text[: len(text) - len(body)] and (ctx.mode != "multi" or ctx.in_line_comment):
+        return text  # the first line ended the answer already (single line, a comment)
+    if body in ("`", "``", "~", "~~"):
+        return ""  # may still become a fence: nothing to judge yet
+    if not body.startswith(("```", "~~~")):
+        return text
+    nl = body.find("\n")
+    if nl < 0:
+        return ""  # the fence line itself, so far
+    rest = body[nl + 1 :]
+    if ctx.mode == "multi" and ctx.line_prefix.strip():
+        return "\n" + rest  # after `def f():` the code goes on the next line
+    return rest.lstrip(" \t")  # the cursor line has the indentation already
+
+
+def _fence_end(text: str, ctx: Context, final: bool) -> int | None:
+    mode = ctx.fences
+    if mode == "text" or ("```" not in text and "~~~" not in text):
+        return None
+    pos = 0
+    for line in text.split("\n"):
+        if _FENCE.match(line) and not _open_string(text[:pos], ctx.language_id):
+            if mode == "code" or any(_FENCE.match(after) for after in ctx.next_lines):
+                return max(pos - 1, 0)  # not code (or the document closes the block already): end before it
+            end = pos + len(line)
+            return end if end < len(text) or final else None  # the fence closes the block: end after it
+        pos += len(line) + 1
+    return None
+
+
+fence = Cutter(
+    _fence_end,
+    "Markdown fences in code: drop an opening fence line, end before the closing one.",
+    partial=True,
+    head=_open_fence,
+)
+
+
+# -- 3. single line ---------------------------------------------------------------------
 def _single_line_end(text: str, ctx: Context, final: bool) -> int | None:
     if ctx.mode != "single":
         return None
@@ -362,7 +456,7 @@ def _single_line_end(text: str, ctx: Context, final: bool) -> int | None:
 single_line = Cutter(_single_line_end, "Mid-line with code after the cursor: keep only the first line.")
 
 
-# -- 3. line comment ---------------------------------------------------------------------
+# -- 4. line comment --------------------------------------------------------------------
 def _line_comment_end(text: str, ctx: Context, final: bool) -> int | None:
     if not ctx.in_line_comment:
         return None
@@ -373,7 +467,7 @@ def _line_comment_end(text: str, ctx: Context, final: bool) -> int | None:
 line_comment = Cutter(_line_comment_end, "Inside a line comment: finish the comment, end at that line.")
 
 
-# -- 4. echo -----------------------------------------------------------------------------
+# -- 5. echo ----------------------------------------------------------------------------
 def _echo_end(text: str, ctx: Context, final: bool) -> int | None:
     target = ctx.echo_target
     if target is None or ctx.mode == "single":
@@ -400,7 +494,7 @@ def _only_closes(line: str) -> bool:
 echo = Cutter(_echo_end, "A line equal to the next non-blank line after the cursor: the model echoes, end there.")
 
 
-# -- 5. close line -----------------------------------------------------------------------
+# -- 6. close line ----------------------------------------------------------------------
 def _close_line_end(text: str, ctx: Context, final: bool) -> int | None:
     need = ctx.need
     if not need:
@@ -427,7 +521,7 @@ close_line = Cutter(
 )
 
 
-# -- 6. scope ----------------------------------------------------------------------------
+# -- 7. scope ---------------------------------------------------------------------------
 def _suffix_closes(ctx: Context, indent: int, block: int, opens: bool) -> bool:
     """Does the code after the cursor already close the block at ``indent``?"""
     for line in ctx.next_lines:
@@ -459,6 +553,10 @@ def _scope_end(text: str, ctx: Context, final: bool) -> int | None:
             return None
         head = lines[anchor]
     block = _indent(head)
+    # On a line of its own, the output starts by closing the block the cursor is in (`}`, `end`,
+    # not `} else {`): what follows is outside that block, another suggestion.
+    if not ctx.line_prefix.strip() and _closes_block(head):
+        return end_of(anchor) if anchor < last or final else None
     # The user typed a block opener and the output goes on the next line, or the cursor sits
     # inside brackets closed after it: the output fills that block, and ends at the first
     # line back at the cursor line's indentation.
@@ -500,14 +598,32 @@ def _scope_end(text: str, ctx: Context, final: bool) -> int | None:
     return None
 
 
+def _closes_block(line: str) -> bool:
+    """A line that only closes a block: `}`, `});`, `end` (not `} else {`, `}, {`, `done = True`)."""
+    stripped = line.strip()
+    if stripped.rstrip(";,.)") in _CLOSER_WORDS:
+        return True
+    return stripped[:1] in _CLOSE and not _CONTINUATION.match(stripped) and not _code(line).endswith(_OPENERS)
+
+
 scope = Cutter(
     _scope_end, "End where the output leaves the cursor's block, or at a blank line at top level.", partial=True
 )
 
 
-# -- 7. repetition -----------------------------------------------------------------------
+# -- 8. repetition ----------------------------------------------------------------------
 def _meaningful(line: str) -> bool:
     return any(c.isalpha() or c == "_" for c in line)
+
+
+# A line that sets a key or a name: `KEY: value`, `"key": 1,`, `x = 1;`, `- name: web`, `x := f()`.
+_DEFINITION = re.compile(r"^\s*(?:-\s+)?([\"']?)([A-Za-z_$][\w.$-]*)\1\s*(?::=|:(?!:)|=(?!=))\s*(\S.*)$")
+
+
+def _defines(row: str) -> bool:
+    """Does the line set a key or name to a value that does not use it (`i = i + 1` may repeat)?"""
+    m = _DEFINITION.match(row)
+    return m is not None and re.search(rf"\b{re.escape(m.group(2))}\b", m.group(3)) is None
 
 
 def _repetition_end(text: str, ctx: Context, final: bool) -> int | None:
@@ -520,6 +636,9 @@ def _repetition_end(text: str, ctx: Context, final: bool) -> int | None:
     rows = [(ctx.line_prefix + lines[0] if i == 0 else lines[i]).rstrip() for i in where]
     # Scan by the row where a repetition completes, so the first one found never moves.
     for e in range(2, len(rows) + 1):
+        if rows[e - 1] == rows[e - 2] and _defines(rows[e - 1]):
+            # `POSTGRES_DB: mydb` twice in a row: a key is set once; keep the first.
+            return _line_starts(lines)[where[e - 2]] + len(lines[where[e - 2]])
         if rows[e - 1] == rows[e - 2] and _CONTINUATION.match(rows[e - 1].lstrip()):
             # `else:`/`} else {` twice in a row: a loop, and a body-less `else` is no use either.
             return 0 if e == 2 else _line_starts(lines)[where[e - 3]] + len(lines[where[e - 3]])
@@ -543,42 +662,105 @@ repetition = Cutter(
 )
 
 
-# -- 8. line loop ------------------------------------------------------------------------
+# -- 9. line loop ------------------------------------------------------------------------
+def _unit_runs(line: str, repeats: int, min_unit: int = 1) -> list[re.Match[str]]:
+    """Runs of a unit of ``min_unit`` to LOOP_UNIT characters repeated ``repeats`` times or more."""
+    out: list[re.Match[str]] = []
+    for k in range(min_unit, min(LOOP_UNIT, len(line) // max(repeats, 1)) + 1):
+        pattern = _RUNS[k - 1] if repeats == 3 else _run_pattern(k, repeats)
+        out.extend(m for m in pattern.finditer(line) if any(c.isalnum() for c in m.group(1)))
+    return out
+
+
+@lru_cache(maxsize=256)
+def _run_pattern(k: int, repeats: int) -> re.Pattern[str]:
+    return re.compile(rf"(.{{{k}}})\1{{{repeats - 1},}}")
+
+
+_BASE_PREFIX = re.compile(r"0[bBoOxX]$")
+_ENDERS = _CLOSE + _QUOTES + ";"
+
+
+def _letters(unit: str) -> int:
+    """Distinct letters in the unit's shortest period (`0x00, 0x00, ` has one: data, not words)."""
+    k = len(unit)
+    period = next(unit[:p] for p in range(1, k + 1) if k % p == 0 and unit[:p] * (k // p) == unit)
+    return len({c for c in period if c.isalpha()})
+
+
 @lru_cache(maxsize=1024)
 def _loops(line: str) -> bool:
-    """Does ``line`` hold a loop (see LOOP_RUN)? Once true, true for every longer line starting so."""
-    if len(line) < LOOP_RUN and sum(line.count(c) for c in _OPEN) < LOOP_NESTED:
+    """Does ``line`` hold a loop on any line (see LOOP_RUN, LOOP_WORDY)? Once true, true for every
+    longer line starting so."""
+    if len(line) < LOOP_WORDY_RUN and sum(line.count(c) for c in _OPEN) < LOOP_NESTED:
         return False  # too short for a long run, too few brackets for a nested one
-    for k in range(1, min(LOOP_UNIT, len(line) // 3) + 1):
-        for m in _RUNS[k - 1].finditer(line):
-            unit = m.group(1)
-            if not any(c.isalnum() for c in unit):
-                continue
-            if m.end() - m.start() >= LOOP_RUN:
-                return True
-            opens = sum(c in _OPEN for c in unit) > sum(c in _CLOSE for c in unit)
-            if opens and m.end() - m.start() >= LOOP_NESTED * k:
-                return True
+    for m in _unit_runs(line, 3):
+        unit, run = m.group(1), m.end() - m.start()
+        if run >= LOOP_RUN:
+            return True
+        # a word-like unit (`aaaa...` has one letter: a test string)
+        if _letters(unit) >= 2 and run >= LOOP_WORDY_RUN and run >= LOOP_WORDY * len(unit):
+            return True
+        opens = sum(c in _OPEN for c in unit) > sum(c in _CLOSE for c in unit)
+        if opens and run >= LOOP_NESTED * len(unit):
+            return True
     return False
 
 
+def _in_document(unit: str, ctx: Context) -> bool:
+    """Does the document itself repeat ``unit`` three times (in any rotation)? Then it is its style."""
+    k = len(unit)
+    wheel = unit * 4
+    near = ctx.prefix[-20_000:] + "\n" + ctx.suffix[:20_000]
+    return any(wheel[i : i + 3 * k] in near for i in range(k))
+
+
+def _tail_loops(line: str, ctx: Context, first: bool) -> bool:
+    """The suggestion ends with ``line``: does it end in a loop (see TAIL_SHORT)?"""
+    body = line.rstrip()
+    if first and ctx.open_quote is not None:
+        return False  # the user's own string: test data may repeat
+    whole = (ctx.line_prefix if first else "") + body + ctx.line_suffix  # the line as accepting leaves it
+    for m in [*_unit_runs(body, TAIL_SHORT, 3), *_unit_runs(body, TAIL_LONG, 10)]:
+        unit, rest = m.group(1), body[m.end() :]
+        to_end = unit.startswith(rest)  # nothing after the run but the start of another copy
+        if len(set(unit)) == 1:
+            if not to_end or m.end() - m.start() < TAIL_SAME or _BASE_PREFIX.search(body[: m.start()]):
+                continue  # `0xFFFF`, `0b1111...`: a literal; `1000...000` on and on is not
+        elif _letters(unit) >= 2:
+            if not to_end and any(c in rest for c in _ENDERS):
+                continue  # `"ACGTACGT..."`: the line closes what holds the run, a string of test data
+        elif not (to_end and (ctx.truncated or _unclosed(whole))):
+            continue  # `0, 0, 0, 0, 0` before `]`: data, unless decoding was cut off in it or left `[` open
+        if not _in_document(unit, ctx):
+            return True
+    return False
+
+
+def _unclosed(line: str) -> bool:
+    """Does the line open more brackets than it closes (a statement the run never finished)?"""
+    return sum(c in _OPEN for c in line) > sum(c in _CLOSE for c in line)
+
+
 def _line_loop_end(text: str, ctx: Context, final: bool) -> int | None:
-    start = 0
-    for line in text.split("\n"):
-        if len(line) >= 2 * LOOP_NESTED and _loops(line):
-            return max(start - 1, 0)
-        start += len(line) + 1
-    return None
+    lines = text.split("\n")
+    starts = _line_starts(lines)
+    cut = next((i for i, line in enumerate(lines) if len(line) >= 2 * LOOP_NESTED and _loops(line)), len(lines))
+    if final:  # what is left ends with its last non-blank line: does it end in a loop?
+        last = next((i for i in range(cut - 1, -1, -1) if lines[i].strip()), None)
+        if last is not None and _tail_loops(lines[last], ctx, last == 0):
+            return max(starts[last] - 1, 0)
+    return max(starts[cut] - 1, 0) if cut < len(lines) else None
 
 
 line_loop = Cutter(
     _line_loop_end,
-    "A line that loops (`0, 0, 0, ...`, `foo(foo(...`): drop it and what follows.",
+    "A line that loops (`0, 0, 0, ...`, `foo(foo(...`, an answer ending in `densdensdens`): drop it and what follows.",
     partial=True,
 )
 
 
-# -- 9. whitespace -----------------------------------------------------------------------
+# -- 10. whitespace ---------------------------------------------------------------------
 def _reindent(line: str, tabs: bool, unit: int, own_unit: int) -> str:
     lead = _lead(line)
     if not lead:
@@ -616,9 +798,10 @@ def whitespace(s: Suggestion, ctx: Context) -> Suggestion:
     return replace(s, text=text)
 
 
-# -- 10. suffix overlap ------------------------------------------------------------------
+# -- 11. suffix overlap -----------------------------------------------------------------
 def suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
-    """Drop trailing lines that repeat the next non-blank lines after the cursor."""
+    """Drop trailing lines that repeat the next non-blank lines after the cursor (two lines or
+    more of code in any indentation, one line with its indentation)."""
     if ctx.mode == "single" or not ctx.next_nonblank:
         return s
     lines = s.text.split("\n")
@@ -627,13 +810,18 @@ def suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     kept = [i for i in range(first, len(rows)) if rows[i].strip()]
     nxt = ctx.next_nonblank
     for m in range(min(len(kept), len(nxt)), 0, -1):
-        if [rows[i].rstrip() for i in kept[-m:]] == nxt[:m]:
+        tail = [rows[i].rstrip() for i in kept[-m:]]
+        # Two lines of code or more in the same order are the same code, however indented;
+        # one line (a `}`, a `return x`) must match its indentation too.
+        same_code = [r.strip() for r in tail] == [n.strip() for n in nxt[:m]]
+        loose = m >= 2 and same_code and any(_meaningful(r) for r in tail)
+        if tail == nxt[:m] or loose:
             cut = kept[-m]
             return replace(s, text="\n".join(lines[:cut]).rstrip() if cut else "")
     return s
 
 
-# -- 11. line suffix overlap -------------------------------------------------------------
+# -- 12. line suffix overlap ------------------------------------------------------------
 def line_suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     """Mid-line: drop a tail that repeats what already follows the cursor on its line.
 
@@ -655,7 +843,7 @@ def line_suffix_overlap(s: Suggestion, ctx: Context) -> Suggestion:
     return s
 
 
-# -- 12. auto-closed characters ----------------------------------------------------------
+# -- 13. auto-closed characters ---------------------------------------------------------
 def auto_closed(s: Suggestion, ctx: Context) -> Suggestion:
     """Only closers after the cursor: the suggestion replaces them and ends with them.
 
@@ -697,7 +885,7 @@ def _nth(rest: str, n: int) -> int:
     return len(rest)
 
 
-# -- 13. minimum -------------------------------------------------------------------------
+# -- 14. minimum ------------------------------------------------------------------------
 def minimum(s: Suggestion, ctx: Context) -> Suggestion:
     """Drop suggestions that add fewer than MIN_CHARS non-blank characters or repeat the next line."""
     replaced = ctx.line_suffix[: s.replace]
@@ -713,6 +901,7 @@ def minimum(s: Suggestion, ctx: Context) -> Suggestion:
 
 STEPS: list[Step] = [
     token_limit,
+    fence,
     single_line,
     line_comment,
     echo,
@@ -757,10 +946,13 @@ def stop_check(ctx: Context, steps: list[Step] | None = None) -> Callable[[str],
     cutters = [step for step in (steps or STEPS) if isinstance(step, Cutter)]
     whole = [c for c in cutters if not c.partial]
     partial = [c for c in cutters if c.partial]
+    heads = [c.head for c in cutters if c.head is not None]
     memo: dict[str, object] = {"head": None, "done": False}
 
     def check(text: str) -> bool:
         text = text.replace("\r\n", "\n")
+        for rewrite in heads:
+            text = rewrite(text, ctx)
         # Whole-line finders cannot change their mind until another line is complete.
         head = text[: text.rfind("\n") + 1]
         if head != memo["head"]:

@@ -125,8 +125,8 @@ LEGIT_REPETITIVE_LINES = [
     "'" + "a" * 60 + "'",
     "[" + "(0, 0), " * 10 + "]",
     "assert f(f(f(x))) == 1",
-    "ACGT" * 8,
-    "QUFB" * 10,
+    '"' + "ACGT" * 8 + '"',  # test data in a string (a bare line ending so is a loop, see below)
+    'b"' + "QUFB" * 10 + '",',
     '    return self.client.request("GET", url, params=params, headers=headers, timeout=timeout, verify=verify)',
 ]
 LOOPING_LINES = ["foo(" * 5, "0, " * 34, "dens" * 25, "self.x = self.x; " * 6, "x = " + "Some(" * 5, "1" * 102]
@@ -138,6 +138,45 @@ def test_line_loop_spares_legitimate_repetition() -> None:
         assert line_loop.find(line + "\n", ctx, True) is None, line
     for line in LOOPING_LINES:
         assert line_loop.find("ok\n" + line, ctx, False) == 2, line
+
+
+# The last line of a suggestion: Tabby's rule (a unit of 3+ characters 5 times, of 10+ 3 times at
+# the end), with the look-alikes that stay.
+LOOPING_TAILS = [
+    "cier" + "END ro" * 5,
+    "print(c niveau" + "dens" * 6 + " vie vie vie",  # the run, then garbage that closes nothing
+    "foo = " * 6,
+    "1" + "0" * 45,
+    "return self.items" + ".append(x)" * 3,
+]
+LEGIT_TAILS = [
+    "x = [0, 0, 0, 0, 0, 0, 0, 0]",
+    "0, 0, 0, 0, 0, 0, 0, 0",  # data before an auto-closed `]`, decoding ended by itself
+    "seq = '" + "ACGT" * 8 + "'",
+    "mask = 0b" + "1" * 64,
+    "mask = 0x" + "F" * 32,
+    "# " + "-" * 70,
+    'print("=" * 80)',
+    "...",
+    "1000000000000",
+    "ha ha ha",
+]
+
+
+def test_line_loop_drops_a_last_line_ending_in_a_loop() -> None:
+    ctx = ctx_at("def f(x):\n    █\n", "python")
+    for line in LOOPING_TAILS:
+        assert line_loop.find("y = 1\n    " + line, ctx, True) == len("y = 1"), line
+        assert line_loop.find("y = 1\n    " + line, ctx, False) is None, line  # not certain while decoding
+        assert postprocess(line, ctx) is None, line  # the only line: no suggestion
+    for line in LEGIT_TAILS:
+        assert line_loop.find("y = 1\n    " + line, ctx, True) is None, line
+    # Data counts when decoding was cut off in it; a run the document has is its style.
+    cut_off = Context(ctx.prefix, ctx.suffix, "python", truncated=True)
+    assert line_loop.find("0, 0, 0, 0, 0, 0, 0, 0", cut_off, True) == 0
+    assert line_loop.find("0, 0, 0, 0, 0, 0, 0, 0]", cut_off, True) is None
+    styled = ctx_at("# END roEND roEND ro\nx = █", "python")
+    assert line_loop.find("cier" + "END ro" * 5, styled, True) is None
 
 
 def test_echo_needs_the_same_indentation_and_a_whole_line() -> None:
@@ -210,6 +249,16 @@ CONTEXTS = [
     ctx_at("def fib(█)\n", "python"),
     ctx_at("fn f(█)", "rust"),
     ctx_at('    println!("x:█", x);', "rust"),
+    # issue 18: fences (in code, in Markdown prose and blocks, in a string), a cursor on a line of
+    # its own after a statement (a closing line ends the block), keys, a cut-off answer
+    ctx_at("def add(a, b):\n    █\n", "python"),
+    ctx_at("# Title\n\n█", "markdown"),
+    ctx_at("```python\nx = 1\n█\n```\n", "markdown"),
+    ctx_at('s = """\n█', "python"),
+    ctx_at("    public void add(double n) {\n        result += n;\n█", "java"),
+    ctx_at("env:\n  A: 1█\n", "yaml"),
+    ctx_at("## █\n### Next\n", "markdown"),
+    Context("let label = ", "", "javascript", truncated=True),
 ]
 PIECES = [
     "foo()",
@@ -258,6 +307,18 @@ PIECES = [
     "dens" * 13,
     "} else {",
     "else:",
+    "```",
+    "```python",
+    "~~~",
+    "``",
+    "`x`",
+    "KEY: value",
+    "port = 8080",
+    "dens" * 6 + " vie vie",
+    "END ro" * 5,
+    "0, 0, 0, 0, 0, 0, ",
+    "1" + "0" * 30,
+    "- item",
 ]
 LINE = st.tuples(st.sampled_from(["", "  ", "    ", "        ", "\t", "\t\t"]), st.sampled_from(PIECES)).map("".join)
 RAW = st.tuples(st.sampled_from(PIECES), st.lists(LINE, max_size=10), st.booleans()).map(
