@@ -93,8 +93,15 @@ class LlamaServer:
 
     def start(self, timeout_s: float = 120.0) -> LlamaServer:
         """Start (on the same port as before, after :meth:`stop`) and wait until ``/health`` says ok."""
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - kept by the process
-        self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        if self.log is not None:
+            with open(self.log, "ab") as out:  # the child keeps its own copy of the handle
+                self.proc = subprocess.Popen(
+                    self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+        else:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+            )
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             if self.proc.poll() is not None:
