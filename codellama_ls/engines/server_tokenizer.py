@@ -187,6 +187,16 @@ class LlamaCppTokenizer(ServerTokenizer):
     def _load_special(self) -> None:
         super()._load_special()
         assert self._special is not None
+        if not self._special.infill:
+            # llama.cpp marks the infill pieces as control tokens, which plain text never becomes:
+            # take Code Llama's ids where the server spells them as the markers.
+            known = CODE_LLAMA_SPECIAL
+            raw = self._post("/detokenize", {"tokens": [known.pre, known.suf, known.mid, known.eot]})
+            text = raw.get("content") if isinstance(raw, dict) else None
+            if isinstance(text, str) and text.split() == ["<PRE>", "<SUF>", "<MID>", "<EOT>"]:
+                self._special = dataclasses.replace(
+                    self._special, pre=known.pre, suf=known.suf, mid=known.mid, eot=known.eot
+                )
         if self._special.eos is None:  # "</s>" is plain text here: ask for it as a special piece
             raw = self._post(self.route, {"content": "</s>", "add_special": False, "parse_special": True})
             ids = raw.get("tokens") if isinstance(raw, dict) else None
