@@ -153,7 +153,11 @@ class LlamaCppTokenizer(ServerTokenizer):
         tokens = raw.get("tokens") if isinstance(raw, dict) else None
         if not isinstance(tokens, list) or not all(isinstance(t, dict) and "id" in t for t in tokens):
             raise EngineError(f"codellama-ls: {self.label} answered /tokenize with an unexpected body.", "protocol")
-        data = text.encode("utf-8", "surrogatepass")
+        # Pieces show a space as a space, except in control pieces (the infill markers: "▁<PRE>"),
+        # and sentencepiece reads "▁" written in the text as a space: compare with "▁" as a space.
+        # One character for another: character offsets in ``plain`` are offsets in ``text``.
+        plain = text.replace(_SPACE, " ")
+        data = plain.encode("utf-8", "surrogatepass")
         pieces = [_piece_bytes(t.get("piece")) for t in tokens]
         joined = b"".join(pieces)
         shift = 1 if joined == b" " + data else 0  # the implied leading space of sentencepiece
@@ -166,7 +170,7 @@ class LlamaCppTokenizer(ServerTokenizer):
         for t, piece in zip(tokens, pieces, strict=True):
             start, end = end, end + len(piece)
             spans.append({"id": t["id"], "start": max(start - shift, 0), "stop": max(end - shift, 0)})
-        out = byte_offsets_to_chars(text, spans, self.label)
+        out = byte_offsets_to_chars(plain, spans, self.label)
         bos = self._server_bos()
         return [(bos, 0, 0), *out] if bos is not None else out
 
@@ -208,7 +212,10 @@ def _piece_bytes(piece: Any) -> bytes:
     """A ``with_pieces`` piece: a string, or a list of bytes where it is not valid UTF-8 alone."""
     if isinstance(piece, list):
         return bytes(int(b) & 0xFF for b in piece)
-    return str(piece or "").encode("utf-8", "surrogatepass")
+    return str(piece or "").replace(_SPACE, " ").encode("utf-8", "surrogatepass")
+
+
+_SPACE = "\u2581"  # sentencepiece's space, ▁
 
 
 def byte_offsets_to_chars(text: str, raw: Any, label: str = "the server") -> list[Token]:

@@ -45,9 +45,11 @@ def have_llama_server() -> bool:
 
 
 def convert_to_gguf(model_dir: Path, out: Path) -> Path:
-    """``model_dir`` (a ``save_pretrained`` folder) as an f32 GGUF at ``out``, with the vendored converter."""
+    """``model_dir`` (a ``save_pretrained`` folder) as an f32 GGUF at ``out``, with the vendored converter
+    (run through ``gguf_convert.py``: the pieces' scores from ``tokenizer.json``'s merges)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SOURCE / "gguf-py"), str(SOURCE)]))
-    cmd = [sys.executable, str(SOURCE / "convert_hf_to_gguf.py"), str(model_dir), "--outtype", "f32"]
+    convert = [sys.executable, str(Path(__file__).with_name("gguf_convert.py")), str(SOURCE / "convert_hf_to_gguf.py")]
+    cmd = [*convert, str(model_dir), "--outtype", "f32"]
     done = subprocess.run([*cmd, "--outfile", str(out)], env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0 or not out.is_file():
         raise RuntimeError(f"convert_hf_to_gguf.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -88,6 +90,8 @@ class LlamaServer:
             str(self.binary),
             *("-m", str(self.gguf), "--host", "127.0.0.1", "--port", str(self.port)),
             *("-c", str(self.ctx), "-np", str(self.parallel), "-t", "1", "--metrics", "--slots", "--no-warmup"),
+            # f32 keys/values (llama.cpp keeps f16 by default): the local engine's numbers, for greedy equality.
+            *("--cache-type-k", "f32", "--cache-type-v", "f32"),
             *self.extra,
         ]
 
