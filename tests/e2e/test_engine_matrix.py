@@ -142,6 +142,6 @@ async def test_llamacpp_engine_against_a_real_llama_server(
             assert (await inline(client)) is not None
             st = await status(client)
             assert st["state"] == "ready" and st["tokenizer"] == source and st["generations"] == 1
-            assert st["last"]["promptTokens"] == len(reference) and st["prompts"] == {"ids": 1}
+            assert st["last"]["promptTokens"] == len(reference) and set(st["prompts"]) == {"ids"}  # never text
             assert (await get_prompt(client, URI, LINE, COL))["ids"] == reference
             assert not client.messages, [m.message for m in client.messages]
