@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,8 +29,10 @@ from codellama_ls.engines.llamacpp import LlamaCppEngine
 from codellama_ls.engines.local import LocalEngine
 from codellama_ls.prompt import Prompt, build_prompt
 from codellama_ls.tokens import CodeTokenizer
-from tests.support.llama_server import LlamaServer
+from tests.support.llama_server import SKIP_REASON as LLAMA_SKIP_REASON
+from tests.support.llama_server import LlamaServer, have_llama_server
 from tests.support.lsp import inline_params, lsp_session, open_doc, status
+from tests.support.rawlsp import server_env
 from tests.support.tiny_model import VECTORS
 
 pytestmark = pytest.mark.slow
@@ -297,3 +302,22 @@ async def test_server_killed_and_restarted_mid_session(tiny_gguf: Path, tmp_path
             st = await status(client)
             assert st["state"] == "ready" and st["generations"] > before and st["error"] is None
             assert len([m for m in client.messages if m.type == types.MessageType.Error]) == 1
+
+
+@pytest.mark.skipif(not have_llama_server(), reason=LLAMA_SKIP_REASON)
+def test_latency_bench_llamacpp_column_runs(tmp_path: Path, tokenizer_dir: Path) -> None:
+    """``bench/latency.py --quick --engine llamacpp`` from an empty cache: both columns in one table."""
+    root = Path(__file__).resolve().parents[2]
+    env = server_env(CODELLAMA_BENCH_CACHE=str(tmp_path / "cache"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "latency.py"), "--quick", "--engine", "llamacpp"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("| local |", "| llamacpp |"))]
+    assert len(rows) == 2, done.stdout[-2000:]
