@@ -23,6 +23,11 @@ included. One command:
 
     python bench/latency.py            # trains the model first if bench/.cache has none (~5 min)
     python bench/latency.py --quick    # a small model and 24 keystrokes: every part, in about a minute (CI)
+
+``--engine llamacpp``: the same keystrokes, once with the local engine and once against a real
+llama-server (``.ci/llama-server.sh`` builds it) serving the same weights converted to an f32 GGUF,
+side by side in one table: latency p50/p95 and the prompt tokens the server really computed per
+request (its ``timings.prompt_n``). Context from other files is off in both.
 """
 
 from __future__ import annotations
@@ -189,7 +194,13 @@ class Record:
 
 
 async def run_server(
-    model: Path, text: str, sites: list[Site], script: list[Burst], settings: dict, context_tokens: int = 0
+    model: Path,
+    text: str,
+    sites: list[Site],
+    script: list[Burst],
+    settings: dict,
+    context_tokens: int = 0,
+    engine: dict | None = None,
 ) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODELLAMA_LS_")}
     env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(settings["threads"])})
@@ -200,6 +211,7 @@ async def run_server(
     )
     options = {k: v for k, v in settings.items() if k != "threads"} | {"model": str(model), "device": "cpu"}
     options["contextTokens"] = context_tokens
+    options |= engine or {}  # another engine than the local one (--engine llamacpp)
     folder = types.WorkspaceFolder(uri=WORKSPACE.as_uri(), name=WORKSPACE.name)
     await client.initialize_async(
         types.InitializeParams(
@@ -568,6 +580,50 @@ def context_report(runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def compare_llamacpp(model: Path, script: list[Burst], settings: dict, info: dict) -> str:
+    """(b) with the local engine and with llama-server on the same weights, one table (``--engine llamacpp``)."""
+    from tests.support.llama_server import SKIP_REASON, LlamaServer, convert_to_gguf, have_llama_server
+
+    if not have_llama_server():
+        raise SystemExit(f"--engine llamacpp {SKIP_REASON}")
+    gguf = convert_to_gguf(model, CACHE / f"{model.name}-f32.gguf")
+    runs: dict[str, dict] = {}
+    print(f"(b) codellama-ls over stdio, local engine: {len(script)} bursts")
+    text, sites = make_document()
+    runs["local"] = asyncio.run(run_server(model, text, sites, script, settings))
+    threads = ("-t", str(settings["threads"]), "-tb", str(settings["threads"]))
+    with LlamaServer(gguf, ctx=4096, log=CACHE / "llama-server.log", extra=threads) as server:
+        print(f"(b) codellama-ls over stdio, llama-server at {server.url}: {len(script)} bursts")
+        text, sites = make_document()
+        engine = {"engine": "llamacpp", "url": server.url}
+        runs["llamacpp"] = asyncio.run(run_server(model, text, sites, script, settings, engine=engine))
+    rows = []
+    for name, run in runs.items():
+        records: list[Record] = run["records"]
+        calls = [r for r in records if r.source == "model"]
+        latency = [r.latency_ms for r in records]
+        prompt = [r.prompt_tokens for r in calls]
+        prefill = [r.prefill for r in calls]
+        mean_prompt = statistics.mean(prompt) if prompt else 0.0
+        mean_prefill = statistics.mean(prefill) if prefill else 0.0
+        rows.append(
+            f"| {name} | {pct(latency, 50):.0f} / {pct(latency, 95):.0f} | "
+            f"{pct([r.engine_ms for r in calls], 50):.0f} | {len(calls)} | "
+            f"{mean_prompt:.0f} | {pct(prefill, 50):.0f} / {mean_prefill:.0f} |"
+        )
+    return "\n".join(
+        [
+            f"Model {info['weights']}, the same weights in both engines (llama-server: f32 GGUF); "
+            f"{len(script)} bursts, maxNewTokens {settings['maxNewTokens']}, {settings['threads']} thread(s).",
+            "",
+            "| engine | latency p50 / p95 ms | engine p50 ms | model answers | prompt tokens (mean) | "
+            "prompt tokens computed p50 / mean |",
+            "|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -590,6 +646,9 @@ def main() -> None:
     parser.add_argument(
         "--context", choices=["on", "off", "both"], default="both", help="context from other files in (b)"
     )
+    parser.add_argument(
+        "--engine", choices=["local", "llamacpp"], default="local", help="llamacpp: local and llama-server side by side"
+    )
     args = parser.parse_args()
     args.model = args.model or (QUICK_OUT if args.quick else DEFAULT_OUT)
     args.keystrokes = args.keystrokes or (24 if args.quick else 200)
@@ -608,6 +667,12 @@ def main() -> None:
     make_workspace(text)
     info = {"weights": model_info["weights"], "load": load, "lines": text.count("\n") + 1}
     script = make_script(args.seed, args.keystrokes)
+    if args.engine == "llamacpp":
+        table = compare_llamacpp(args.model, script, settings, info)
+        print()
+        print(table)
+        (CACHE / f"{'quick-' if args.quick else ''}latency-llamacpp-table.md").write_text(table + "\n")
+        return
     runs: dict[str, dict] = {}
     for mode in ("off", "on") if args.context == "both" else (args.context,):
         print(f"(b) codellama-ls over stdio, context {mode}: {len(script)} bursts")

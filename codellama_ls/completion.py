@@ -335,7 +335,10 @@ class CompletionService:
         return result
 
     def _report_engine_error(self, exc: EngineError) -> None:
-        kind = types.MessageType.Warning if exc.kind == "oom" else types.MessageType.Error
+        # A server still loading its model is information (suggestions start by themselves).
+        kind = {"oom": types.MessageType.Warning, "loading": types.MessageType.Info}.get(
+            exc.kind, types.MessageType.Error
+        )
         self.notifier.once("gen:" + exc.kind, str(exc), kind)
 
     def _stage(self, stage: str, *, fatal: bool = True) -> _Stage:

@@ -146,8 +146,8 @@ class Settings:
 
     model: str = _setting("codellama/CodeLlama-7b-hf", _text, "Hub id or local folder of the model.")
     tokenizer: str | None = _setting(None, _optional_text, "Tokenizer folder or hub id, when it differs from `model`.")
-    engine: str = _setting("local", _choice("local", "tgi", "openai"), "Where the model runs.")
-    url: str | None = _setting(None, _optional_text, "Server URL for the `tgi`/`openai` engines.")
+    engine: str = _setting("local", _choice("local", "tgi", "openai", "llamacpp"), "Where the model runs.")
+    url: str | None = _setting(None, _optional_text, "Server URL for the `tgi`/`openai`/`llamacpp` engines.")
     api_token: str | None = _setting(None, _optional_text, "Token for a remote engine (else `HF_TOKEN`).", secret=True)
     device: str = _setting("auto", _device, "auto, cpu, cuda, cuda:N or mps.")
     dtype: str = _setting(

@@ -59,7 +59,7 @@ def test_local_engine_choice():
     assert choose(settings(model="codellama/CodeLlama-70b-Instruct-hf"), FakeEngine()).where is None
     # instructUrl is for remote engines; with the local engine the reason says so.
     assert (
-        "instructUrl applies to the tgi and openai engines"
+        "instructUrl applies to the tgi, openai and llamacpp engines"
         in choose(settings(model=BASE, instructUrl="http://gpu:8080"), FakeEngine()).reason
     )
 

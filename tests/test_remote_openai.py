@@ -129,3 +129,55 @@ def test_limits_from_vllm_model_list(server: FakeServer, tokenizer_dir: Path) ->
     )
     eng = engine_for(server, tokenizer_dir, engine="openai", maxNewTokens=128)
     assert eng.model_id == "cl13" and eng.context_length == 2048
+
+
+def test_limits_from_llama_cpp_model_list(server: FakeServer, tokenizer_dir: Path) -> None:
+    server.defaults["/v1/models"] = Reply(
+        body={"object": "list", "data": [{"id": "tiny.gguf", "owned_by": "llamacpp", "meta": {"n_ctx": 512}}]}
+    )
+    eng = engine_for(server, tokenizer_dir, engine="openai", maxNewTokens=64)
+    assert eng.model_id == "tiny.gguf" and eng.context_length == 512
+
+
+# What llama-server (HTTP 400, its own error type) and vLLM say about a prompt longer than the context.
+LLAMA_CPP_TOO_LONG = {
+    "error": {
+        "code": 400,
+        "message": "request (1913 tokens) exceeds the available context size (512 tokens), try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 1913,
+        "n_ctx": 512,
+    }
+}
+VLLM_TOO_LONG = {
+    "object": "error",
+    "message": "This model's maximum context length is 512 tokens. However, you requested 1945 tokens "
+    "(1913 in the messages, 32 in the completion). Please reduce the length of the messages or completion.",
+    "type": "BadRequestError",
+    "code": 400,
+}
+
+
+@pytest.mark.parametrize("answer", [LLAMA_CPP_TOO_LONG, VLLM_TOO_LONG], ids=["llama.cpp", "vllm"])
+def test_a_prompt_too_long_is_fitted_and_sent_again_as_ids(
+    engine: OpenAIEngine, server: FakeServer, answer: dict[str, Any]
+) -> None:
+    """A server whose context is smaller than it said (or did not say) refuses a long prompt: the
+    engine learns the context, cuts the prompt to fit with room for the answer and sends it again
+    as ids; it does not take the refusal for "ids not accepted" and never falls back to text."""
+    prompt, reference = vector_prompt(engine)
+    assert len(prompt.ids) > 512
+    server.queue("/v1/completions", Reply(400, answer), Stream(tokens(" bar"), finish="length"))
+    server.queue("/v1/completions", Stream(tokens(" baz"), finish="length"))
+    assert engine.generate(request(prompt)).text == " bar"
+    bodies = [s.body for s in server.seen_on("/v1/completions")]
+    assert bodies[0]["prompt"] == reference
+    fitted = bodies[1]["prompt"]
+    assert isinstance(fitted, list) and len(fitted) + bodies[1]["max_tokens"] <= 512 and bodies[1]["max_tokens"] == 32
+    assert fitted[:2] == reference[:2] and fitted[-1] == reference[-1]  # BOS ▁<PRE> ... ▁<MID>, cut in between
+    assert engine.accepts_ids is True and engine.context_length == 512
+    # The next prompt is built within the learnt context by the pipeline; the engine fits it at once too.
+    assert engine.generate(request(prompt)).text == " baz"
+    third = server.seen_on("/v1/completions")[2].body
+    assert isinstance(third["prompt"], list) and len(third["prompt"]) + third["max_tokens"] <= 512
+    assert third["max_tokens"] == 32

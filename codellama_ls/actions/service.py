@@ -133,7 +133,7 @@ def choose(settings: Settings, completion: Engine) -> Choice:
         why = f"model {s.model} is not an Instruct model" if s.model.strip() else check.reason
         hint = f"set instructModel to a Code Llama - Instruct model (e.g. {EXAMPLE_MODEL})"
         if s.instruct_url:
-            hint = "instructUrl applies to the tgi and openai engines; " + hint
+            hint = "instructUrl applies to the tgi, openai and llamacpp engines; " + hint
     if s.instruct_model:
         if not remote and same_model(s.instruct_model, s.model):
             return Choice("completion", s.model, "instructModel is the completion model")

@@ -21,6 +21,7 @@ import logging
 import os
 import queue
 import random
+import re
 import socket
 import ssl
 import threading
@@ -45,6 +46,39 @@ _END = object()
 
 class Deadline(Exception):
     """The generation ran past its time budget (``GenerationRequest.timeout_s``)."""
+
+
+class ContextOverflow(EngineError):
+    """The server refused a prompt as longer than its context: worth fitting and retrying, unlike
+    a refusal of the prompt's form (kind ``validation``). ``n_ctx``: the limit it named, if any."""
+
+    def __init__(self, message: str, n_ctx: int | None) -> None:
+        super().__init__(message, "context")
+        self.n_ctx = n_ctx
+
+
+# How servers say "prompt too long", with the limit they name: llama.cpp ("exceeds the available
+# context size (512 tokens)", "larger than the max context size (512 tokens)"), vLLM ("maximum
+# context length is 4096 tokens"), TGI ("`inputs` tokens + `max_new_tokens` must be <= 4096").
+_OVERFLOW = re.compile(
+    r"context size \((\d+) tokens\)|maximum context length is (\d+)|max_new_tokens` must be <= (\d+)"
+)
+
+
+def context_overflow(text: str) -> tuple[bool, int | None]:
+    """Whether an error body says the prompt is too long, and the context size it names."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and error.get("type") == "exceed_context_size_error":  # llama.cpp
+        n_ctx = error.get("n_ctx")
+        return True, n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
+    found = _OVERFLOW.search(text)
+    if found is None:
+        return False, None
+    return True, int(next(g for g in found.groups() if g))
 
 
 def public_url(url: str) -> str:
@@ -273,6 +307,11 @@ class Http:
                 "overloaded",
             )
         if status in (400, 413, 422):
+            overflow, n_ctx = context_overflow(text)
+            if overflow:
+                return ContextOverflow(
+                    f"codellama-ls: {where} found the prompt longer than its context (HTTP {status}{said}).", n_ctx
+                )
             return EngineError(f"codellama-ls: {where} rejected the request (HTTP {status}{said}).", "validation")
         return EngineError(f"codellama-ls: {where} failed (HTTP {status}{said}).", "server")
 

@@ -5,7 +5,10 @@ exactly the reference ids. Several suggestions use ``n``: at temperature 0 the f
 greedy request of its own and the others one sampled request with ``n`` (OpenAI's ``n``
 shares one temperature); their streams interleave, told apart by ``choices[i].index``.
 A server that rejects ids (TGI's route takes only strings) gets the text form from
-:mod:`codellama_ls.textprompt`, and the engine remembers that.
+:mod:`codellama_ls.textprompt`, and the engine remembers that. A prompt the server finds longer
+than its context is another matter (:class:`~codellama_ls.engines.http.ContextOverflow`): it is
+cut to the context the server names and sent again, still as ids. The context size comes from
+vLLM's ``max_model_len`` or llama.cpp's ``meta.n_ctx`` in ``/v1/models``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class OpenAIEngine(RemoteEngine):
         if first.get("max_model_len"):  # vLLM
             self.max_total = int(first["max_model_len"])
             return
+        meta = first.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("n_ctx"), int) and meta["n_ctx"] > 0:  # llama.cpp
+            self.max_total = int(meta["n_ctx"])
+            return
         try:  # TGI's OpenAI route: its /info has the limits
             info = self.http.json("GET", "/info", retries=0)
         except EngineError:
@@ -85,7 +92,7 @@ class OpenAIEngine(RemoteEngine):
                 self.prompts["ids"] += 1
                 return stream, len(prompt.ids)
         if self.max_input is not None or self.max_total is not None:
-            prompt = self.fit(prompt, _TEXT_MARGIN)
+            prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
         sent = self.send_chat(prompt) if prompt.format == CHAT_FORMAT else self.send_text(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         body = self._body(sent.text, req, prompt_tokens, group)

@@ -37,12 +37,12 @@ from codellama_ls.engines.base import (
     ProgressFn,
     StopCheck,
 )
-from codellama_ls.engines.http import Deadline, EventStream, Http, base_url, check_url
+from codellama_ls.engines.http import ContextOverflow, Deadline, EventStream, Http, base_url, check_url
 from codellama_ls.engines.server_tokenizer import ASCII_CHARS_PER_TOKEN, EstimatingTokenizer, ServerTokenizer
 from codellama_ls.instruct import CHAT_FORMAT, server_text
 from codellama_ls.prompt import Prompt, build_prompt
 from codellama_ls.textprompt import TextPrompt, text_prompt
-from codellama_ls.tokens import CodeTokenizer, TokenizerNotFound
+from codellama_ls.tokens import CodeTokenizer, PromptTokenizer, TokenizerNotFound
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class Piece:
     text: str
     stop: str | None = None
     index: int = 0  # which sample of the request (OpenAI's ``choices[i].index`` with ``n``)
+    prefill: int | None = None  # prompt tokens the server computed (llama.cpp's ``timings.prompt_n``)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class _Samples:
     reasons: list[str]
     pieces: int = 0
     prompt_tokens: int = 0
+    prefill: int | None = None  # as the server reported it; else taken to be the whole prompt
     error: EngineError | None = None
     done: list[bool] = field(default_factory=list)
 
@@ -192,7 +194,7 @@ class RemoteEngine(Engine):
                 tok.text_encoder()
                 self.tokenizer, self.tokenizer_source = tok, "cache"
                 return
-        server = ServerTokenizer.probe(self._post_json, self.tokenize_route, f"{self.label} at {self.http.shown}")
+        server = self.server_tokenizer()
         if server is not None:
             self.tokenizer, self.tokenizer_source = server, "server"
             return
@@ -205,6 +207,10 @@ class RemoteEngine(Engine):
             f"the server has no /tokenize), so prompts are cut at about {ASCII_CHARS_PER_TOKEN} characters a token "
             "and sent as text. Set 'tokenizer' to the model's tokenizer folder or hub id for exact prompts.",
         )
+
+    def server_tokenizer(self) -> PromptTokenizer | None:
+        """The server's own tokenizer (case (c)), or None when it has none."""
+        return ServerTokenizer.probe(self._post_json, self.tokenize_route, f"{self.label} at {self.http.shown}")
 
     def _post_json(self, route: str, body: Any) -> Any:
         return self.http.json("POST", route, body, retries=0)
@@ -232,7 +238,7 @@ class RemoteEngine(Engine):
             if req.cancel.is_set():
                 raise Cancelled()
             self.refresh_info()
-            prompt = self.fit(req.prompt)
+            prompt = self.fit(req.prompt, max_new_tokens=req.max_new_tokens)
             for group in groups[1:]:  # the other samples stream in parallel, each stopped on its own
                 stop = threading.Event()
                 sub = dataclasses.replace(req, cancel=stop)
@@ -257,7 +263,7 @@ class RemoteEngine(Engine):
             GenerationResult(
                 text=texts[0],
                 new_tokens=pieces,
-                prefill_tokens=samples.prompt_tokens,
+                prefill_tokens=samples.prompt_tokens if samples.prefill is None else samples.prefill,
                 prompt_tokens=samples.prompt_tokens,
                 stop_reason=reasons[0],
                 seconds=time.perf_counter() - started,
@@ -320,12 +326,8 @@ class RemoteEngine(Engine):
             try:
                 stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
             except EngineError as exc:
-                tok = self.tokenizer
-                if exc.kind != "validation" or tok is None or tok.exact or len(prompt.ids) < 64 or chat:
-                    raise
-                # A prompt cut by estimate that the server found too long: once more at half the size.
-                log.info("%s rejected an estimated prompt (%s); retrying at half its size", self.label, exc)
-                prompt = self.trim(prompt, len(prompt.ids) // 2)
+                # Raises ``exc`` again where a smaller prompt would not help.
+                prompt = self.refit(prompt, exc, chat, req.max_new_tokens)
                 stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
             with stream:
                 for event in stream:
@@ -354,12 +356,54 @@ class RemoteEngine(Engine):
             out.error = exc
         return out
 
+    def refit(self, prompt: Prompt, exc: EngineError, chat: bool, max_new_tokens: int) -> Prompt:
+        """The prompt to retry with once after ``exc``, or ``exc`` raised again.
+
+        "Too long for the context" (:class:`ContextOverflow`) teaches the context size, when the
+        server names it, and the prompt is cut to fit it with room for the answer; a prompt cut by
+        estimate that the server rejected is retried at half its size. Chat prompts are built
+        within the server's limits and are not re-cut.
+        """
+        if chat or len(prompt.ids) < 16:
+            raise exc
+        if isinstance(exc, ContextOverflow):
+            if exc.n_ctx:
+                self.max_total = min(self.max_total or exc.n_ctx, exc.n_ctx)
+                if self.max_input is not None and self.max_input >= exc.n_ctx:
+                    self.max_input = None  # one context for prompt and answer: ``fit`` keeps room for both
+            smaller = self.fit(prompt, max_new_tokens=max_new_tokens)
+            if len(smaller.ids) >= len(prompt.ids):
+                smaller = self.trim(prompt, len(prompt.ids) // 2)
+            log.info(
+                "%s found a prompt of %d tokens too long (%s); retrying with %d",
+                self.label,
+                len(prompt.ids),
+                exc,
+                len(smaller.ids),
+            )
+            return smaller
+        tok = self.tokenizer
+        if exc.kind != "validation" or tok is None or tok.exact or len(prompt.ids) < 64:
+            raise exc
+        # A prompt cut by estimate that the server found too long: once more at half the size.
+        log.info("%s rejected an estimated prompt (%s); retrying at half its size", self.label, exc)
+        return self.trim(prompt, len(prompt.ids) // 2)
+
+    def answer_room(self, max_new_tokens: int | None = None) -> int:
+        """Tokens kept free after a prompt for the answer (``maxNewTokens`` unless given), within a
+        known context, of which the prompt keeps at least half."""
+        n_ctx = self.max_total
+        wanted = self.settings.max_new_tokens if max_new_tokens is None else max_new_tokens
+        return min(wanted, n_ctx // 2) if n_ctx else 0
+
     @staticmethod
     def _take(piece: Piece, out: _Samples, req: GenerationRequest, checks: list[StopCheck | None], chat: bool) -> bool:
         """Add a streamed piece to its sample; True when we end that sample before the server does."""
         i = piece.index
         if not 0 <= i < len(out.texts) or out.done[i]:
             return False  # a sample already complete
+        if piece.prefill is not None and i == 0:
+            out.prefill = piece.prefill
         if piece.text:
             out.texts[i] += piece.text
             out.pieces += 1
@@ -413,16 +457,17 @@ class RemoteEngine(Engine):
         limits = [n for n in (self.max_input, self.max_total and self.max_total - max_new_tokens) if n]
         return max(min(limits), 16) if limits else None
 
-    def fit(self, prompt: Prompt, margin: int = 0) -> Prompt:
-        """Re-trim a prompt that the server's max input would reject (limits learnt late).
+    def fit(self, prompt: Prompt, margin: int = 0, max_new_tokens: int | None = None) -> Prompt:
+        """Re-trim a prompt that the server's max input would reject (limits learnt late); where the
+        server has one context for prompt and answer, room for the answer stays free.
 
         Chat prompts are built within the server's limits (``chat_limit``) and never re-cut here.
         """
         if prompt.format == CHAT_FORMAT:
             return prompt
         limit = self.max_input
-        if limit is None and self.max_total is not None:
-            limit = self.max_total - 1
+        if limit is None and self.max_total is not None:  # one context for both: leave room for the answer
+            limit = self.max_total - max(1, self.answer_room(max_new_tokens))
         if limit is None or len(prompt.ids) + margin <= limit:
             return prompt
         return self.trim(prompt, max(limit - margin, 8))

@@ -14,6 +14,7 @@ Both implement :class:`~codellama_ls.tokens.PromptTokenizer`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -106,13 +107,16 @@ class ServerTokenizer:
             if hit is not None:
                 self._cache.move_to_end(text)
                 return hit
-        raw = self._post(self.route, {"inputs": text})
-        tokens = byte_offsets_to_chars(text, raw, self.label)
+        tokens = self._request(text)
         with self._lock:
             self._cache[text] = tokens
             if len(self._cache) > 256:
                 self._cache.popitem(last=False)
         return tokens
+
+    def _request(self, text: str) -> list[Token]:
+        """One round trip: TGI's ``{"inputs": text}`` answered with byte offsets."""
+        return byte_offsets_to_chars(text, self._post(self.route, {"inputs": text}), self.label)
 
     def _body(self, tokens: list[Token]) -> list[Token]:
         if tokens and self._bos is not None and tokens[0][0] == self._bos:
@@ -129,6 +133,89 @@ class ServerTokenizer:
         self._special = SpecialIds(
             bos=self._bos, eos=eos[-1] if len(eos) <= 2 and eos else None, pre=pre, suf=suf, mid=mid, eot=eot
         )
+
+
+class LlamaCppTokenizer(ServerTokenizer):
+    """llama-server's ``POST /tokenize``: ids with their pieces (``with_pieces``), no offsets.
+
+    The server's tokenizer is the GGUF's own (sentencepiece semantics for Code Llama: an implied
+    leading space, byte fallback), so ids are exactly what the model was trained on. Offsets are
+    found by laying the pieces over the UTF-8 text: the first piece may carry the implied space,
+    byte-fallback pieces come as lists of bytes. Text is tokenized with ``parse_special: false``,
+    so ``<s>`` or ``<PRE>`` written in code stay plain text; BOS is asked for once (``add_special``
+    on an empty text) and put in front, as TGI's ``/tokenize`` does.
+    """
+
+    def _request(self, text: str) -> list[Token]:
+        raw = self._post(
+            self.route, {"content": text, "add_special": False, "parse_special": False, "with_pieces": True}
+        )
+        tokens = raw.get("tokens") if isinstance(raw, dict) else None
+        if not isinstance(tokens, list) or not all(isinstance(t, dict) and "id" in t for t in tokens):
+            raise EngineError(f"codellama-ls: {self.label} answered /tokenize with an unexpected body.", "protocol")
+        # Pieces show a space as a space, except in control pieces (the infill markers: "▁<PRE>"),
+        # and sentencepiece reads "▁" written in the text as a space: compare with "▁" as a space.
+        # One character for another: character offsets in ``plain`` are offsets in ``text``.
+        plain = text.replace(_SPACE, " ")
+        data = plain.encode("utf-8", "surrogatepass")
+        pieces = [_piece_bytes(t.get("piece")) for t in tokens]
+        joined = b"".join(pieces)
+        shift = 1 if joined == b" " + data else 0  # the implied leading space of sentencepiece
+        if joined[shift:] != data:
+            raise EngineError(
+                f"codellama-ls: {self.label}'s /tokenize pieces do not spell the text; its tokenizer cannot be used.",
+                "protocol",
+            )
+        spans, end = [], 0
+        for t, piece in zip(tokens, pieces, strict=True):
+            start, end = end, end + len(piece)
+            spans.append({"id": t["id"], "start": max(start - shift, 0), "stop": max(end - shift, 0)})
+        out = byte_offsets_to_chars(plain, spans, self.label)
+        bos = self._server_bos()
+        return [(bos, 0, 0), *out] if bos is not None else out
+
+    def __init__(self, post: PostJson, route: str = "/tokenize", label: str = "the server") -> None:
+        super().__init__(post, route, label)
+        self._bos_asked = False
+        self._server_bos_id: int | None = None
+
+    def _server_bos(self) -> int | None:
+        """The BOS id the server puts in front of a text prompt (None: it adds none)."""
+        if not self._bos_asked:
+            raw = self._post(self.route, {"content": "", "add_special": True})
+            ids = raw.get("tokens") if isinstance(raw, dict) else None
+            self._server_bos_id = int(ids[0]) if isinstance(ids, list) and len(ids) == 1 else None
+            self._bos_asked = True
+        return self._server_bos_id
+
+    def _load_special(self) -> None:
+        super()._load_special()
+        assert self._special is not None
+        if not self._special.infill:
+            # llama.cpp marks the infill pieces as control tokens, which plain text never becomes:
+            # take Code Llama's ids where the server spells them as the markers.
+            known = CODE_LLAMA_SPECIAL
+            raw = self._post("/detokenize", {"tokens": [known.pre, known.suf, known.mid, known.eot]})
+            text = raw.get("content") if isinstance(raw, dict) else None
+            if isinstance(text, str) and text.split() == ["<PRE>", "<SUF>", "<MID>", "<EOT>"]:
+                self._special = dataclasses.replace(
+                    self._special, pre=known.pre, suf=known.suf, mid=known.mid, eot=known.eot
+                )
+        if self._special.eos is None:  # "</s>" is plain text here: ask for it as a special piece
+            raw = self._post(self.route, {"content": "</s>", "add_special": False, "parse_special": True})
+            ids = raw.get("tokens") if isinstance(raw, dict) else None
+            if isinstance(ids, list) and len(ids) == 1:
+                self._special = dataclasses.replace(self._special, eos=int(ids[0]))
+
+
+def _piece_bytes(piece: Any) -> bytes:
+    """A ``with_pieces`` piece: a string, or a list of bytes where it is not valid UTF-8 alone."""
+    if isinstance(piece, list):
+        return bytes(int(b) & 0xFF for b in piece)
+    return str(piece or "").replace(_SPACE, " ").encode("utf-8", "surrogatepass")
+
+
+_SPACE = "\u2581"  # sentencepiece's space, ▁
 
 
 def byte_offsets_to_chars(text: str, raw: Any, label: str = "the server") -> list[Token]:

@@ -44,7 +44,7 @@ class TGIEngine(RemoteEngine):
         """One sample per request: several suggestions are parallel requests (TGI batches them)."""
         chat = prompt.format == CHAT_FORMAT
         if self.max_input is not None:
-            prompt = self.fit(prompt, _TEXT_MARGIN)
+            prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
         sent = self.send_chat(prompt) if chat else self.send_text(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         sampling = group.temperature > 0

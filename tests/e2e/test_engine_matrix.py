@@ -22,6 +22,7 @@ from codellama_ls.prompt import build_prompt
 from codellama_ls.textprompt import fim_text
 from codellama_ls.tokens import CodeTokenizer
 from tests.support.fake_remote import FakeServer, Stream, tokens
+from tests.support.llama_server import LlamaServer
 from tests.support.lsp import get_prompt, inline_params, lsp_session, open_doc, status
 
 pytestmark = pytest.mark.slow
@@ -124,3 +125,23 @@ async def test_remote_engine_with_each_tokenizer_source(
                 inline_params(URI, LINE, 7, types.InlineCompletionTriggerKind.Invoked)
             )
             assert again is not None and not any(m.type == types.MessageType.Error for m in client.messages)
+
+
+@pytest.mark.parametrize("source", ["setting", "server"])
+async def test_llamacpp_engine_against_a_real_llama_server(
+    source: str, tiny_gguf: Path, tokenizer_dir: Path, tmp_path: Path, reference: list[int]
+) -> None:
+    """``llamacpp`` with (a) the ``tokenizer`` setting or (c) llama-server's own /tokenize; (b) and (d)
+    do not arise: its model id is a GGUF file name, and every llama-server has /tokenize."""
+    with LlamaServer(tiny_gguf, log=tmp_path / "server.log") as server:
+        opts: dict[str, Any] = {"engine": "llamacpp", "url": server.url, "debounceMs": 0, "maxRetries": 0}
+        if source == "setting":
+            opts["tokenizer"] = str(tokenizer_dir)
+        async with lsp_session(opts) as client:
+            open_doc(client, URI, TEXT)
+            assert (await inline(client)) is not None
+            st = await status(client)
+            assert st["state"] == "ready" and st["tokenizer"] == source and st["generations"] == 1
+            assert st["last"]["promptTokens"] == len(reference) and set(st["prompts"]) == {"ids"}  # never text
+            assert (await get_prompt(client, URI, LINE, COL))["ids"] == reference
+            assert not client.messages, [m.message for m in client.messages]
