@@ -1,4 +1,4 @@
-"""Engines run the model: in-process (``local``) or on a server (``tgi``, ``openai``)."""
+"""Engines run the model: in-process (``local``) or on a server (``tgi``, ``openai``, ``ollama``)."""
 
 from __future__ import annotations
 
@@ -20,4 +20,8 @@ def create_engine(settings: Settings) -> Engine:
         from codellama_ls.engines.openai import OpenAIEngine
 
         return OpenAIEngine(settings)
+    if settings.engine == "ollama":
+        from codellama_ls.engines.ollama import OllamaEngine
+
+        return OllamaEngine(settings)
     raise EngineError(f"setting 'engine' = {settings.engine!r} is not available in this build", "load")

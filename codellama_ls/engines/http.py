@@ -155,10 +155,13 @@ class Http:
                 "protocol",
             ) from exc
 
-    def stream(self, path: str, body: Any, *, cancel: threading.Event, deadline: float | None = None) -> EventStream:
-        """POST ``body`` and read the answer as server-sent events."""
-        response = self.send("POST", path, body, cancel=cancel, sse=True)
-        return EventStream(self, path, response, cancel, deadline)
+    def stream(
+        self, path: str, body: Any, *, cancel: threading.Event, deadline: float | None = None, lines: bool = False
+    ) -> EventStream:
+        """POST ``body`` and read the answer as server-sent events, or with ``lines`` as
+        newline-delimited JSON (Ollama), each line then being one event's ``data``."""
+        response = self.send("POST", path, body, cancel=cancel, sse=not lines)
+        return EventStream(self, path, response, cancel, deadline, lines=lines)
 
     def send(
         self,
@@ -283,16 +286,24 @@ class Http:
 
 
 class EventStream:
-    """Server-sent events, read by a helper thread so that the caller can stop waiting at once.
+    """Server-sent events (or JSON lines), read by a helper thread so that the caller can stop waiting at once.
 
     ``close()`` shuts the socket down: the blocked read ends, and the server sees the
     disconnect right away (TGI then stops generating for this request).
     """
 
     def __init__(
-        self, http: Http, path: str, response: httpx2.Response, cancel: threading.Event, deadline: float | None
+        self,
+        http: Http,
+        path: str,
+        response: httpx2.Response,
+        cancel: threading.Event,
+        deadline: float | None,
+        *,
+        lines: bool = False,
     ) -> None:
         self.http = http
+        self.lines = lines
         self.path = path
         self.response = response
         self.cancel = cancel
@@ -304,9 +315,17 @@ class EventStream:
         self._reader = threading.Thread(target=self._read, name="codellama-sse", daemon=True)
         self._reader.start()
 
+    def _events(self) -> Iterator[httpx2.ServerSentEvent]:
+        if not self.lines:
+            yield from httpx2.EventSource(self.response)
+            return
+        for line in self.response.iter_lines():
+            if line.strip():
+                yield httpx2.ServerSentEvent(data=line)
+
     def _read(self) -> None:
         try:
-            for event in httpx2.EventSource(self.response):
+            for event in self._events():
                 self._queue.put(event)
                 if self._closing.is_set():
                     break
