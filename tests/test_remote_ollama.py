@@ -282,6 +282,17 @@ def test_without_a_tokenizer_the_prompt_is_plain_text_cut_by_estimate(server: Fa
     assert server.seen_on(ROUTE)[-1].body["prompt"] == fim_text("spm", prompt.prefix, prompt.suffix)
 
 
+def test_a_tag_without_infilling_gets_the_prefix_only(server: FakeServer) -> None:
+    server.ollama_models["codellama:7b-python"] = 16384
+    eng = ollama(server, model="codellama:7b-python")  # no tokenizer at hand: the tag decides
+    assert eng.status()["tokenizer"] == "estimate"
+    prompt = spm(eng, "def add(a, b):\n    return ", "\n\nprint(add(1, 2))\n")
+    assert prompt.format == "prefix"
+    server.queue(ROUTE, Stream(tokens(" a"), "stop"))
+    eng.generate(request(prompt))
+    assert server.seen_on(ROUTE)[-1].body["prompt"] == "def add(a, b):\n    return "
+
+
 @pytest.mark.parametrize(
     ("tag", "hub"),
     [

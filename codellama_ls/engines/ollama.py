@@ -17,6 +17,7 @@ the ``ollama pull`` command and the models that are there (``/api/tags``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import Any
@@ -25,6 +26,7 @@ from codellama_ls.config import Settings
 from codellama_ls.engines.base import EngineError, GenerationRequest
 from codellama_ls.engines.http import EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
+from codellama_ls.engines.server_tokenizer import CODE_LLAMA_SPECIAL, EstimatingTokenizer
 from codellama_ls.instruct import CHAT_FORMAT
 from codellama_ls.prompt import Prompt
 
@@ -61,6 +63,18 @@ def hub_id(name: str) -> str | None:
     if rest and rest[0] not in _VARIANTS and parts[0] != "latest":
         return None  # a tag of another shape: no guess
     return f"codellama/CodeLlama-{size}{_VARIANTS[variant]}-hf"
+
+
+def infills(name: str) -> bool:
+    """Whether an Ollama tag's model was trained to infill: not Code Llama 34B nor the Python models."""
+    hub = hub_id(name)
+    return hub is None or not ("-34b" in hub or "-Python" in hub)
+
+
+class PrefixEstimate(EstimatingTokenizer):
+    """The estimate for a model without infilling: prompts are the prefix only."""
+
+    special = dataclasses.replace(CODE_LLAMA_SPECIAL, pre=None, suf=None, mid=None, eot=None)
 
 
 def keep_alive(value: str) -> str | float:
@@ -129,6 +143,13 @@ class OllamaEngine(RemoteEngine):
     def cached_tokenizer_ids(self) -> list[str]:
         hub = hub_id(self.model_name)
         return [hub] if hub else []
+
+    def _resolve_tokenizer(self) -> None:
+        """As for every remote engine; without a tokenizer, the tag says whether the model infills
+        (a tokenizer.json says it by its pieces)."""
+        super()._resolve_tokenizer()
+        if self.tokenizer_source == "estimate" and not infills(self.model_name):
+            self.tokenizer = PrefixEstimate()
 
     # -- requests --------------------------------------------------------------------------
     def num_ctx(self, needed: int) -> int:
