@@ -34,8 +34,8 @@ LINE, COL = 2, 11
 SERVED = "codellama/CodeLlama-13b-hf"  # the model id the fake server reports
 ROUTE = {"tgi": "/generate_stream", "openai": "/v1/completions", "ollama": "/api/generate"}
 FINISH = {"tgi": "stop_sequence", "openai": "stop", "ollama": "stop"}
-# The Ollama tag of SERVED, and one whose hub id (CodeLlama-34b-hf) is not in the cache.
-OLLAMA_MODEL = {"setting": "codellama:13b-code", "cache": "codellama:13b-code", "estimate": "codellama:34b-code"}
+# The Ollama tag of SERVED, and one whose hub id (CodeLlama-7b-hf) is not in the cache.
+OLLAMA_MODEL = {"setting": "codellama:13b-code", "cache": "codellama:13b-code", "estimate": "codellama:7b-code"}
 COMBINATIONS = [
     (engine, source)
     for engine in ("tgi", "openai", "ollama")
