@@ -55,7 +55,7 @@ def test_request_is_the_raw_text_prompt_streamed_with_stop_and_counts(engine: Ol
     prompt = spm(engine)
     server.queue(ROUTE, Stream(tokens(" a", " +", " b"), "stop", prompt_eval_count=7))
     result = engine.generate(request(prompt, max_new_tokens=40))
-    body = server.seen_on(ROUTE)[-1].body
+    body = server.generations()[-1].body
     assert body["model"] == "codellama:7b-code"  # 'model' left at its default
     assert body["raw"] is True and body["stream"] is True
     assert body["prompt"] == "<PRE> <SUF>\n <MID> def add(a, b):\n    return "
@@ -90,7 +90,7 @@ def test_model_and_context_come_from_api_show(server: FakeServer, tokenizer_dir:
     eng.generate(request(spm(eng)))
     eng.generate(request(spm(eng)))
     assert len(server.seen_on("/api/show")) == 1  # checked once
-    assert server.seen_on(ROUTE)[-1].body["options"]["num_ctx"] == 3000  # capped at the model's context
+    assert server.generations()[-1].body["options"]["num_ctx"] == 3000  # capped at the model's context
 
 
 def test_num_ctx_has_room_for_the_whole_prompt_and_stays_the_same(server: FakeServer, tokenizer_dir: Path) -> None:
@@ -102,11 +102,11 @@ def test_num_ctx_has_room_for_the_whole_prompt_and_stays_the_same(server: FakeSe
     server.defaults[ROUTE] = Stream(tokens(" x"), "length")
     eng.generate(request(long_prompt, max_new_tokens=100))
     eng.generate(request(spm(eng), max_new_tokens=100))
-    sent = [s.body["options"]["num_ctx"] for s in server.seen_on(ROUTE)]
+    sent = [s.body["options"]["num_ctx"] for s in server.generations()]
     # prompt budget + the longer of maxNewTokens / instructMaxNewTokens (512), rounded up to 256.
     assert sent == [3584, 3584]  # the same for every prompt: Ollama reloads the model when it changes
     assert server.truncated == []  # no prompt lost its start
-    assert len(server.token_ids(server.seen_on(ROUTE)[0].body["prompt"])) + 100 <= 3584
+    assert len(server.token_ids(server.generations()[0].body["prompt"])) + 100 <= 3584
 
 
 def test_without_num_ctx_the_stand_in_cuts_long_prompts(server: FakeServer) -> None:
@@ -124,7 +124,7 @@ def test_a_modelfile_num_ctx_that_is_big_enough_is_kept(server: FakeServer, toke
     eng = ollama(server, tokenizer_dir)
     server.queue(ROUTE, Stream(tokens(" x"), "length"))
     eng.generate(request(spm(eng)))
-    assert server.seen_on(ROUTE)[-1].body["options"]["num_ctx"] == 8192  # no reload for a different value
+    assert server.generations()[-1].body["options"]["num_ctx"] == 8192  # no reload for a different value
 
 
 @pytest.mark.parametrize(
@@ -136,7 +136,7 @@ def test_keep_alive_is_sent_as_ollama_parses_it(
     eng = ollama(server, tokenizer_dir, keepAlive=setting)
     server.queue(ROUTE, Stream(tokens(" x"), "length"))
     eng.generate(request(spm(eng)))
-    assert server.seen_on(ROUTE)[-1].body["keep_alive"] == sent
+    assert server.generations()[-1].body["keep_alive"] == sent
 
 
 @pytest.mark.parametrize("bad", ["5 minutes", "forever", "m5", True, "1d"])
@@ -148,12 +148,12 @@ def test_bad_keep_alive_is_rejected_by_name(bad: Any) -> None:
 def test_sampling_and_several_suggestions_are_parallel_requests(engine: OllamaEngine, server: FakeServer) -> None:
     server.defaults[ROUTE] = Stream(tokens(" y"), "stop")
     result = engine.generate(request(spm(engine), samples=3))
-    assert len(result.texts) == 3 and len(server.seen_on(ROUTE)) == 3
-    options = sorted((s.body["options"] for s in server.seen_on(ROUTE)), key=lambda o: o["temperature"])
+    assert len(result.texts) == 3 and len(server.generations()) == 3
+    options = sorted((s.body["options"] for s in server.generations()), key=lambda o: o["temperature"])
     assert options[0]["temperature"] == 0 and "top_p" not in options[0]
     assert all(o["temperature"] == SAMPLE_TEMPERATURE and o["top_p"] == SAMPLE_TOP_P for o in options[1:])
     engine.generate(request(spm(engine), temperature=0.4, top_p=0.9))
-    last = server.seen_on(ROUTE)[-1].body["options"]
+    last = server.generations()[-1].body["options"]
     assert last["temperature"] == 0.4 and last["top_p"] == 0.9
 
 
@@ -164,7 +164,7 @@ def test_chat_prompt_goes_raw_in_metas_format(engine: OllamaEngine, server: Fake
     chat = build_chat_prompt(engine.tokenizer, messages, 1000).request_prompt()
     server.queue(ROUTE, Stream(tokens(" def", " sub"), "stop"))
     result = engine.generate(request(chat, max_new_tokens=200))
-    body = server.seen_on(ROUTE)[-1].body
+    body = server.generations()[-1].body
     assert body["raw"] is True and body["prompt"] == server_text(chat)
     assert body["prompt"].startswith("[INST] <<SYS>>\nAnswer with code.\n<</SYS>>\n\nWrite add(a, b). [/INST]")
     assert "</s><s>[INST] Now sub. [/INST]" in body["prompt"]
@@ -184,7 +184,7 @@ def test_a_model_that_is_not_pulled_names_the_command_and_the_models_there(
     message = str(err.value)
     assert err.value.kind == "model-missing"
     assert "`ollama pull codellama:7b-code`" in message and "codellama:13b-code, llama3.1:8b" in message
-    assert eng.error == message and server.seen_on(ROUTE) == []
+    assert eng.error == message and server.generations() == []
     # Once pulled, suggestions start without a restart.
     monkeypatch.setattr(remote_mod, "INFO_RETRY_S", 0.0)
     server.ollama_models["codellama:7b-code"] = 16384
@@ -230,7 +230,7 @@ def test_a_prompt_of_token_ids_is_refused(engine: OllamaEngine, server: FakeServ
     assert err.value.kind == "validation" and "cannot unmarshal array" in str(err.value)
     server.queue(ROUTE, Stream(tokens(" a"), "stop"))
     engine.generate(request(spm(engine)))
-    assert isinstance(server.seen_on(ROUTE)[-1].body["prompt"], str)  # the engine sends text
+    assert isinstance(server.generations()[-1].body["prompt"], str)  # the engine sends text
 
 
 def test_error_line_inside_the_stream(engine: OllamaEngine, server: FakeServer) -> None:
@@ -279,7 +279,7 @@ def test_without_a_tokenizer_the_prompt_is_plain_text_cut_by_estimate(server: Fa
     prompt = spm(eng)
     server.queue(ROUTE, Stream(tokens(" a"), "stop"))
     eng.generate(request(prompt))
-    assert server.seen_on(ROUTE)[-1].body["prompt"] == fim_text("spm", prompt.prefix, prompt.suffix)
+    assert server.generations()[-1].body["prompt"] == fim_text("spm", prompt.prefix, prompt.suffix)
 
 
 def test_a_tag_without_infilling_gets_the_prefix_only(server: FakeServer) -> None:
@@ -290,7 +290,7 @@ def test_a_tag_without_infilling_gets_the_prefix_only(server: FakeServer) -> Non
     assert prompt.format == "prefix"
     server.queue(ROUTE, Stream(tokens(" a"), "stop"))
     eng.generate(request(prompt))
-    assert server.seen_on(ROUTE)[-1].body["prompt"] == "def add(a, b):\n    return "
+    assert server.generations()[-1].body["prompt"] == "def add(a, b):\n    return "
 
 
 @pytest.mark.parametrize(
@@ -309,3 +309,25 @@ def test_a_tag_without_infilling_gets_the_prefix_only(server: FakeServer) -> Non
 )
 def test_hub_id_of_an_ollama_tag(tag: str, hub: str | None) -> None:
     assert hub_id(tag) == hub
+
+
+# -- loading the model ahead ---------------------------------------------------------------------
+def test_the_model_is_loaded_ahead_with_the_same_num_ctx(server: FakeServer, tokenizer_dir: Path) -> None:
+    eng = ollama(server, tokenizer_dir, keepAlive="-1")
+    server.queue(ROUTE, Stream(tokens(" x"), "length"))
+    eng.generate(request(spm(eng)))
+    preload, generation = (s.body for s in server.seen_on(ROUTE))
+    assert "prompt" not in preload and preload["model"] == "codellama:7b-code" and preload["keep_alive"] == -1
+    assert preload["options"]["num_ctx"] == generation["options"]["num_ctx"]  # Ollama does not load it twice
+
+
+def test_a_suggestion_waits_for_the_load_and_a_cancel_ends_the_wait(server: FakeServer, tokenizer_dir: Path) -> None:
+    server.load_delay = 1.0
+    eng = ollama(server, tokenizer_dir)
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    assert eng.generate(request(spm(eng), cancel=cancel)).stop_reason == "cancelled"
+    assert server.generations() == []  # nothing was sent while Ollama was loading
+    server.queue(ROUTE, Stream(tokens(" x"), "length"))
+    assert eng.generate(request(spm(eng))).text == " x"  # waits for the load, then generates
+    assert len(server.generations()) == 1

@@ -108,9 +108,10 @@ class Http:
                 self._client_ca = ca
             return self._client
 
-    def timeout(self) -> httpx2.Timeout:
+    def timeout(self, read_s: float | None = None) -> httpx2.Timeout:
+        """The settings' timeouts; ``read_s`` replaces the read timeout (a request known to be slow)."""
         s = self.settings
-        connect, read = s.connect_timeout_ms / 1000, s.read_timeout_ms / 1000
+        connect, read = s.connect_timeout_ms / 1000, read_s or s.read_timeout_ms / 1000
         return httpx2.Timeout(read, connect=connect, pool=connect)
 
     def headers(self) -> dict[str, str]:
@@ -137,9 +138,10 @@ class Http:
         *,
         cancel: threading.Event | None = None,
         retries: int | None = None,
+        read_s: float | None = None,
     ) -> Any:
         """A small JSON request (``/info``, ``/tokenize``)."""
-        response = self.send(method, path, body, cancel=cancel, retries=retries)
+        response = self.send(method, path, body, cancel=cancel, retries=retries, read_s=read_s)
         try:
             data = response.read()
         except httpx2.HTTPError as exc:
@@ -172,6 +174,7 @@ class Http:
         cancel: threading.Event | None = None,
         retries: int | None = None,
         sse: bool = False,
+        read_s: float | None = None,
     ) -> httpx2.Response:
         """Send with retries of 429/503 while the request is still wanted; raise EngineError otherwise."""
         limit = self.settings.max_retries if retries is None else retries
@@ -183,7 +186,9 @@ class Http:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             client = self.client()
-            request = client.build_request(method, self.url + path, json=body, headers=headers, timeout=self.timeout())
+            request = client.build_request(
+                method, self.url + path, json=body, headers=headers, timeout=self.timeout(read_s)
+            )
             log.debug("%s %s%s (attempt %d)", method, self.shown, path, attempt + 1)
             try:
                 response = client.send(request, stream=True)

@@ -12,7 +12,10 @@ longer prompt, so every request sets ``options.num_ctx`` to room for the prompt 
 the answer, capped at the model's context length from ``/api/show``. The value depends only
 on the settings, not on each prompt: Ollama reloads the model whenever ``num_ctx`` changes.
 ``/api/show`` also checks once that the model is pulled; if it is not, the message names
-the ``ollama pull`` command and the models that are there (``/api/tags``).
+the ``ollama pull`` command and the models that are there (``/api/tags``). Then the model is
+loaded into Ollama in the background (a request without a prompt, with the same ``num_ctx``),
+so the first suggestion does not wait out a cold load against ``readTimeoutMs``; suggestions
+asked for meanwhile wait for it (a newer keystroke still cancels them).
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import threading
+import time
 from typing import Any
 
 from codellama_ls.config import Settings
-from codellama_ls.engines.base import EngineError, GenerationRequest
-from codellama_ls.engines.http import EventStream
+from codellama_ls.engines.base import Cancelled, EngineError, GenerationRequest, ProgressFn
+from codellama_ls.engines.http import Deadline, EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
 from codellama_ls.engines.server_tokenizer import CODE_LLAMA_SPECIAL, EstimatingTokenizer
 from codellama_ls.instruct import CHAT_FORMAT
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:11434"
 DEFAULT_MODEL = "codellama:7b-code"  # used while 'model' keeps its default (a Hugging Face id)
+PRELOAD_TIMEOUT_S = 600.0  # loading a large model from a slow disk takes minutes
 _NUM_CTX_STEP = 256  # num_ctx is rounded up to this, so small setting changes seldom reload the model
 _SIZES = ("7b", "13b", "34b", "70b")
 _VARIANTS = {"code": "", "instruct": "-Instruct", "python": "-Python"}
@@ -97,6 +103,37 @@ class OllamaEngine(RemoteEngine):
         super().__init__(settings)
         self.model_name = ollama_model(settings)
         self.model_num_ctx: int | None = None  # a num_ctx the model's Modelfile sets
+        self._preloaded = threading.Event()  # set: no load of the model in flight
+        self._preloaded.set()
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self, progress: ProgressFn | None = None) -> None:
+        super().load(progress)
+        if self._info_ok:  # the model is there: have Ollama load it now rather than at the first keystroke
+            self._preloaded.clear()
+            threading.Thread(target=self._preload, name="codellama-ollama-load", daemon=True).start()
+
+    def _preload(self) -> None:
+        """``/api/generate`` without a prompt loads the model (with this num_ctx, so the first
+        suggestion does not reload it). A failure here is only logged: requests report their own."""
+        body: dict[str, Any] = {"model": self.model_name, "stream": False, "options": {"num_ctx": self.num_ctx(0)}}
+        if self.settings.keep_alive is not None:
+            body["keep_alive"] = keep_alive(self.settings.keep_alive)
+        started = time.perf_counter()
+        try:
+            self.http.json("POST", "/api/generate", body, retries=0, read_s=PRELOAD_TIMEOUT_S)
+            log.info("Ollama loaded %s in %.1fs", self.model_name, time.perf_counter() - started)
+        except Exception as exc:  # EngineError, or the client closed under it by close()
+            log.info("Ollama did not load %s ahead: %s", self.model_name, exc)
+        finally:
+            self._preloaded.set()
+
+    def _wait_for_preload(self, req: GenerationRequest, deadline: float | None) -> None:
+        while not self._preloaded.wait(0.02):
+            if req.cancel.is_set():
+                raise Cancelled()
+            if deadline is not None and time.monotonic() > deadline:
+                raise Deadline()
 
     # -- the model -------------------------------------------------------------------------
     def read_info(self) -> None:
@@ -167,6 +204,7 @@ class OllamaEngine(RemoteEngine):
         self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         """One sample per request: several suggestions are parallel requests."""
+        self._wait_for_preload(req, deadline)
         chat = prompt.format == CHAT_FORMAT
         prompt = self.fit(prompt, _TEXT_MARGIN)
         sent = self.send_chat(prompt) if chat else self.send_text(prompt)
@@ -200,6 +238,10 @@ class OllamaEngine(RemoteEngine):
                 self._info_ok = False
             raise self.missing_model() from exc
         return stream, prompt_tokens
+
+    def close(self) -> None:
+        super().close()  # closing the client ends a preload in flight
+        self._preloaded.set()
 
     def parse(self, data: Any) -> list[Piece]:
         if not isinstance(data, dict):

@@ -41,7 +41,7 @@ async def test_suggestions_stream_from_ollama_and_failures_are_shown_once(tokeni
             server.queue(ROUTE, Stream(tokens(" a", " +", " b"), "stop", prompt_eval_count=4))
             result = await inline(client, 1, 11)
             assert [i.insert_text for i in result.items] == ["a + b"]
-            body = server.seen_on(ROUTE)[-1].body
+            body = server.generations()[-1].body
             assert body["prompt"] == "<PRE> <SUF>\n <MID> def add(a, b):\n    return "
             assert body["raw"] is True and body["keep_alive"] == "30m" and body["options"]["stop"] == ["<EOT>"]
             assert body["options"]["num_ctx"] >= 2048 + 512  # room for the prompt budget and the answer
@@ -73,7 +73,7 @@ async def test_a_model_that_is_not_pulled_gives_one_message_and_suggestions_once
                 assert not (await inline(client, 1, 11)).items
             [message] = shown(client, "ollama pull")
             assert "`ollama pull codellama:7b-code`" in message and "llama3.1:8b" in message
-            assert server.seen_on(ROUTE) == []
+            assert server.generations() == []
             # `ollama pull codellama:7b-code`; the check is repeated at most every few seconds.
             server.ollama_models["codellama:7b-code"] = 16384
             server.defaults[ROUTE] = Stream(tokens(" a", " +", " b"), "stop")
@@ -124,7 +124,7 @@ async def test_code_actions_use_the_instruct_model_on_the_same_ollama(tokenizer_
             )
             markdown = result["markdown"] if isinstance(result, dict) else result.markdown
             assert markdown == "It adds two numbers."
-            [sent] = [s.body for s in server.seen_on(ROUTE) if s.body["model"] == "codellama:7b-instruct"]
+            [sent] = [s.body for s in server.generations() if s.body["model"] == "codellama:7b-instruct"]
             assert sent["raw"] is True and sent["prompt"].startswith("[INST] ") and sent["prompt"].endswith(" [/INST]")
             assert "stop" not in sent["options"] and sent["options"]["num_predict"] == 512
             assert {"model": "codellama:7b-instruct"} in [s.body for s in server.seen_on("/api/show")]

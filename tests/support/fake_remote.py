@@ -117,6 +117,7 @@ class FakeServer:
         self.ollama_models: dict[str, int] = {"codellama:7b-code": 16384, "codellama:7b-instruct": 16384}
         self.ollama_parameters = 'stop "<EOT>"'
         self.truncated: list[int] = []
+        self.load_delay = 0.0  # seconds Ollama takes to load the model
         self.request_seen = threading.Event()  # set at every request
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
@@ -210,8 +211,13 @@ class FakeServer:
             }
         )
 
+    def generations(self) -> list[Seen]:
+        """The ``/api/generate`` requests that generate (not those that only load the model)."""
+        return [s for s in self.seen_on("/api/generate") if isinstance(s.body, dict) and s.body.get("prompt")]
+
     def ollama_generate(self, body: Any) -> Reply | None:
-        """Validation as Ollama does it before streaming; None: the request is fine."""
+        """What Ollama answers before generating (a refusal; the model loaded, for an empty
+        prompt); None: it generates."""
         if not isinstance(body, dict) or not isinstance(body.get("prompt", ""), str):
             kind = type(body.get("prompt")).__name__ if isinstance(body, dict) else "body"
             go = {"list": "array", "int": "number", "dict": "object"}.get(kind, kind)
@@ -219,6 +225,10 @@ class FakeServer:
             return Reply(400, {"error": error})
         if body.get("model") not in self.ollama_models:
             return Reply(404, {"error": f"model '{body.get('model')}' not found"})
+        if not body.get("prompt"):
+            stamp = "2026-01-05T10:00:00.000000Z"
+            loaded = {"model": body["model"], "created_at": stamp, "response": "", "done": True, "done_reason": "load"}
+            return Reply(body=loaded, delay=self.load_delay)
         options = body.get("options") or {}
         num_ctx = int(options.get("num_ctx") or 2048)
         prompt_tokens = len(self.token_ids(body["prompt"])) if self.tokenizer is not None else len(body["prompt"]) // 3
