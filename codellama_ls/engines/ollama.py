@@ -63,10 +63,12 @@ def hub_id(name: str) -> str | None:
     if base != "codellama":
         return None
     parts = (tag or "latest").split("-")
-    size = parts[0] if parts[0] in _SIZES else "7b"
-    rest = parts[1:] if parts[0] in _SIZES else parts
-    variant = rest[0] if rest and rest[0] in _VARIANTS else "instruct"
-    if rest and rest[0] not in _VARIANTS and parts[0] != "latest":
+    if parts == ["latest"]:
+        parts = ["7b", "instruct"]
+    elif parts[0] in _VARIANTS:  # codellama:code is codellama:7b-code
+        parts = ["7b", *parts]
+    size, variant = parts[0], parts[1] if len(parts) > 1 else "instruct"  # the rest: a quantization
+    if size not in _SIZES or variant not in _VARIANTS:
         return None  # a tag of another shape: no guess
     return f"codellama/CodeLlama-{size}{_VARIANTS[variant]}-hf"
 
