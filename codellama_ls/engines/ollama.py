@@ -241,6 +241,11 @@ class OllamaEngine(RemoteEngine):
             raise self.missing_model() from exc
         return stream, prompt_tokens
 
+    def status(self) -> dict[str, Any]:
+        out = super().status()
+        out["numCtx"] = self.num_ctx(0)  # what every request asks Ollama for
+        return out
+
     def close(self) -> None:
         super().close()  # closing the client ends a preload in flight
         self._preloaded.set()

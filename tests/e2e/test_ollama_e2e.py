@@ -37,6 +37,7 @@ async def test_suggestions_stream_from_ollama_and_failures_are_shown_once(tokeni
             st = await status(client)
             assert (st["engine"], st["state"], st["model"]) == ("ollama", "ready", "codellama:7b-code")
             assert st["contextLength"] == 16384  # llama.context_length from /api/show
+            assert st["numCtx"] == 2816  # maxPromptTokens 2048 + instructMaxNewTokens 512, and a margin
             open_doc(client, URI, "def add(a, b):\n    return \n")
             server.queue(ROUTE, Stream(tokens(" a", " +", " b"), "stop", prompt_eval_count=4))
             result = await inline(client, 1, 11)
@@ -44,7 +45,7 @@ async def test_suggestions_stream_from_ollama_and_failures_are_shown_once(tokeni
             body = server.generations()[-1].body
             assert body["prompt"] == "<PRE> <SUF>\n <MID> def add(a, b):\n    return "
             assert body["raw"] is True and body["keep_alive"] == "30m" and body["options"]["stop"] == ["<EOT>"]
-            assert body["options"]["num_ctx"] >= 2048 + 512  # room for the prompt budget and the answer
+            assert body["options"]["num_ctx"] == 2816  # room for the prompt budget and the answer
             st = await status(client)
             assert (st["last"]["prefillTokens"], st["last"]["newTokens"]) == (4, 3)  # from the final chunk
 
