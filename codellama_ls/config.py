@@ -163,7 +163,11 @@ def _setting(default: Any, parse: Callable[[Any], Any], doc: str, *, secret: boo
 class Settings:
     """Everything a user can configure. Field names are snake_case; the wire uses camelCase."""
 
-    model: str = _setting("codellama/CodeLlama-7b-hf", _text, "Hub id or local folder of the model.")
+    model: str = _setting(
+        "codellama/CodeLlama-7b-hf",
+        _text,
+        "Hub id or local folder of the model (`ollama`: a tag, e.g. `codellama:7b-code`).",
+    )
     tokenizer: str | None = _setting(None, _optional_text, "Tokenizer folder or hub id, when it differs from `model`.")
     engine: str = _setting("local", _choice("local", "tgi", "openai", "ollama"), "Where the model runs.")
     url: str | None = _setting(
