@@ -184,7 +184,7 @@ def test_a_model_that_is_not_pulled_names_the_command_and_the_models_there(
     message = str(err.value)
     assert err.value.kind == "model-missing"
     assert "`ollama pull codellama:7b-code`" in message and "codellama:13b-code, llama3.1:8b" in message
-    assert eng.error == message and server.generations() == []
+    assert eng.error == message and server.seen_on(ROUTE) == []  # not even a load of the model
     # Once pulled, suggestions start without a restart.
     monkeypatch.setattr(remote_mod, "INFO_RETRY_S", 0.0)
     server.ollama_models["codellama:7b-code"] = 16384
