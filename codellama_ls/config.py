@@ -129,6 +129,25 @@ def _globs(value: Any) -> tuple[str, ...]:
     return tuple(globs)
 
 
+# A Go duration as Ollama parses ``keep_alive`` (time.ParseDuration), or a plain number of seconds.
+_GO_DURATION = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+_SECONDS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+
+
+def _keep_alive(value: Any) -> str | None:
+    """Ollama's ``keep_alive``: ``5m``, ``1h30m``, ``-1`` (for ever), ``0`` (unload at once), seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration like 5m, or a number of seconds")
+    if isinstance(value, (int, float)):
+        value = repr(value)
+    text = _optional_text(value)
+    if text is None:
+        return None
+    if not (_SECONDS.fullmatch(text) or _GO_DURATION.fullmatch(text)):
+        raise ValueError("must be a duration like 5m or 1h30m, a number of seconds, -1 (for ever) or 0 (unload)")
+    return text
+
+
 def _device(value: Any) -> str:
     text = _text(value).lower()
     if text in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", text):
@@ -144,10 +163,19 @@ def _setting(default: Any, parse: Callable[[Any], Any], doc: str, *, secret: boo
 class Settings:
     """Everything a user can configure. Field names are snake_case; the wire uses camelCase."""
 
-    model: str = _setting("codellama/CodeLlama-7b-hf", _text, "Hub id or local folder of the model.")
+    model: str = _setting(
+        "codellama/CodeLlama-7b-hf",
+        _text,
+        "Hub id or local folder of the model (`ollama`: a tag, e.g. `codellama:7b-code`).",
+    )
     tokenizer: str | None = _setting(None, _optional_text, "Tokenizer folder or hub id, when it differs from `model`.")
-    engine: str = _setting("local", _choice("local", "tgi", "openai", "llamacpp"), "Where the model runs.")
-    url: str | None = _setting(None, _optional_text, "Server URL for the `tgi`/`openai`/`llamacpp` engines.")
+    engine: str = _setting("local", _choice("local", "tgi", "openai", "llamacpp", "ollama"), "Where the model runs.")
+    url: str | None = _setting(
+        None,
+        _optional_text,
+        "Server URL for the remote engines (`llamacpp` defaults to `http://127.0.0.1:8080`, "
+        "`ollama` to `http://127.0.0.1:11434`).",
+    )
     api_token: str | None = _setting(None, _optional_text, "Token for a remote engine (else `HF_TOKEN`).", secret=True)
     device: str = _setting("auto", _device, "auto, cpu, cuda, cuda:N or mps.")
     dtype: str = _setting(
@@ -185,6 +213,11 @@ class Settings:
     max_retries: int = _setting(2, _int_range(0, 10), "Remote engines: retries of a 429/503 answer (with backoff).")
     ca_bundle: str | None = _setting(
         None, _optional_file, "Remote engines: CA certificates (PEM file or folder) to verify `url` with."
+    )
+    keep_alive: str | None = _setting(
+        None,
+        _keep_alive,
+        "Ollama: how long the model stays loaded after a request (`5m`, `1h`; `-1` for ever; `0` unloads it at once).",
     )
     # Code actions (Code Llama - Instruct); changing these restarts only the Instruct engine.
     instruct_model: str | None = _setting(

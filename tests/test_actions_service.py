@@ -97,6 +97,29 @@ def test_remote_engine_choice():
     assert choose(settings(**openai), served("")).where == "completion"
 
 
+def test_ollama_engine_choice():
+    """One Ollama serves every pulled model: instructModel is another name on the same server."""
+    ollama = {"engine": "ollama", "model": "codellama:7b-code"}
+    assert choose(settings(**ollama), served("codellama:7b-instruct")).where == "completion"
+    base = choose(settings(**ollama), served("codellama:7b-code"))
+    assert base.where is None and "set instructModel to an Instruct model pulled into Ollama" in base.reason
+    second = choose(settings(**ollama, instructModel="codellama:13b-instruct"), served("codellama:7b-code"))
+    assert second.where == "instruct" and second.settings is not None
+    assert (second.settings.engine, second.settings.url, second.settings.model) == (
+        "ollama",
+        None,  # the same (default) server
+        "codellama:13b-instruct",
+    )
+    other = choose(
+        settings(**ollama, url="http://a:11434", instructUrl="http://b:11434", instructModel="codellama:7b-instruct"),
+        served("codellama:7b-code"),
+    )
+    assert other.settings is not None and (other.settings.url, other.settings.model) == (
+        "http://b:11434",
+        "codellama:7b-instruct",
+    )
+
+
 @pytest.mark.parametrize(
     ("client", "resolve", "create", "changes"),
     [("visual-studio-code", True, True, True), ("neovim", True, True, True), ("emacs", False, False, True)],

@@ -119,6 +119,12 @@ def choose(settings: Settings, completion: Engine) -> Choice:
             why = f"{where} serves {served}, which is not an Instruct model"
         else:
             why = f"{where} has not said which model it serves yet"
+        if s.engine == "ollama" and s.instruct_model and s.instruct_model != served:
+            # One Ollama serves every pulled model: the Instruct one is another name on the same server.
+            second = dataclasses.replace(s, url=s.instruct_url or s.url, model=s.instruct_model)
+            return Choice(
+                "instruct", s.instruct_model, f"instructModel {s.instruct_model} on Ollama answers actions", second
+            )
         if s.instruct_url:
             if s.instruct_url.rstrip("/") == (s.url or "").rstrip("/"):
                 return Choice("completion", served, "instructUrl is the completion server")
@@ -126,6 +132,8 @@ def choose(settings: Settings, completion: Engine) -> Choice:
             label = s.instruct_model or "its model"
             return Choice("instruct", label, f"instructUrl {s.instruct_url} ({s.engine}) answers actions", second)
         hint = "set instructUrl to a server that runs a Code Llama - Instruct model, or instructModel to load one here"
+        if s.engine == "ollama":
+            hint = "set instructModel to an Instruct model pulled into Ollama (e.g. codellama:7b-instruct)"
     else:
         check = _check(s.model)
         if check.instruct:

@@ -1,4 +1,4 @@
-"""Engines run the model: in-process (``local``) or on a server (``tgi``, ``openai``, ``llamacpp``)."""
+"""Engines run the model: in-process (``local``) or on a server (``tgi``, ``openai``, ``llamacpp``, ``ollama``)."""
 
 from __future__ import annotations
 
@@ -24,4 +24,8 @@ def create_engine(settings: Settings) -> Engine:
         from codellama_ls.engines.llamacpp import LlamaCppEngine
 
         return LlamaCppEngine(settings)
+    if settings.engine == "ollama":
+        from codellama_ls.engines.ollama import OllamaEngine
+
+        return OllamaEngine(settings)
     raise EngineError(f"setting 'engine' = {settings.engine!r} is not available in this build", "load")

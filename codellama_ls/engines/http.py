@@ -142,9 +142,10 @@ class Http:
                 self._client_ca = ca
             return self._client
 
-    def timeout(self) -> httpx2.Timeout:
+    def timeout(self, read_s: float | None = None) -> httpx2.Timeout:
+        """The settings' timeouts; ``read_s`` replaces the read timeout (a request known to be slow)."""
         s = self.settings
-        connect, read = s.connect_timeout_ms / 1000, s.read_timeout_ms / 1000
+        connect, read = s.connect_timeout_ms / 1000, read_s or s.read_timeout_ms / 1000
         return httpx2.Timeout(read, connect=connect, pool=connect)
 
     def headers(self) -> dict[str, str]:
@@ -171,9 +172,10 @@ class Http:
         *,
         cancel: threading.Event | None = None,
         retries: int | None = None,
+        read_s: float | None = None,
     ) -> Any:
         """A small JSON request (``/info``, ``/tokenize``)."""
-        response = self.send(method, path, body, cancel=cancel, retries=retries)
+        response = self.send(method, path, body, cancel=cancel, retries=retries, read_s=read_s)
         try:
             data = response.read()
         except httpx2.HTTPError as exc:
@@ -189,10 +191,13 @@ class Http:
                 "protocol",
             ) from exc
 
-    def stream(self, path: str, body: Any, *, cancel: threading.Event, deadline: float | None = None) -> EventStream:
-        """POST ``body`` and read the answer as server-sent events."""
-        response = self.send("POST", path, body, cancel=cancel, sse=True)
-        return EventStream(self, path, response, cancel, deadline)
+    def stream(
+        self, path: str, body: Any, *, cancel: threading.Event, deadline: float | None = None, lines: bool = False
+    ) -> EventStream:
+        """POST ``body`` and read the answer as server-sent events, or with ``lines`` as
+        newline-delimited JSON (Ollama), each line then being one event's ``data``."""
+        response = self.send("POST", path, body, cancel=cancel, sse=not lines)
+        return EventStream(self, path, response, cancel, deadline, lines=lines)
 
     def send(
         self,
@@ -203,6 +208,7 @@ class Http:
         cancel: threading.Event | None = None,
         retries: int | None = None,
         sse: bool = False,
+        read_s: float | None = None,
     ) -> httpx2.Response:
         """Send with retries of 429/503 while the request is still wanted; raise EngineError otherwise."""
         limit = self.settings.max_retries if retries is None else retries
@@ -214,7 +220,9 @@ class Http:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             client = self.client()
-            request = client.build_request(method, self.url + path, json=body, headers=headers, timeout=self.timeout())
+            request = client.build_request(
+                method, self.url + path, json=body, headers=headers, timeout=self.timeout(read_s)
+            )
             log.debug("%s %s%s (attempt %d)", method, self.shown, path, attempt + 1)
             try:
                 response = client.send(request, stream=True)
@@ -322,16 +330,24 @@ class Http:
 
 
 class EventStream:
-    """Server-sent events, read by a helper thread so that the caller can stop waiting at once.
+    """Server-sent events (or JSON lines), read by a helper thread so that the caller can stop waiting at once.
 
     ``close()`` shuts the socket down: the blocked read ends, and the server sees the
     disconnect right away (TGI then stops generating for this request).
     """
 
     def __init__(
-        self, http: Http, path: str, response: httpx2.Response, cancel: threading.Event, deadline: float | None
+        self,
+        http: Http,
+        path: str,
+        response: httpx2.Response,
+        cancel: threading.Event,
+        deadline: float | None,
+        *,
+        lines: bool = False,
     ) -> None:
         self.http = http
+        self.lines = lines
         self.path = path
         self.response = response
         self.cancel = cancel
@@ -343,9 +359,17 @@ class EventStream:
         self._reader = threading.Thread(target=self._read, name="codellama-sse", daemon=True)
         self._reader.start()
 
+    def _events(self) -> Iterator[httpx2.ServerSentEvent]:
+        if not self.lines:
+            yield from httpx2.EventSource(self.response)
+            return
+        for line in self.response.iter_lines():
+            if line.strip():
+                yield httpx2.ServerSentEvent(data=line)
+
     def _read(self) -> None:
         try:
-            for event in httpx2.EventSource(self.response):
+            for event in self._events():
                 self._queue.put(event)
                 if self._closing.is_set():
                     break

@@ -177,7 +177,7 @@ class LlamaCppEngine(RemoteEngine):
                 str(data.get("content") or ""),
                 stop,
                 index if isinstance(index, int) else 0,
-                prefill if isinstance(prefill, int) else None,
+                prompt_eval=prefill if isinstance(prefill, int) else None,
             )
         ]
 

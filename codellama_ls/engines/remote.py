@@ -1,12 +1,12 @@
-"""What the ``tgi`` and ``openai`` engines share: server info, tokenizer, the streaming loop.
+"""What the remote engines (``tgi``, ``openai``, ``ollama``) share: server info, tokenizer, the streaming loop.
 
 ``load()`` reads the server's model id and limits once and finds the tokenizer for exact
-prompts, in this order: (a) the ``tokenizer`` setting; (b) the served model id, as a local
-folder or in the Hugging Face cache (never downloaded: the user did not name that id);
-(c) the server's ``POST /tokenize``; (d) none: prompts are cut by a character estimate and
-sent as text, and the user is told once how to make them exact. An unreachable server at
-start is not fatal: the engine is usable, and the next suggestion retries (at most every
-few seconds, quietly after the first message).
+prompts, in this order: (a) the ``tokenizer`` setting; (b) the served model id (Ollama: the
+Hugging Face id its tag was made from), as a local folder or in the Hugging Face cache (never
+downloaded: the user did not name that id); (c) the server's ``POST /tokenize``; (d) none:
+prompts are cut by a character estimate and sent as text, and the user is told once how to
+make them exact. An unreachable server at start is not fatal: the engine is usable, and the
+next suggestion retries (at most every few seconds, quietly after the first message).
 
 ``generate()`` reads the stream token by token in the scheduler's worker thread. After
 every token it checks the cancel flag and the post-processing stop check, and on either
@@ -59,7 +59,10 @@ class Piece:
     text: str
     stop: str | None = None
     index: int = 0  # which sample of the request (OpenAI's ``choices[i].index`` with ``n``)
-    prefill: int | None = None  # prompt tokens the server computed (llama.cpp's ``timings.prompt_n``)
+    # What the server says it computed, where it says so (Ollama's last chunk): prompt tokens
+    # evaluated (fewer than the prompt after a cache hit) and tokens generated.
+    prompt_eval: int | None = None
+    generated: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,14 @@ class _Samples:
     reasons: list[str]
     pieces: int = 0
     prompt_tokens: int = 0
-    prefill: int | None = None  # as the server reported it; else taken to be the whole prompt
     error: EngineError | None = None
     done: list[bool] = field(default_factory=list)
+    prompt_eval: int | None = None  # as the server reported them (see Piece)
+    generated: int | None = None
+
+    @property
+    def new_tokens(self) -> int:
+        return self.generated if self.generated is not None else self.pieces
 
 
 class RemoteEngine(Engine):
@@ -91,13 +99,14 @@ class RemoteEngine(Engine):
     label = "server"
     route_suffixes: tuple[str, ...] = ()
 
-    tokenize_route = "/tokenize"  # TGI's; TGI's OpenAI route is served by the same router
+    tokenize_route: str | None = "/tokenize"  # TGI's; TGI's OpenAI route is served by the same router
+    default_url: str | None = None  # where the server is when the setting 'url' is unset
 
     def __init__(self, settings: Settings) -> None:
         self.max_input: int | None = None
         self.max_total: int | None = None
         super().__init__(settings)
-        url = base_url(check_url(settings.url, self.name), self.route_suffixes)
+        url = base_url(check_url(settings.url or self.default_url, self.name), self.route_suffixes)
         self.http = Http(settings, url, self.label)
         self.prompts: Counter[str] = Counter()  # how prompts were sent: ids / exact / adjusted / inexact
         # Where the prompt tokenizer came from: setting / cache / server / estimate (pending: not known yet).
@@ -185,11 +194,11 @@ class RemoteEngine(Engine):
         """Cases (b)-(d) of the module docstring, once the server has said what it serves."""
         if self.tokenizer_source == "setting":
             return
-        if self.model_id:
+        for name in self.cached_tokenizer_ids():
             try:
-                tok = CodeTokenizer.load(self.model_id, cache_only=True)
+                tok = CodeTokenizer.load(name, cache_only=True)
             except TokenizerNotFound as exc:
-                log.info("no local tokenizer for %r (%s); asking the server", self.model_id, exc)
+                log.info("no local tokenizer for %r (%s)", name, exc)
             else:
                 tok.text_encoder()
                 self.tokenizer, self.tokenizer_source = tok, "cache"
@@ -210,7 +219,14 @@ class RemoteEngine(Engine):
 
     def server_tokenizer(self) -> PromptTokenizer | None:
         """The server's own tokenizer (case (c)), or None when it has none."""
-        return ServerTokenizer.probe(self._post_json, self.tokenize_route, f"{self.label} at {self.http.shown}")
+        route = self.tokenize_route
+        if route is None:
+            return None
+        return ServerTokenizer.probe(self._post_json, route, f"{self.label} at {self.http.shown}")
+
+    def cached_tokenizer_ids(self) -> list[str]:
+        """Folders or hub ids whose tokenizer.json may be at hand (hub cache only): the served model's id."""
+        return [self.model_id] if self.model_id else []
 
     def _post_json(self, route: str, body: Any) -> Any:
         return self.http.json("POST", route, body, retries=0)
@@ -254,16 +270,17 @@ class RemoteEngine(Engine):
             samples.reasons = ["timeout"] * len(samples.reasons)
         finally:
             others = self._join(extra, req, abort=not ok)
-        texts, reasons, pieces = list(samples.texts), list(samples.reasons), samples.pieces
+        texts, reasons, generated = list(samples.texts), list(samples.reasons), samples.new_tokens
         for other in others:
             texts += other.texts
             reasons += other.reasons
-            pieces += other.pieces
+            generated += other.new_tokens
+        prefill = samples.prompt_eval if samples.prompt_eval is not None else samples.prompt_tokens
         return self.record(
             GenerationResult(
                 text=texts[0],
-                new_tokens=pieces,
-                prefill_tokens=samples.prompt_tokens if samples.prefill is None else samples.prefill,
+                new_tokens=generated,
+                prefill_tokens=prefill,
                 prompt_tokens=samples.prompt_tokens,
                 stop_reason=reasons[0],
                 seconds=time.perf_counter() - started,
@@ -402,8 +419,10 @@ class RemoteEngine(Engine):
         i = piece.index
         if not 0 <= i < len(out.texts) or out.done[i]:
             return False  # a sample already complete
-        if piece.prefill is not None and i == 0:
-            out.prefill = piece.prefill
+        if piece.prompt_eval is not None:
+            out.prompt_eval = piece.prompt_eval
+        if piece.generated is not None:
+            out.generated = (out.generated or 0) + piece.generated
         if piece.text:
             out.texts[i] += piece.text
             out.pieces += 1

@@ -1,8 +1,9 @@
 """Every engine with every source of its prompt tokenizer, through the real server process.
 
 A user can have: the local engine with a model folder; or a remote engine (``tgi``,
-``openai``) whose tokenizer comes from (a) the ``tokenizer`` setting, (b) the served model id
-found in the Hugging Face cache, (c) the server's ``/tokenize`` only, or (d) nothing at all.
+``openai``, ``ollama``) whose tokenizer comes from (a) the ``tokenizer`` setting, (b) the served
+model id found in the Hugging Face cache (Ollama: the hub id its ``codellama:13b-code`` tag is
+made from), (c) the server's ``/tokenize`` only (not Ollama: it has none), or (d) nothing at all.
 Each combination must serve suggestions over LSP; (a)-(c) send the reference prompt, (d) a
 text prompt cut by estimate, with one information message that says how to make it exact.
 The fake servers answer ``/tokenize`` with byte offsets and, without a tokenizer, with TGI's
@@ -32,7 +33,16 @@ URI = "file:///tmp/matrix.py"
 TEXT = 'def greet(name):\n    """Grüße, 世界."""\n    return \n'
 LINE, COL = 2, 11
 SERVED = "codellama/CodeLlama-13b-hf"  # the model id the fake server reports
-ROUTE = {"tgi": "/generate_stream", "openai": "/v1/completions"}
+ROUTE = {"tgi": "/generate_stream", "openai": "/v1/completions", "ollama": "/api/generate"}
+FINISH = {"tgi": "stop_sequence", "openai": "stop", "ollama": "stop"}
+# The Ollama tag of SERVED, and one whose hub id (CodeLlama-7b-hf) is not in the cache.
+OLLAMA_MODEL = {"setting": "codellama:13b-code", "cache": "codellama:13b-code", "estimate": "codellama:7b-code"}
+COMBINATIONS = [
+    (engine, source)
+    for engine in ("tgi", "openai", "ollama")
+    for source in ("setting", "cache", "server", "estimate")
+    if (engine, source) != ("ollama", "server")
+]
 
 
 def hub_cache(root: Path, tokenizer_dir: Path, model_id: str) -> Path:
@@ -72,8 +82,7 @@ async def test_local_engine_with_a_model_folder(tiny_model: Path, reference: lis
         assert (await get_prompt(client, URI, LINE, COL))["ids"] == reference
 
 
-@pytest.mark.parametrize("engine", ["tgi", "openai"])
-@pytest.mark.parametrize("source", ["setting", "cache", "server", "estimate"])
+@pytest.mark.parametrize(("engine", "source"), COMBINATIONS)
 async def test_remote_engine_with_each_tokenizer_source(
     engine: str, source: str, tokenizer_dir: Path, tmp_path: Path, reference: list[int]
 ) -> None:
@@ -84,10 +93,12 @@ async def test_remote_engine_with_each_tokenizer_source(
     opts: dict[str, Any] = {"engine": engine, "debounceMs": 0, "maxRetries": 0}
     if source == "setting":
         opts["tokenizer"] = str(tokenizer_dir)
+    if engine == "ollama":
+        opts["model"] = OLLAMA_MODEL[source]
     with FakeServer(server_tok, model_id=model_id) as server:
         opts["url"] = server.url
-        finish = "stop" if engine == "openai" else "stop_sequence"
-        server.defaults[ROUTE[engine]] = Stream(tokens("name", " +", " '!'"), finish)
+        server.ollama_models = {name: 16384 for name in OLLAMA_MODEL.values()}
+        server.defaults[ROUTE[engine]] = Stream(tokens("name", " +", " '!'"), FINISH[engine])
         async with lsp_session(opts, env=env) as client:
             open_doc(client, URI, TEXT)
             result = await inline(client)
@@ -96,7 +107,7 @@ async def test_remote_engine_with_each_tokenizer_source(
             assert st["state"] == "ready" and st["tokenizer"] == source
 
             body = server.seen_on(ROUTE[engine])[-1].body
-            sent = body["inputs"] if engine == "tgi" else body["prompt"]
+            sent = body["inputs"] if engine == "tgi" else body["prompt"]  # Ollama: raw text
             notices = [m.message for m in client.messages if "not token-exact" in m.message]
             if source == "estimate":
                 prefix, suffix = TEXT[: TEXT.index("return ") + 7], TEXT[TEXT.index("return ") + 7 :]

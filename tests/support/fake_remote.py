@@ -1,10 +1,17 @@
-"""A scripted TGI / OpenAI-compatible server for the remote-engine tests.
+"""A scripted TGI / OpenAI-compatible / Ollama server for the remote-engine tests.
 
 Speaks the routes of ``../shared/specs/tgi-openapi.json`` that the engines use (``/info``,
-``/generate``, ``/generate_stream``, ``/tokenize``) and the OpenAI ``/v1/models`` and
-``/v1/completions`` stream, on 127.0.0.1 with a random port. Tests queue answers per route
+``/generate``, ``/generate_stream``, ``/tokenize``), the OpenAI ``/v1/models`` and
+``/v1/completions`` stream, and Ollama's ``/api/tags``, ``/api/show`` and ``/api/generate``
+(newline-delimited JSON), on 127.0.0.1 with a random port. Tests queue answers per route
 (errors, slow or dropped streams) and read back what the client sent and whether it hung
 up before the stream was over.
+
+The Ollama routes follow Ollama's API documentation (docs/api.md), errors included: an
+unknown model is HTTP 404 ``{"error": "model 'x' not found"}``, a prompt that is not a string
+(an array of token ids) is HTTP 400, an error during generation is an ``{"error": ...}`` line
+in the stream, and a prompt longer than ``options.num_ctx`` (default 2048) loses its start
+(recorded in ``FakeServer.truncated``, as Ollama only logs it).
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ class Stream:
     error_event: dict[str, Any] | None = None  # sent after the tokens instead of the final event
     # OpenAI ``n``: the tokens of each choice; their events interleave, one token of each in turn.
     choices: list[list[tuple[int, str]]] | None = None
+    prompt_eval_count: int | None = None  # Ollama: prompt tokens evaluated (default: all of the prompt)
 
 
 @dataclass
@@ -104,6 +112,12 @@ class FakeServer:
         self.seen: list[Seen] = []
         self.streams: list[StreamLog] = []
         self.stream_started = threading.Event()  # set when a stream's headers went out
+        # Ollama: the models pulled (name -> context length), a Modelfile's parameters, and the
+        # prompt lengths Ollama would have cut to fit num_ctx.
+        self.ollama_models: dict[str, int] = {"codellama:7b-code": 16384, "codellama:7b-instruct": 16384}
+        self.ollama_parameters = 'stop "<EOT>"'
+        self.truncated: list[int] = []
+        self.load_delay = 0.0  # seconds Ollama takes to load the model
         self.request_seen = threading.Event()  # set at every request
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
@@ -161,6 +175,67 @@ class FakeServer:
             "docker_label": None,
         }
 
+    # -- Ollama ----------------------------------------------------------------------------
+    def ollama_tags(self) -> Reply:
+        models = [
+            {
+                "name": name,
+                "model": name,
+                "modified_at": "2026-01-05T10:00:00.000000Z",
+                "size": 3825910662,
+                "digest": "8fdf8f752f6e" + "0" * 52,
+                "details": {"format": "gguf", "family": "llama", "parameter_size": "7B", "quantization_level": "Q4_0"},
+            }
+            for name in self.ollama_models
+        ]
+        return Reply(body={"models": models})
+
+    def ollama_show(self, body: Any) -> Reply:
+        name = body.get("model") or body.get("name") if isinstance(body, dict) else None
+        if name not in self.ollama_models:
+            return Reply(404, {"error": f"model '{name}' not found"})
+        return Reply(
+            body={
+                "modelfile": f"FROM /root/.ollama/models/blobs/sha256-x\nPARAMETER {self.ollama_parameters}",
+                "parameters": self.ollama_parameters,
+                "template": "{{ .Prompt }}",
+                "details": {"format": "gguf", "family": "llama", "parameter_size": "7B", "quantization_level": "Q4_0"},
+                "model_info": {
+                    "general.architecture": "llama",
+                    "general.parameter_count": 6738546688,
+                    "llama.context_length": self.ollama_models[name],
+                    "llama.embedding_length": 4096,
+                    "tokenizer.ggml.model": "llama",
+                },
+                "capabilities": ["completion", "insert"],
+            }
+        )
+
+    def generations(self) -> list[Seen]:
+        """The ``/api/generate`` requests that generate (not those that only load the model)."""
+        return [s for s in self.seen_on("/api/generate") if isinstance(s.body, dict) and s.body.get("prompt")]
+
+    def ollama_generate(self, body: Any) -> Reply | None:
+        """What Ollama answers before generating (a refusal; the model loaded, for an empty
+        prompt); None: it generates."""
+        if not isinstance(body, dict) or not isinstance(body.get("prompt", ""), str):
+            kind = type(body.get("prompt")).__name__ if isinstance(body, dict) else "body"
+            go = {"list": "array", "int": "number", "dict": "object"}.get(kind, kind)
+            error = f"json: cannot unmarshal {go} into Go struct field GenerateRequest.prompt of type string"
+            return Reply(400, {"error": error})
+        if body.get("model") not in self.ollama_models:
+            return Reply(404, {"error": f"model '{body.get('model')}' not found"})
+        if not body.get("prompt"):
+            stamp = "2026-01-05T10:00:00.000000Z"
+            loaded = {"model": body["model"], "created_at": stamp, "response": "", "done": True, "done_reason": "load"}
+            return Reply(body=loaded, delay=self.load_delay)
+        options = body.get("options") or {}
+        num_ctx = int(options.get("num_ctx") or 2048)
+        prompt_tokens = len(self.token_ids(body["prompt"])) if self.tokenizer is not None else len(body["prompt"]) // 3
+        if prompt_tokens + int(options.get("num_predict") or 128) > num_ctx:
+            self.truncated.append(prompt_tokens)  # Ollama keeps the end of the prompt and logs a warning
+        return None
+
     def token_ids(self, text: str) -> list[int]:
         """The ids the server's tokenizer makes of ``text`` (BOS included)."""
         assert self.tokenizer is not None, "FakeServer needs tokenizer_dir"
@@ -216,6 +291,33 @@ def tgi_events(stream: Stream) -> list[dict[str, Any]]:
     return events
 
 
+def ollama_events(stream: Stream, model: str, prompt_tokens: int) -> list[Any]:
+    """``/api/generate`` chunks: one per token, then ``done: true`` with the counts and durations."""
+    stamp = "2026-01-05T10:00:00.000000Z"
+    events: list[Any] = [
+        {"model": model, "created_at": stamp, "response": text, "done": False} for _, text in stream.tokens
+    ]
+    if stream.error_event is not None:
+        events.append(stream.error_event)
+    elif stream.final:
+        events.append(
+            {
+                "model": model,
+                "created_at": stamp,
+                "response": "",
+                "done": True,
+                "done_reason": stream.finish,
+                "total_duration": 5_043_500_667,
+                "load_duration": 5_025_959,
+                "prompt_eval_count": prompt_tokens if stream.prompt_eval_count is None else stream.prompt_eval_count,
+                "prompt_eval_duration": 325_953_000,
+                "eval_count": len(stream.tokens),
+                "eval_duration": 4_709_213_000,
+            }
+        )
+    return events
+
+
 def openai_events(stream: Stream, model: str) -> list[Any]:
     events: list[Any] = []
     choices = stream.choices or [stream.tokens]
@@ -259,7 +361,9 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             self._record(None)
             reply = server.next_reply(self.path)
             if reply is None:
-                if self.path == "/info":
+                if self.path == "/api/tags":
+                    reply = server.ollama_tags()
+                elif self.path == "/info":
                     reply = Reply(body=server.info())
                 elif self.path == "/v1/models":
                     reply = Reply(
@@ -273,18 +377,23 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"null")
             self._record(body)
-            reply = server.next_reply(self.path, body)
+            # Ollama validates a generation before anything else.
+            reply = server.ollama_generate(body) if self.path == "/api/generate" else None
+            if reply is None:
+                reply = server.next_reply(self.path, body)
             if reply is None and self.path == "/tokenize":
                 reply = server.tokenize(body["inputs"])
+            if reply is None and self.path == "/api/show":
+                reply = server.ollama_show(body)
             if reply is None and self.path == "/generate":
                 reply = Reply(body={"generated_text": "", "details": None})
             if reply is None:
                 reply = Reply(404, {"error": "no reply scripted", "error_type": "test"})
-            self._answer(reply)
+            self._answer(reply, body)
 
-        def _answer(self, reply: Reply | Stream) -> None:
+        def _answer(self, reply: Reply | Stream, body: Any = None) -> None:
             if isinstance(reply, Stream):
-                self._stream(reply)
+                self._stream(reply, body)
                 return
             time.sleep(reply.delay)
             data = json.dumps(reply.body).encode()
@@ -296,9 +405,14 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _stream(self, stream: Stream) -> None:
+        def _stream(self, stream: Stream, body: Any) -> None:
+            lines = self.path == "/api/generate"  # Ollama: newline-delimited JSON
             if self.path == "/v1/completions":
                 events = openai_events(stream, server.model_id)
+            elif lines:
+                prompt = body.get("prompt", "")
+                count = len(server.token_ids(prompt)) if server.tokenizer is not None else len(prompt) // 3
+                events = ollama_events(stream, str(body.get("model")), count)
             else:
                 events = tgi_events(stream)
             log = StreamLog(self.path, len(events))
@@ -306,7 +420,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 server.streams.append(log)
             try:
                 self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Type", "application/x-ndjson" if lines else "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 self.wfile.flush()
@@ -320,7 +434,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                     if index:
                         self._pause(stream.delay)
                     payload = event if isinstance(event, str) else json.dumps(event)
-                    self._chunk(f"data: {payload}\n\n".encode())
+                    self._chunk(f"{payload}\n".encode() if lines else f"data: {payload}\n\n".encode())
                     log.sent += 1
                 self._chunk(b"")
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
