@@ -14,6 +14,7 @@ mkdir -p "$CACHE"
 start=$(date +%s)
 
 missing=()
+command -v npm >/dev/null || missing+=(nodejs npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || missing+=(libkrb5-dev)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
