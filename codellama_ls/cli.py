@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from codellama_ls.completion import CompletionService
     from codellama_ls.documents import Cursor, Document
     from codellama_ls.engines.base import ProgressFn
+    from codellama_ls.lsplog import ClientLog
     from codellama_ls.prompt import Prompt
     from codellama_ls.tokens import PromptTokenizer
 
@@ -114,6 +115,22 @@ def setup_logging(args: argparse.Namespace) -> None:
     logging.getLogger("pygls").setLevel(level if level == "DEBUG" else "WARNING")
 
 
+def log_to_client(*, stdio: bool) -> ClientLog:
+    """While serving LSP the log reaches the editor as ``window/logMessage`` at each record's
+    level (see ``lsplog.py``); over stdio it leaves stderr, which editors show as errors.
+    ``--log-file`` keeps its file. No progress bars: the editor shows ``$/progress``."""
+    from codellama_ls.lsplog import ClientLog, quiet_progress_bars
+
+    quiet_progress_bars()
+    root = logging.getLogger()
+    if stdio:
+        root.handlers[:] = [h for h in root.handlers if type(h) is not logging.StreamHandler]
+    handler = ClientLog()
+    handler.addFilter(MaskSecrets())
+    root.addHandler(handler)
+    return handler
+
+
 def parse_location(text: str) -> tuple[Path, int, int]:
     try:
         file, line, col = text.rsplit(":", 2)
@@ -142,6 +159,8 @@ def parse_tcp(text: str) -> tuple[str, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args)
+    serving = args.command not in ("complete", "prompt", "eval")
+    client_log = log_to_client(stdio=not getattr(args, "tcp", None)) if serving else None
     settings, errors = settings_from_args(args)
     for error in errors:
         log.error("%s; using the default", error)
@@ -158,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from codellama_ls.server import create_server
 
     server = create_server(settings)
+    server.client_log = client_log
     if getattr(args, "tcp", None):
         host, port = parse_tcp(args.tcp)
         log.info("codellama-ls %s on tcp %s:%d", __version__, host, port)

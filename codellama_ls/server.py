@@ -9,6 +9,7 @@ never with an internal error (only a bad request from the client gets an error a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -31,6 +32,7 @@ from codellama_ls.context.service import folder_paths
 from codellama_ls.documents import PositionError
 from codellama_ls.engines.base import EngineError, ProgressFn
 from codellama_ls.jsonrpc import UNREADABLE, describe_error, strict_converter
+from codellama_ls.lsplog import ClientLog
 from codellama_ls.notify import Notifier
 from codellama_ls.progress import work_done_token
 from codellama_ls.pygls_adapter import HardenedProtocol
@@ -53,6 +55,7 @@ class CodeLlamaServer(LanguageServer):
         self.service = CompletionService(settings, Notifier(self._show, self._progress))
         self.actions = ActionService(self.service)  # code actions (Code Llama - Instruct)
         self.watching = False  # workspace/didChangeWatchedFiles registered with the client
+        self.client_log: ClientLog | None = None  # the log, sent as window/logMessage (cli.py)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def background(self, work: Any) -> None:
@@ -78,6 +81,21 @@ class CodeLlamaServer(LanguageServer):
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
         """Serve stdio without a thread hop per message (see ``stdio.py``)."""
         stdio.serve(self, stdin, stdout)
+
+    def connect_log(self) -> None:
+        """Send the log to the client from now on (called on the event loop at `initialize`)."""
+        if self.client_log is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def deliver(params: types.LogMessageParams) -> None:
+            with contextlib.suppress(Exception):  # the connection is gone: a failure here must not log again
+                self.window_log_message(params)
+
+        def send(kind: types.MessageType, message: str) -> None:
+            loop.call_soon_threadsafe(deliver, types.LogMessageParams(type=kind, message=message))
+
+        self.client_log.connect(send)
 
     def _show(self, message: str, kind: types.MessageType) -> None:
         message = redact.mask(message)
@@ -185,6 +203,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @server.feature(types.INITIALIZE)
     @guarded(lambda: None)
     def initialize(ls: CodeLlamaServer, params: types.InitializeParams) -> None:
+        ls.connect_log()
         ls.service.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
         ls.service.configure(extract_section(params.initialization_options or {}))
         ls.service.context.begin(folder_paths(context_lsp.workspace_uris(params)), ls.service.settings)

@@ -23,14 +23,16 @@ def have_tokenizer() -> bool:
     return (TOKENIZER_DIR / "tokenizer.json").is_file()
 
 
-def _needs_tokenizer() -> Any:
-    import pytest
+def __getattr__(name: str) -> Any:
+    """``needs_tokenizer``: a pytest skip mark for tests that need ../shared's tokenizer.
 
-    return pytest.mark.skipif(not have_tokenizer(), reason=SKIP_REASON)
+    Made on first use (PEP 562) so that running this file as a script needs no pytest.
+    """
+    if name == "needs_tokenizer":
+        import pytest
 
-
-# Skip a test, with the reason, where ../shared has no tokenizer.
-needs_tokenizer = _needs_tokenizer()
+        return pytest.mark.skipif(not have_tokenizer(), reason=SKIP_REASON)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def write_tiny_model(

@@ -3,6 +3,7 @@
  * The decisions live in settings.ts, status.ts and inline.ts (unit-tested without VS Code).
  */
 
+import { accessSync, constants, statSync } from 'node:fs';
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
@@ -20,9 +21,11 @@ import { keepItems, shouldRequest } from './inline';
 import {
   configurationChange,
   didChangeConfigurationParams,
+  findExecutable,
   Manifest,
   manifestDefaults,
   needsRestart,
+  notFoundHint,
   SECTION,
   serverCommand,
   ServerSettings,
@@ -61,6 +64,16 @@ export async function deactivate(): Promise<void> {
   session = undefined;
 }
 
+/** An executable file (not a folder) on this machine: the extension host's, remote or local. */
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);
 }
@@ -91,6 +104,10 @@ class Session implements vscode.Disposable {
   async start(): Promise<void> {
     const cfg = config();
     const command = serverCommand(cfg.get('server.path'), cfg.get('server.args'));
+    if (!findExecutable(command.command, process.env, isExecutable)) {
+      this.failed(notFoundHint(command.command), `'${command.command}' is not an executable file or on PATH`);
+      return;
+    }
     const serverOptions: ServerOptions = { command: command.command, args: command.args, transport: TransportKind.stdio };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
@@ -163,19 +180,25 @@ class Session implements vscode.Disposable {
     try {
       await client.start();
     } catch (error) {
+      // The language client has shown its own notification for this: one is enough.
       const message = error instanceof Error ? error.message : String(error);
-      const hint = /ENOENT/.test(message)
-        ? `'${command.command}' was not found; install codellama-ls or set codellama.server.path.`
-        : message;
+      const hint = /ENOENT/.test(message) ? notFoundHint(command.command) : message;
       this.model.setPhase('stopped', hint);
       this.render();
       this.output.error(`codellama-ls did not start: ${message}`);
-      void vscode.window.showErrorMessage(`Code Llama: ${hint}`, 'Show Log').then((choice) => {
-        if (choice) {
-          this.output.show(true);
-        }
-      });
     }
+  }
+
+  /** The server cannot be started: the status item, the log and one notification say why. */
+  private failed(hint: string, detail: string): void {
+    this.model.setPhase('stopped', hint);
+    this.render();
+    this.output.error(`codellama-ls did not start: ${detail}`);
+    void vscode.window.showErrorMessage(`Code Llama: ${hint}`, 'Show Log').then((choice) => {
+      if (choice) {
+        this.output.show(true);
+      }
+    });
   }
 
   async stop(): Promise<void> {

@@ -119,6 +119,44 @@ export function serverCommand(path: unknown, args: unknown): ServerCommand {
   return { command, args: list };
 }
 
+/**
+ * Where `command` resolves: itself when it names a path (holds a separator), else the first
+ * `PATH` entry holding it (with a `PATHEXT` extension on Windows). Undefined when nowhere:
+ * the extension then says so once, instead of the language client's error plus its own.
+ */
+export function findExecutable(
+  command: string,
+  env: { PATH?: string; PATHEXT?: string },
+  isExecutable: (path: string) => boolean,
+  platform: string = process.platform,
+): string | undefined {
+  const windows = platform === 'win32';
+  const sep = windows ? ';' : ':';
+  const extensions = windows ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT;.COM').split(';').filter(Boolean)] : [''];
+  const slash = windows ? '\\' : '/';
+  const join = (dir: string, name: string) => (dir.endsWith('/') || dir.endsWith('\\') ? dir + name : dir + slash + name);
+  const candidates = /[\\/]/.test(command)
+    ? [command]
+    : (env.PATH ?? '').split(sep).filter(Boolean).map((dir) => join(dir, command));
+  for (const base of candidates) {
+    for (const ext of extensions) {
+      if (isExecutable(base + ext)) {
+        return base + ext;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** What to tell the user when the server command is not found (where each kind of window reads it). */
+export function notFoundHint(command: string): string {
+  return (
+    `'${command}' was not found; install codellama-ls or set codellama.server.path ` +
+    '(User settings; in a remote window such as Remote-SSH, WSL, Codespaces or code-server, ' +
+    "the path on the remote machine: the Remote settings override the User settings there)."
+  );
+}
+
 /** True when a settings change means the server process must be restarted. */
 export function needsRestart(affects: (section: string) => boolean): boolean {
   return CLIENT_KEYS.some((key) => affects(`${SECTION}.${key}`));

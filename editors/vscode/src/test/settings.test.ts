@@ -6,10 +6,12 @@ import { describe, it } from 'node:test';
 import {
   configurationChange,
   didChangeConfigurationParams,
+  findExecutable,
   Inspected,
   Manifest,
   manifestDefaults,
   needsRestart,
+  notFoundHint,
   serverCommand,
   serverKeys,
   userSettings,
@@ -129,5 +131,40 @@ describe('server command', () => {
     assert.equal(needsRestart((s) => s === 'codellama.server.args'), true);
     assert.equal(needsRestart((s) => s === 'codellama.server.path'), true);
     assert.equal(needsRestart((s) => s === 'codellama.model'), false);
+  });
+});
+
+describe('finding the server command', () => {
+  const files = new Set(['/venv/bin/codellama-ls', '/usr/bin/python3', 'C:\\venv\\Scripts\\codellama-ls.EXE']);
+  const exists = (path: string) => files.has(path);
+
+  it('takes a path as it is and looks a bare name up on PATH', () => {
+    assert.equal(findExecutable('/venv/bin/codellama-ls', {}, exists, 'linux'), '/venv/bin/codellama-ls');
+    assert.equal(findExecutable('/elsewhere/codellama-ls', { PATH: '/venv/bin' }, exists, 'linux'), undefined);
+    assert.equal(findExecutable('codellama-ls', { PATH: '/usr/bin:/venv/bin/' }, exists, 'linux'), '/venv/bin/codellama-ls');
+    assert.equal(findExecutable('codellama-ls', { PATH: '/usr/bin' }, exists, 'linux'), undefined);
+    assert.equal(findExecutable('codellama-ls', {}, exists, 'linux'), undefined);
+  });
+
+  it('tries PATHEXT on Windows', () => {
+    const env = { PATH: 'C:\\Windows;C:\\venv\\Scripts', PATHEXT: '.COM;.EXE' };
+    assert.equal(findExecutable('codellama-ls', env, exists, 'win32'), 'C:\\venv\\Scripts\\codellama-ls.EXE');
+  });
+
+  it('names where a remote window reads the setting', () => {
+    const hint = notFoundHint('codellama-ls');
+    assert.match(hint, /'codellama-ls' was not found; install codellama-ls or set codellama.server.path/);
+    assert.match(hint, /User settings/);
+    assert.match(hint, /remote window/);
+    assert.match(hint, /Remote settings/);
+  });
+
+  it('reads the server command from User settings in a remote window too', () => {
+    // "machine" settings are read only from the remote machine's settings in a remote window
+    // (code-server, Remote-SSH, WSL, Codespaces); the User settings were silently ignored.
+    const properties = (manifest.contributes?.configuration?.properties ?? {}) as Record<string, { scope?: string }>;
+    for (const key of ['codellama.server.path', 'codellama.server.args']) {
+      assert.equal(properties[key]?.scope, 'window', key);
+    }
   });
 });

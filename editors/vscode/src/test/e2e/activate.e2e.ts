@@ -207,9 +207,13 @@ describe('the extension in a stand-in VS Code', { skip, timeout: 180_000 }, () =
   });
 
   it('says so when the server command does not exist', async () => {
+    const mark = fake.messages.length;
     fake.setSetting('codellama.server.path', '/nonexistent/bin/codellama-ls');
     await until('the error state', () => status().text === '$(error) Code Llama');
     assert.match(status().tooltip, /was not found; install codellama-ls or set codellama.server.path/);
+    assert.match(status().tooltip, /remote window/);
     assert.ok(fake.messages.some((m) => m.includes('/nonexistent/bin/codellama-ls')), fake.messages.join('\n'));
+    const notifications = fake.messages.slice(mark).filter((m) => m.startsWith('error: '));
+    assert.equal(notifications.length, 1, `one failure, one notification:\n${notifications.join('\n')}`);
   });
 });
