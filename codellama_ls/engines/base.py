@@ -82,6 +82,12 @@ class GenerationResult:
     seconds: float = 0.0
     texts: list[str] = field(default_factory=list)  # every sample, the first being ``text``
     stop_reasons: list[str] = field(default_factory=list)  # why each sample ended
+    # Local engine's work, for `codellama/status`: prompt chunks computed, whether a newer request
+    # stopped the prefill between chunks, and prompt-lookup drafts proposed / accepted.
+    chunks: int = 0
+    interrupted: bool = False
+    drafted: int = 0
+    accepted: int = 0
 
     def __post_init__(self) -> None:
         if not self.texts:
