@@ -65,9 +65,11 @@ def test_prompt_lookup_gives_plain_greedy_tokens_over_many_real_prompts(engine: 
             plain = _generate(engine, prompt)
             engine.prompt_lookup = True
             fast = _generate(engine, prompt)
-            assert (fast.text, fast.stop_reason, fast.new_tokens) == (plain.text, plain.stop_reason, plain.new_tokens), (
-                case["source"]
-            )
+            assert (fast.text, fast.stop_reason, fast.new_tokens) == (
+                plain.text,
+                plain.stop_reason,
+                plain.new_tokens,
+            ), case["source"]
             assert plain.drafted == 0
             drafted, accepted = drafted + fast.drafted, accepted + fast.accepted
     finally:

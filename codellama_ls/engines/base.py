@@ -58,6 +58,9 @@ class GenerationRequest:
     samples: int = 1  # suggestions wanted: the first decoded as a single request would be, the others sampled
     # A fresh early-stop check for each sample after the first (checks may remember the text they saw).
     new_stop_check: Callable[[], StopCheck] | None = None
+    # False for work nobody asked for yet (a prefetch): kept out of ``generations`` and ``history``,
+    # which count and describe the answers to requests.
+    counted: bool = True
 
     def stop_checks(self) -> list[StopCheck | None]:
         """One early-stop check per sample; the first is ``should_stop``."""

@@ -230,7 +230,8 @@ class LocalEngine(Engine):
                 "oom",
             ) from exc
         texts = [tok.decode(tokens) for tokens in generated]
-        return self.record(
+        record = self.record if req.counted else _same
+        return record(
             GenerationResult(
                 text=texts[0],
                 new_tokens=sum(len(tokens) for tokens in generated),
@@ -412,6 +413,10 @@ class LocalEngine(Engine):
                 torch.cuda.empty_cache()
         except Exception:  # pragma: no cover - best effort
             pass
+
+
+def _same(result: GenerationResult) -> GenerationResult:
+    return result
 
 
 def lookup(seq: list[int], limit: int) -> list[int]:
