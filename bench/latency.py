@@ -363,11 +363,17 @@ async def tab_and_type_on(rounds: int, site: Site, ask: Any, edit: Any, status: 
     shown then (``on``). The server prefetches what follows an accept while the user reads."""
     rows: list[dict] = []
     shown, _ = await ask(site.offset)
-    for _ in range(rounds):
-        await rest(site.offset, 1.0)  # reading the suggestion: the prefetch has time
-        if not shown:
-            shown, _ = await ask(site.offset)  # nothing to accept here: ask again after the rest
+    for _ in range(rounds * 6):
+        if len(rows) >= rounds:
+            break
+        if not shown or not shown.strip():  # nothing to accept: the user types on (the removed code)
+            key = site.body[site.typed : site.typed + 1] or " "
+            site.typed += 1
+            edit(site.offset, key)
+            shown, _ = await ask(site.offset)
+            await asyncio.sleep(KEY_INTERVAL)
             continue
+        await rest(site.offset, 1.0)  # reading the suggestion: the prefetch has time
         edit(site.offset, shown.replace("\r\n", "\n"))  # Tab: the whole suggestion in one edit
         after_tab, tab_ms = await ask(site.offset)
         tab_source = (await status())["lastSource"]
@@ -563,7 +569,12 @@ def lookup_report(lookup: dict) -> list[str]:
         "| draft tokens accepted / proposed |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, group in (("all", rows), ("multi-line", [r for r in rows if r["lines"] > 1])):
+    groups = (
+        ("all", rows),
+        ("multi-line", [r for r in rows if r["lines"] > 1]),
+        ("long (≥ 32 tokens)", [r for r in rows if r["plain"]["tokens"] >= 32]),
+    )
+    for name, group in groups:
         if not group:
             lines.append(f"| {name} | 0 | | | | | |")
             continue

@@ -49,7 +49,8 @@ def test_lookup_drafts_follow_the_latest_match_of_the_longest_ngram() -> None:
     assert lookup(seq, 3) == [2, 3, 6]  # "6 7" last seen before the end at index 6
     assert lookup([1, 2, 3, 4, 2, 3], 8) == [4, 2, 3]
     assert lookup([1, 2, 3], 4) == []  # nothing repeats
-    assert lookup([4, 4], 0) == []
+    assert lookup([5, 1, 2, 3, 1], 4) == []  # a single token is too weak a match
+    assert lookup([4, 4, 4], 0) == []
 
 
 def test_prompt_lookup_gives_plain_greedy_tokens_over_many_real_prompts(engine: LocalEngine) -> None:

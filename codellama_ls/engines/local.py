@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 PREFILL_CHUNK = 256  # prompt tokens per forward pass: the longest a newer request waits for the worker
 DRAFT_TOKENS = 8  # prompt-lookup draft tokens checked in one forward pass
-LOOKUP_NGRAM = 3  # the longest n-gram matched (down to one token)
+LOOKUP_NGRAM = 3  # the longest n-gram matched
+LOOKUP_MIN_NGRAM = 2  # one token matches almost anywhere: its drafts are mostly rejected, and cost a wider pass
 LOOKUP_WINDOW = 4096  # how far back (tokens) drafts are looked for, bounding the search per step
 
 
@@ -421,11 +422,12 @@ def _same(result: GenerationResult) -> GenerationResult:
 
 def lookup(seq: list[int], limit: int) -> list[int]:
     """Up to ``limit`` tokens that followed the latest earlier occurrence of the longest suffix
-    n-gram of ``seq`` (``LOOKUP_NGRAM`` tokens down to one) within the last ``LOOKUP_WINDOW``."""
+    n-gram of ``seq`` (``LOOKUP_NGRAM`` tokens down to ``LOOKUP_MIN_NGRAM``) within the last
+    ``LOOKUP_WINDOW``."""
     if limit <= 0:
         return []
     start = max(0, len(seq) - LOOKUP_WINDOW)
-    for n in range(min(LOOKUP_NGRAM, len(seq) - 1), 0, -1):
+    for n in range(min(LOOKUP_NGRAM, len(seq) - 1), LOOKUP_MIN_NGRAM - 1, -1):
         tail = seq[-n:]
         first = tail[0]
         for i in range(len(seq) - n - 1, start - 1, -1):
