@@ -669,12 +669,15 @@ def report(
         f"| peak RSS of the server | – | {server['peak_rss_mb']:.0f} MB |",
         f"| model answers identical to (a)'s | | {same} of {len(calls)} |",
         *work_rows(server, lookup),
-        "",
-        "Prompt order: the (b) session's model calls replayed through the engine, prefill only.",
-        "",
-        "| order | model calls | tokens computed per call, mean / p50 | prefill time, mean / p50 |",
-        "| --- | ---: | ---: | ---: |",
     ]
+    if orders:
+        lines += [
+            "",
+            "Prompt order: the (b) session's model calls replayed through the engine, prefill only.",
+            "",
+            "| order | model calls | tokens computed per call, mean / p50 | prefill time, mean / p50 |",
+            "| --- | ---: | ---: | ---: |",
+        ]
     for row in orders:
         lines.append(
             f"| {row['order']} | {row['calls']} | {row['prefill_mean']:.0f} / {row['prefill_p50']:.0f} "
