@@ -59,6 +59,9 @@ from train_model import CACHE, DEFAULT_OUT, HELD_OUT, QUICK_OUT, ensure_model  #
 from codellama_ls.postprocess import Context, postprocess  # noqa: E402
 
 KEY_INTERVAL = 0.125  # 8 keystrokes a second
+WARM_DELAY = 0.3  # the editor tells the server where the cursor rests after this (codellama/warm)
+ARRIVE_REST = 1.5  # the cursor rests at a new place (the first, after a move) before the user types or asks
+TAB_ROUNDS = 8  # after the script: Tab accepts the suggestion on screen, then one keystroke typing on
 WORKSPACE = CACHE / "latency-workspace"  # tarfile.py among the stdlib's other archive modules
 NEIGHBOURS = ("gzip.py", "bz2.py", "lzma.py", "zipfile", "zipfile.py", "shutil.py", "_compression.py")
 OPEN_BESIDE = "gzip.py"  # open in the editor too: a source of similar code
@@ -201,6 +204,7 @@ async def run_server(
     settings: dict,
     context_tokens: int = 0,
     engine: dict | None = None,
+    tab_rounds: int = TAB_ROUNDS,
 ) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODELLAMA_LS_")}
     env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(settings["threads"])})
@@ -261,11 +265,25 @@ async def run_server(
         items = result.items if result else []
         return (str(items[0].insert_text) if items else None), (done - sent) * 1000
 
+    def warm(offset: int) -> None:
+        """What the editor sends once the cursor rests (Neovim plugin, VS Code extension, Emacs)."""
+        client.protocol.notify("codellama/warm", prompt_params(text, offset))
+
+    async def rest(offset: int, seconds: float) -> None:
+        """The cursor rests at ``offset``: the editor says so after WARM_DELAY."""
+        if seconds >= WARM_DELAY:
+            await asyncio.sleep(WARM_DELAY)
+            warm(offset)
+            seconds -= WARM_DELAY
+        await asyncio.sleep(seconds)
+
     records: list[Record] = []
     shown: str | None = None
     before = await status()
     for number, burst in enumerate(script):
         site = sites[burst.site]
+        if number == 0 or burst.kind == "move":  # the cursor arrives at a new place and rests there first
+            await rest(site.offset, ARRIVE_REST)
         calls_before, typed_before = before["generations"], before["typedThroughHits"]
         typed_ms: list[float] = []
         kind = burst.kind
@@ -330,7 +348,8 @@ async def run_server(
             flush=True,
         )
         before = after
-        await asyncio.sleep(burst.pause)
+        await rest(site.offset, burst.pause)
+    tabs = await tab_and_type_on(tab_rounds, sites[script[-1].site], ask, edit, status, rest)
     final = await status()
     round_trips = []  # the floor any answer pays: a request that does nothing, through the same pipes
     for _ in range(30):
@@ -342,7 +361,36 @@ async def run_server(
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    return {"records": records, "status": final, "peak_rss_mb": rss, "round_trip_ms": round_trips}
+    return {"records": records, "status": final, "peak_rss_mb": rss, "round_trip_ms": round_trips, "tabs": tabs}
+
+
+async def tab_and_type_on(rounds: int, site: Site, ask: Any, edit: Any, status: Any, rest: Any) -> list[dict]:
+    """Accept the suggestion on screen with Tab after a pause, then type on: the editor asks at the end
+    of the inserted text (``tab``), and again after the next keystroke, the first character of what is
+    shown then (``on``). The server prefetches what follows an accept while the user reads."""
+    rows: list[dict] = []
+    shown, _ = await ask(site.offset)
+    for _ in range(rounds * 6):
+        if len(rows) >= rounds:
+            break
+        if not shown or not shown.strip():  # nothing to accept: the user types on (the removed code)
+            key = site.body[site.typed : site.typed + 1] or " "
+            site.typed += 1
+            edit(site.offset, key)
+            shown, _ = await ask(site.offset)
+            await asyncio.sleep(KEY_INTERVAL)
+            continue
+        await rest(site.offset, 1.0)  # reading the suggestion: the prefetch has time
+        edit(site.offset, shown.replace("\r\n", "\n"))  # Tab: the whole suggestion in one edit
+        after_tab, tab_ms = await ask(site.offset)
+        tab_source = (await status())["lastSource"]
+        key = after_tab[0] if after_tab else " "
+        edit(site.offset, key)
+        shown, on_ms = await ask(site.offset)
+        on_source = (await status())["lastSource"]
+        rows.append({"tab_ms": tab_ms, "tab_source": tab_source, "on_ms": on_ms, "on_source": on_source})
+        print(f"  tab {tab_ms:7.1f} ms {tab_source:6s} then a key {on_ms:7.1f} ms {rows[-1]['on_source']}", flush=True)
+    return rows
 
 
 def prompt_params(text: str, offset: int) -> dict:
@@ -463,6 +511,94 @@ def replay_orders(model_dir: Path, records: list[Record], settings: dict) -> lis
     return rows
 
 
+# -- prompt lookup: the same greedy tokens in fewer forward passes -------------------------------
+def replay_lookup(model_dir: Path, records: list[Record], settings: dict, limit: int) -> dict:
+    """The (b) session's model calls (up to ``limit``) through the engine, greedy, without early stop,
+    prompt lookup off and on: decode tokens per second, drafts, identical text. Each prompt is warmed
+    first (prefill only), so the generation's time is its decoding. Also the time of one prefill chunk."""
+    import torch
+
+    from codellama_ls.config import Settings
+    from codellama_ls.engines.base import GenerationRequest
+    from codellama_ls.engines.local import LocalEngine
+    from codellama_ls.prompt import build_prompt, prompt_budget
+    from codellama_ls.token_memo import MemoTokenizer
+
+    torch.set_num_threads(settings["threads"])
+    engine = LocalEngine(Settings(model=str(model_dir), device="cpu"))
+    engine.load()
+    assert engine.tokenizer is not None
+    tok = MemoTokenizer(engine.tokenizer)
+    budget = prompt_budget(settings["maxPromptTokens"], engine.context_length, settings["maxNewTokens"])
+    calls = [r for r in records if r.source == "model"][:limit]
+    rows, chunk_ms = [], []
+    for record in calls:
+        prompt = build_prompt(tok, record.prefix, record.suffix, fmt="spm", budget=budget, context=record.context)
+        row: dict[str, Any] = {}
+        for mode in ("plain", "lookup"):
+            engine.prompt_lookup = mode == "lookup"
+            engine.kv.clear()
+            start = time.perf_counter()
+            computed = engine.warm(GenerationRequest(prompt=prompt, max_new_tokens=1, key=URI))
+            if mode == "plain":
+                chunk_ms.append((time.perf_counter() - start) * 1000 / max(1, -(-computed // engine.prefill_chunk)))
+            result = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=settings["maxNewTokens"], key=URI))
+            row[mode] = {
+                "text": result.text,
+                "tokens": result.new_tokens,
+                "seconds": result.seconds,
+                "drafted": result.drafted,
+                "accepted": result.accepted,
+            }
+        row["lines"] = row["plain"]["text"].count("\n") + 1
+        rows.append(row)
+        print(
+            f"  lookup lines={row['lines']} tokens={row['plain']['tokens']} "
+            f"plain {row['plain']['seconds'] * 1000:.0f} ms "
+            f"lookup {row['lookup']['seconds'] * 1000:.0f} ms accepted {row['lookup']['accepted']}/"
+            f"{row['lookup']['drafted']} same={row['plain']['text'] == row['lookup']['text']}",
+            flush=True,
+        )
+    engine.prompt_lookup = True
+    return {"rows": rows, "chunk_ms": chunk_ms, "chunk": engine.prefill_chunk}
+
+
+def lookup_report(lookup: dict) -> list[str]:
+    rows = lookup["rows"]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Prompt lookup: the (b) session's model calls, greedy to `▁<EOT>` or maxNewTokens with no early stop, "
+        "prefill done first (warm), lookup off and on, in one process.",
+        "",
+        "| answers | count | identical text | tokens (mean) | decode tokens/s, plain / lookup | speed-up "
+        "| draft tokens accepted / proposed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    groups = (
+        ("all", rows),
+        ("multi-line", [r for r in rows if r["lines"] > 1]),
+        ("long (≥ 32 tokens)", [r for r in rows if r["plain"]["tokens"] >= 32]),
+    )
+    for name, group in groups:
+        if not group:
+            lines.append(f"| {name} | 0 | | | | | |")
+            continue
+        tokens = sum(r["plain"]["tokens"] for r in group)
+        plain = tokens / max(sum(r["plain"]["seconds"] for r in group), 1e-9)
+        fast = tokens / max(sum(r["lookup"]["seconds"] for r in group), 1e-9)
+        same = sum(r["plain"]["text"] == r["lookup"]["text"] for r in group)
+        accepted = sum(r["lookup"]["accepted"] for r in group)
+        drafted = sum(r["lookup"]["drafted"] for r in group)
+        speedup = f"{fast / plain:.2f} ×" if plain > 0 else "–"
+        lines.append(
+            f"| {name} | {len(group)} | {same} of {len(group)} | {tokens / len(group):.1f} | {plain:.1f} / {fast:.1f} "
+            f"| {speedup} | {accepted} / {drafted} |"
+        )
+    return lines
+
+
 # -- report ----------------------------------------------------------------------------------
 def pct(values: list[float], q: float) -> float:
     if not values:
@@ -471,7 +607,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def report(info: dict, server: dict, naive: list[dict], orders: list[dict], settings: dict) -> str:
+def report(
+    info: dict, server: dict, naive: list[dict], orders: list[dict], settings: dict, lookup: dict | None = None
+) -> str:
     records: list[Record] = server["records"]
     calls = [r for r in records if r.source == "model"]
     generations = sum(r.generations for r in records)
@@ -537,18 +675,52 @@ def report(info: dict, server: dict, naive: list[dict], orders: list[dict], sett
         f"{pct(inside, 95):.1f} ms |",
         f"| peak RSS of the server | – | {server['peak_rss_mb']:.0f} MB |",
         f"| model answers identical to (a)'s | | {same} of {len(calls)} |",
-        "",
-        "Prompt order: the (b) session's model calls replayed through the engine, prefill only.",
-        "",
-        "| order | model calls | tokens computed per call, mean / p50 | prefill time, mean / p50 |",
-        "| --- | ---: | ---: | ---: |",
+        *work_rows(server, lookup),
     ]
+    if orders:
+        lines += [
+            "",
+            "Prompt order: the (b) session's model calls replayed through the engine, prefill only.",
+            "",
+            "| order | model calls | tokens computed per call, mean / p50 | prefill time, mean / p50 |",
+            "| --- | ---: | ---: | ---: |",
+        ]
     for row in orders:
         lines.append(
             f"| {row['order']} | {row['calls']} | {row['prefill_mean']:.0f} / {row['prefill_p50']:.0f} "
             f"| {row['prefill_ms_mean']:.0f} / {row['prefill_ms_p50']:.0f} ms |"
         )
+    lines += lookup_report(lookup or {"rows": []})
     return "\n".join(lines)
+
+
+def work_rows(server: dict, lookup: dict | None) -> list[str]:
+    """Rows of the (b) column for the work done ahead and in pieces (issue 21): warm-ups, prefill
+    chunks and the prefills a newer request stopped, prefetches, and the answers after a Tab."""
+    decode = server["status"]["decode"]
+    warm, prefetch = decode.get("warm", {}), decode.get("prefetch", {})
+    tabs = server.get("tabs", [])
+    tab_ms, on_ms = [t["tab_ms"] for t in tabs], [t["on_ms"] for t in tabs]
+    tab_sources = {k: sum(t["tab_source"] == k for t in tabs) for k in ("typed", "cache", "model")}
+    on_sources = {k: sum(t["on_source"] == k for t in tabs) for k in ("typed", "cache", "model")}
+    chunk = statistics.median(lookup["chunk_ms"]) if lookup and lookup["chunk_ms"] else float("nan")
+    size = lookup["chunk"] if lookup else "?"
+    return [
+        f"| warm-ups (`codellama/warm` when the cursor rests): notifications / prefills run / prompt tokens "
+        f"computed | – | {warm.get('requests', 0)} / {warm.get('prefills', 0)} / {warm.get('tokens', 0)} |",
+        f"| prefill chunks ({size} tokens, {chunk:.0f} ms each, median) / prefills stopped between chunks by a "
+        f"newer request / warm-ups and prefetches a request stopped | – | {decode.get('chunks', 0)} / "
+        f"{decode.get('interruptedPrefills', 0)} / {server['status']['wait'].get('backgroundStopped', 0)} |",
+        f"| prefetches (the answer after accepting the shown one): made / used / tokens decoded | – | "
+        f"{prefetch.get('made', 0)} / {prefetch.get('used', 0)} / {prefetch.get('tokens', 0)} |",
+        f"| Tab after a 1 s pause, then the next keystroke: answer after Tab p50 / max; after the keystroke "
+        f"p50 / max ({len(tabs)} rounds) | – | {pct(tab_ms, 50):.1f} / {max(tab_ms, default=float('nan')):.1f} ms "
+        f"({tab_sources['cache']} cached, {tab_sources['model']} model); {pct(on_ms, 50):.1f} / "
+        f"{max(on_ms, default=float('nan')):.1f} ms ({on_sources['typed']} typed-through, {on_sources['cache']} "
+        f"cached, {on_sources['model']} model) |",
+        f"| prompt-lookup draft tokens accepted / proposed, all generations | – | "
+        f"{decode.get('draftsAccepted', 0)} / {decode.get('draftTokens', 0)} |",
+    ]
 
 
 def context_report(runs: dict[str, dict]) -> str:
@@ -643,6 +815,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default 128 (16 with --quick)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-orders", action="store_true", help="skip the prompt-order replay")
+    parser.add_argument("--lookup-calls", type=int, default=None, help="model calls replayed for prompt lookup")
     parser.add_argument(
         "--context", choices=["on", "off", "both"], default="both", help="context from other files in (b)"
     )
@@ -682,7 +855,8 @@ def main() -> None:
     print("(a) naive model.generate")
     naive = run_naive(args.model, server["records"], settings)
     orders = [] if args.skip_orders else replay_orders(args.model, server["records"], settings)
-    table = report(info, server, naive, orders, settings)
+    lookup = replay_lookup(args.model, server["records"], settings, args.lookup_calls or (3 if args.quick else 24))
+    table = report(info, server, naive, orders, settings, lookup)
     if len(runs) > 1:
         table += "\n\nContext from other files, off and on (the same keystrokes, `contextTokens` 0 and 512):\n\n"
         table += context_report(runs)
@@ -694,6 +868,8 @@ def main() -> None:
         "records": [asdict(r) | {"prefix": None, "suffix": None} for r in server["records"]],
         "naive": naive,
         "orders": orders,
+        "lookup": lookup,
+        "tabs": server["tabs"],
         "status": server["status"],
         "context": {
             mode: {**run, "records": [asdict(r) | {"prefix": None, "suffix": None} for r in run["records"]]}

@@ -125,6 +125,10 @@ class CompletionCache:
     def clear(self) -> None:
         self._items.clear()
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` has an answer (without counting a hit or a miss)."""
+        return key in self._items
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lsprotocol import types
@@ -97,6 +98,19 @@ class CompletionService:
         self.decoded_tokens = 0
         self.wasted_tokens = 0
         self.wasted_generations = 0
+        # Local engine's prefill chunks, prefills a newer request stopped, prompt-lookup drafts.
+        self.chunks = 0
+        self.interrupted_prefills = 0
+        self.drafted_tokens = 0
+        self.accepted_drafts = 0
+        # Work nobody waits for: warming where the cursor rests, prefetching what follows an accept.
+        self.warm_requests = 0
+        self.warm_prefills = 0
+        self.warm_tokens = 0
+        self.prefetches = 0
+        self.prefetches_used = 0
+        self.prefetch_tokens = 0  # decoded by prefetches (prompt tokens count in prefillTokens)
+        self._prefetched: OrderedDict[tuple[Any, ...], None] = OrderedDict()  # answers a prefetch made
 
     @property
     def engine(self) -> Engine:
@@ -249,9 +263,15 @@ class CompletionService:
         with self._stage("cache"):
             key = self._result_key(prompt)
             cached = self.caches.results.get(key, samples)
-        if cached is not None:  # this prompt was answered before (undo, moving back and forth)
+        if cached is not None:  # this prompt was answered before (undo, moving back and forth, a prefetch)
             self.scheduler.cancel(uri)
-            return self._show(uri, cursor, list(cached.suggestions[:samples]), cached.result, "cache", arrived)
+            if key in self._prefetched:
+                del self._prefetched[key]
+                self.prefetches_used += 1
+            answers = self._show(uri, cursor, list(cached.suggestions[:samples]), cached.result, "cache", arrived)
+            if cached.suggestions:  # accepting this one may follow (Tab, Tab, ...)
+                self._prefetch(uri, cursor, cached.suggestions[0])
+            return answers
 
         def job(cancel: threading.Event) -> GenerationResult:
             request = GenerationRequest(
@@ -284,15 +304,108 @@ class CompletionService:
                 for text, reason in zip(result.texts, result.stop_reasons, strict=True)
             )
         self.caches.results.put(key, suggestions, result, samples)
-        return self._show(uri, cursor, suggestions, result, "model", arrived)
+        answers = self._show(uri, cursor, suggestions, result, "model", arrived)
+        if suggestions:
+            self._prefetch(uri, cursor, suggestions[0])
+        return answers
 
     def _count_decode(self, result: GenerationResult, cancel: threading.Event) -> None:
         """Count the model's work, and the tokens of answers nobody will see (worker thread only)."""
         self.prefill_tokens += result.prefill_tokens
         self.decoded_tokens += result.new_tokens
+        self.chunks += result.chunks
+        self.interrupted_prefills += result.interrupted
+        self.drafted_tokens += result.drafted
+        self.accepted_drafts += result.accepted
         if cancel.is_set() or result.stop_reason in ("cancelled", "timeout"):
             self.wasted_tokens += result.new_tokens
             self.wasted_generations += 1
+
+    # -- work nobody waits for -----------------------------------------------------------
+    def warm(self, uri: str, position: types.Position) -> str:
+        """The cursor rests at ``position``: compute its prompt into the engine's cache at low priority
+        (``Scheduler.background``), so the request that follows skips the prefill. Returns what was
+        done, for the log. Raises KeyError / PositionError for an unknown document or position."""
+        _, cursor = self.cursor(uri, position)
+        self.warm_requests += 1
+        engine = self.engine
+        if not self.settings.enable:
+            return "nothing to do: suggestions are off"
+        if not engine.ready or engine.tokenizer is None:
+            return "nothing to do: the model is not ready"
+        if not warms(engine):
+            return f"nothing to do: the {engine.name} engine keeps no prompt cache"
+        with self._stage("prompt"):
+            prompt = self.build(cursor, engine.tokenizer)
+        if self._result_key(prompt) in self.caches.results:
+            return f"{len(prompt.ids)} tokens, answered from memory already"
+        request = GenerationRequest(prompt=prompt, max_new_tokens=self.settings.max_new_tokens, key=uri)
+
+        def job(cancel: threading.Event) -> int:
+            request.cancel = cancel
+            computed = engine.warm(request)
+            self.warm_prefills += computed > 0
+            self.warm_tokens += computed
+            return computed
+
+        self.scheduler.background("warm", job).add_done_callback(_log_failure)
+        return f"{len(prompt.ids)} tokens"
+
+    def _prefetch(self, uri: str, cursor: Cursor, shown: postprocess.Suggestion) -> None:
+        """Compute, when the engine is idle, the answer at the end of ``shown`` in the document as if it
+        were accepted, into the completion cache: Tab and the next keystroke are then answered from memory."""
+        engine = self.engine
+        if not warms(engine) or engine.tokenizer is None or not shown.text:
+            return
+        after = replace(
+            cursor, prefix=cursor.prefix + shown.text, suffix=cursor.suffix[shown.replace :], line_text="", index=0
+        )
+        with self._stage("prompt", fatal=False):
+            prompt = self.build(after, engine.tokenizer)
+            key = self._result_key(prompt)
+            if key in self.caches.results:
+                return
+            s = self.settings
+            ctx = postprocess.Context.from_cursor(after)
+
+            def job(cancel: threading.Event) -> GenerationResult:
+                request = GenerationRequest(
+                    prompt=prompt,
+                    max_new_tokens=s.max_new_tokens,
+                    temperature=s.temperature,
+                    top_p=s.top_p,
+                    cancel=cancel,
+                    should_stop=self._stop_check(ctx),
+                    timeout_s=s.generation_timeout_ms / 1000,
+                    key=uri,
+                    counted=False,
+                )
+                result = engine.generate(request)
+                self.prefill_tokens += result.prefill_tokens
+                self.prefetch_tokens += result.new_tokens
+                self.chunks += result.chunks
+                self.interrupted_prefills += result.interrupted
+                self.drafted_tokens += result.drafted
+                self.accepted_drafts += result.accepted
+                return result
+
+            def done(future: asyncio.Future[GenerationResult | None]) -> None:
+                result = None if future.cancelled() or future.exception() else future.result()
+                _log_failure(future)
+                if result is None or result.stop_reason in ("cancelled", "timeout"):
+                    return
+                try:
+                    suggestion = postprocess.postprocess(result.text, ctx, truncated=result.stop_reason == "length")
+                except Exception:  # a missed prefetch only
+                    log.exception("post-processing a prefetched answer failed")
+                    return
+                self.caches.results.put(key, distinct([suggestion]), result, 1)
+                self.prefetches += 1
+                self._prefetched[key] = None
+                while len(self._prefetched) > 64:
+                    self._prefetched.popitem(last=False)
+
+            self.scheduler.background("prefetch", job).add_done_callback(done)
 
     async def _generate(
         self, uri: str, job: Callable[[threading.Event], GenerationResult], arrived: float, wait_s: float = 0.0
@@ -421,12 +534,19 @@ class CompletionService:
             "wait": {  # before the last model call: the debounce, then the previous generation stopping
                 "debounceMs": round(self.scheduler.last_debounce_s * 1000, 2),
                 "queueMs": round(self.scheduler.last_queue_s * 1000, 2),
+                "backgroundStopped": self.scheduler.background_stopped,  # warm/prefetch jobs a request stopped
             },
             "decode": {
                 "prefillTokens": self.prefill_tokens,
                 "tokens": self.decoded_tokens,
                 "wastedTokens": self.wasted_tokens,
                 "wastedGenerations": self.wasted_generations,
+                "chunks": self.chunks,
+                "interruptedPrefills": self.interrupted_prefills,
+                "draftTokens": self.drafted_tokens,
+                "draftsAccepted": self.accepted_drafts,
+                "warm": {"requests": self.warm_requests, "prefills": self.warm_prefills, "tokens": self.warm_tokens},
+                "prefetch": {"made": self.prefetches, "used": self.prefetches_used, "tokens": self.prefetch_tokens},
             },
             **self.caches.status(),
             "context": self.context.status(),
@@ -489,6 +609,17 @@ def distinct(suggestions: Iterable[postprocess.Suggestion | None]) -> list[postp
         if suggestion is not None and suggestion not in out:
             out.append(suggestion)
     return out
+
+
+def warms(engine: Engine) -> bool:
+    """Whether ``engine`` keeps a prompt cache worth warming (it overrides ``Engine.warm``)."""
+    return type(engine).warm is not Engine.warm
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    """A warm-up or prefetch that failed costs nothing but itself: logged, never shown."""
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("background work failed: %s: %s", type(exc).__name__, redact.without_paths(str(exc))[:200])
 
 
 def elapsed_ms(start: float) -> float:

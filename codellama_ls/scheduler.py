@@ -6,6 +6,11 @@ free for the newest request within one decoding step. Generation runs in a singl
 thread, so at most one runs while the LSP loop stays free; a request arriving while another
 generates waits for it to stop (within a token) and then starts.
 
+Work nobody waits for (warming the cache where the cursor rests, prefetching the suggestion
+after an accept) runs at low priority through :meth:`Scheduler.background`: it queues behind
+every real request (the worker takes jobs in order), and a real request arriving raises its
+cancel flag, which a prefill checks between chunks, so it waits for one chunk at most.
+
 The wait before a request reaches the engine (the debounce) is the caller's choice: none
 for the in-process engine, which a keystroke stops within a token anyway; for a remote
 server, shared by a team and a round trip away, :class:`TypingPace` derives it from how
@@ -108,6 +113,9 @@ class Scheduler:
         self.last_debounce_s = 0.0
         self.last_queue_s = 0.0
         self._last_end: float | None = None  # when the worker finished its last job (worker thread)
+        self._background: dict[str, Ticket] = {}  # low-priority jobs by kind ("warm", "prefetch")
+        self.background_started = 0
+        self.background_stopped = 0  # dropped for a real request (queued, or stopped between chunks)
 
     def supersede(self, key: str) -> Ticket:
         """Claim ``key`` for a new request, dropping the previous one."""
@@ -127,6 +135,34 @@ class Scheduler:
     def cancel_all(self) -> None:
         for ticket in list(self._latest.values()):
             ticket.drop()
+        self._yield_background()
+
+    def background(self, kind: str, job: Callable[[threading.Event], T]) -> asyncio.Future[T | None]:
+        """Run ``job(cancel_flag)`` when no real request waits; a newer job of the same ``kind``
+        replaces it, and a real request raises its flag. Resolves to ``None`` when it never ran.
+        Call from the event loop."""
+        old = self._background.pop(kind, None)
+        if old is not None:
+            old.drop()
+        ticket = Ticket()
+        self._background[kind] = ticket
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._worker, self._guarded, job, ticket)
+
+        def finished(_: asyncio.Future[T | None]) -> None:
+            if self._background.get(kind) is ticket:
+                del self._background[kind]
+
+        future.add_done_callback(finished)
+        return future
+
+    def _yield_background(self) -> None:
+        """A real request wants the worker: low-priority jobs stop (between chunks) or never start."""
+        for ticket in self._background.values():
+            if not ticket.cancel.is_set():
+                ticket.drop()
+                self.background_stopped += 1
+        self._background.clear()
 
     async def run(
         self,
@@ -152,6 +188,7 @@ class Scheduler:
             if ticket.superseded.is_set():
                 return None
             loop = asyncio.get_running_loop()
+            self._yield_background()
             self.started += 1
             submitted = time.perf_counter()
             ready = submitted if debounce_s > 0 or arrived is None else arrived  # could have started from here

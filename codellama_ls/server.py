@@ -25,7 +25,7 @@ from codellama_ls import __version__, pygls_adapter, redact, stdio
 from codellama_ls.acceptance import KINDS
 from codellama_ls.actions import lsp as actions_lsp
 from codellama_ls.actions.service import ActionService
-from codellama_ls.completion import Answer, CompletionService
+from codellama_ls.completion import Answer, CompletionService, RequestFailed
 from codellama_ls.config import Settings, extract_section
 from codellama_ls.context import lsp as context_lsp
 from codellama_ls.context.service import folder_paths
@@ -42,6 +42,7 @@ from codellama_ls.tokens import TokenizerNotFound
 log = logging.getLogger(__name__)
 
 PROMPT_METHOD = "codellama/prompt"
+WARM_METHOD = "codellama/warm"  # a notification: the cursor rests here, compute its prompt ahead
 STATUS_METHOD = "codellama/status"
 RESTART_COMMAND = "codellama.restartEngine"
 TOGGLE_COMMAND = "codellama.toggle"
@@ -271,6 +272,24 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
             raise _invalid(exc) from exc
         except (TokenizerNotFound, EngineError) as exc:  # no tokenizer to be had right now
             raise JsonRpcInvalidParams(str(exc)) from exc
+
+    @server.feature(WARM_METHOD)
+    @guarded(lambda: None)
+    def warm(ls: CodeLlamaServer, params: Any) -> None:
+        """A notification has no answer: bad params are logged (one line) and change nothing."""
+        try:
+            pos = pygls_adapter.structure(ls, _as_dict(params), types.TextDocumentPositionParams)
+        except Exception as exc:
+            log.warning("warm ignored: %s needs textDocument and position: %s", WARM_METHOD, describe_error(exc))
+            return
+        uri = pos.text_document.uri
+        try:
+            done = ls.service.warm(uri, pos.position)
+        except (KeyError, PositionError) as exc:
+            done = f"ignored: {str(exc).strip(chr(39) + chr(34))}"
+        except RequestFailed:
+            done = "ignored: the prompt could not be built (reported)"
+        log.info("warm %s %s", redact.mask(uri), done)
 
     @server.feature(STATUS_METHOD)
     @guarded(dict)

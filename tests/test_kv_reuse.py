@@ -95,10 +95,12 @@ def test_cache_holds_the_prompt_only(engines):
 def test_cancelled_generation_leaves_a_usable_cache(engines):
     reuse, fresh = engines
     prompt = _prompt(reuse, SOURCE.index("    def edit"))
-    cancelled = GenerationRequest(prompt=prompt, max_new_tokens=8, key="c")
-    cancelled.cancel.set()
-    assert reuse.generate(cancelled).stop_reason == "cancelled"
+    _run(reuse, prompt, "c")
     again = _prompt(reuse, SOURCE.index("    def edit"), "    x")
+    cancelled = GenerationRequest(prompt=again, max_new_tokens=8, key="c")
+    cancelled.cancel.set()  # superseded before its prefill: computes nothing, and the cache it took goes back
+    result = reuse.generate(cancelled)
+    assert (result.stop_reason, result.new_tokens, result.prefill_tokens) == ("cancelled", 0, 0)
     got, want = _run(reuse, again, "c"), _run(fresh, again, "c")
     assert got.text == want.text and got.prefill_tokens < len(again.ids) // 10
 

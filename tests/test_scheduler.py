@@ -210,3 +210,47 @@ async def test_an_edit_stops_the_generation_for_the_old_text_at_once():
     assert await asyncio.wait_for(pending, 1) is None
     assert engine.requests[0].cancel.is_set()
     service.shutdown()
+
+
+async def test_background_work_never_runs_ahead_of_a_real_request():
+    """A warm-up queued behind a generation is dropped when a newer request comes: the request runs
+    next, and the warm-up never runs (its future says None)."""
+    scheduler = Scheduler()
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def first_job(cancel: threading.Event) -> str:
+        started.set()
+        release.wait(5)
+        order.append("first")
+        return "first"
+
+    first = asyncio.ensure_future(scheduler.run("a.py", first_job))
+    await asyncio.to_thread(started.wait, 5)
+    warm = scheduler.background("warm", lambda cancel: order.append("warm") or "warm")
+    second = asyncio.ensure_future(scheduler.run("b.py", lambda cancel: order.append("second") or "second"))
+    await asyncio.sleep(0.01)
+    release.set()
+    assert (await first, await second, await warm) == ("first", "second", None)
+    assert order == ["first", "second"]
+    assert scheduler.background_stopped == 1
+
+
+async def test_a_real_request_raises_the_flag_of_running_background_work():
+    """A warm-up in progress sees its cancel flag (checked between prefill chunks) when a request comes;
+    a newer warm-up replaces a queued older one."""
+    scheduler = Scheduler()
+    running = threading.Event()
+
+    def warm(cancel: threading.Event) -> bool:
+        running.set()
+        return cancel.wait(5)  # True: stopped by the flag, not by the timeout
+
+    stopped = scheduler.background("warm", warm)
+    await asyncio.to_thread(running.wait, 5)
+    older = scheduler.background("prefetch", lambda cancel: "older")
+    newer = scheduler.background("prefetch", lambda cancel: "newer")
+    answer = await scheduler.run("a.py", lambda cancel: "answer")
+    assert (answer, await stopped, await older, await newer) == ("answer", True, None, None)
+    third = await scheduler.background("prefetch", lambda cancel: "idle again")
+    assert third == "idle again"

@@ -58,6 +58,9 @@ class GenerationRequest:
     samples: int = 1  # suggestions wanted: the first decoded as a single request would be, the others sampled
     # A fresh early-stop check for each sample after the first (checks may remember the text they saw).
     new_stop_check: Callable[[], StopCheck] | None = None
+    # False for work nobody asked for yet (a prefetch): kept out of ``generations`` and ``history``,
+    # which count and describe the answers to requests.
+    counted: bool = True
 
     def stop_checks(self) -> list[StopCheck | None]:
         """One early-stop check per sample; the first is ``should_stop``."""
@@ -82,6 +85,12 @@ class GenerationResult:
     seconds: float = 0.0
     texts: list[str] = field(default_factory=list)  # every sample, the first being ``text``
     stop_reasons: list[str] = field(default_factory=list)  # why each sample ended
+    # Local engine's work, for `codellama/status`: prompt chunks computed, whether a newer request
+    # stopped the prefill between chunks, and prompt-lookup drafts proposed / accepted.
+    chunks: int = 0
+    interrupted: bool = False
+    drafted: int = 0
+    accepted: int = 0
 
     def __post_init__(self) -> None:
         if not self.texts:

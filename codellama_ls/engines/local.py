@@ -4,8 +4,16 @@ The decoding loop is our own rather than ``model.generate``: it checks the cance
 the stop check after every token, so a superseded request frees the device within one
 step, and it ends on ``▁<EOT>`` (which is not the tokenizer's EOS). The prefill reuses the
 key/value cache of the document's previous prompt (``kvcache.py``) and computes only the
-tokens after the longest common prefix. Several suggestions share that one prefill and
-decode as one batch; the prompt's cache is kept for reuse with one row, as for one suggestion.
+tokens after the longest common prefix, in chunks of ``PREFILL_CHUNK`` tokens: between chunks
+a newer request (the request's cancel flag) stops it, and the chunks done stay in the cache,
+so a keystroke never waits longer than one chunk and the next prompt starts from them.
+``warm`` is that prefill alone (the cursor rests somewhere). Several suggestions share one
+prefill and decode as one batch; the prompt's cache is kept for reuse with one row, as for one
+suggestion. A single greedy suggestion decodes with prompt lookup: the tokens that followed the
+last generated n-gram where it occurs earlier (the suffix, context from other files and the
+answer so far often hold the continuation) are checked all at once in one forward pass, and
+those the model would have picked anyway are kept: the same tokens as plain greedy decoding,
+in fewer passes.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import inspect
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +36,31 @@ from codellama_ls.engines.base import (
     GenerationResult,
     ProgressFn,
 )
-from codellama_ls.engines.kvcache import PrefixCache, expand
+from codellama_ls.engines.kvcache import PrefixCache, crop, expand
 from codellama_ls.tokens import CodeTokenizer, TokenizerNotFound
 
 log = logging.getLogger(__name__)
+
+PREFILL_CHUNK = 256  # prompt tokens per forward pass: the longest a newer request waits for the worker
+DRAFT_TOKENS = 8  # prompt-lookup draft tokens checked in one forward pass
+LOOKUP_NGRAM = 3  # the longest n-gram matched
+LOOKUP_MIN_NGRAM = 2  # one token matches almost anywhere: its drafts are mostly rejected, and cost a wider pass
+LOOKUP_WINDOW = 4096  # how far back (tokens) drafts are looked for, bounding the search per step
+
+
+@dataclass
+class _Prefill:
+    """What a prefill left: the last position's logits (None when a newer request stopped it
+    between chunks), the cache, tokens computed and chunks run."""
+
+    logits: Any
+    cache: Any
+    computed: int
+    chunks: int
+
+    @property
+    def interrupted(self) -> bool:
+        return self.logits is None
 
 
 def missing_model_hint(model: str) -> str:
@@ -52,6 +82,8 @@ class LocalEngine(Engine):
 
     name = "local"
     needs_debounce = False  # a newer keystroke stops a generation within one token
+    prefill_chunk = PREFILL_CHUNK
+    prompt_lookup = True  # greedy single suggestions draft from the prompt (the benchmark compares it off)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -147,6 +179,25 @@ class LocalEngine(Engine):
         with self._lock:
             return self._generate(request)
 
+    def warm(self, request: GenerationRequest) -> int:
+        """Compute the prompt into the document's KV cache (chunks, stopped by ``request.cancel``)."""
+        if not self.ready or self.code_tokenizer is None:
+            return 0
+        import torch
+
+        with self._lock:
+            ids = list(request.prompt.ids)
+            try:
+                with torch.inference_mode():
+                    prefill = self._prefill(ids, request.key, request.cancel)
+                if not prefill.interrupted:
+                    self.kv.put(request.key, ids, prefill.cache)
+            except torch.cuda.OutOfMemoryError:  # only a warm-up: the next request reports it
+                self.kv.clear()
+                torch.cuda.empty_cache()
+                return 0
+            return prefill.computed
+
     def _generate(self, req: GenerationRequest) -> GenerationResult:
         import torch
 
@@ -155,13 +206,22 @@ class LocalEngine(Engine):
         ids = list(req.prompt.ids)
         deadline = time.monotonic() + req.timeout_s if req.timeout_s else None
         started = time.perf_counter()
+        drafts = [0, 0]  # prompt-lookup tokens proposed, accepted
         try:
             with torch.inference_mode():
-                logits, cache, computed = self._prefill(ids, req.key)
-                # Several samples decode on a copy of the prompt's cache; one decodes on the cache itself.
-                rows = expand(cache, req.samples) if req.samples > 1 else cache
-                generated, reasons = self._decode(req, logits, rows, deadline)
-            self.kv.put(req.key, ids, cache)  # cropped back to the prompt: generated tokens do not stay
+                prefill = self._prefill(ids, req.key, req.cancel)
+                if prefill.interrupted:  # a newer request wants the worker; the chunks done are kept
+                    generated: list[list[int]] = [[] for _ in range(req.samples)]
+                    reasons = ["cancelled"] * req.samples
+                else:
+                    cache = prefill.cache
+                    if req.samples == 1 and req.temperature <= 0 and self.prompt_lookup:
+                        generated, reasons = self._decode_lookup(req, ids, prefill.logits, cache, deadline, drafts)
+                    else:
+                        # Several samples decode on a copy of the prompt's cache; one decodes on the cache itself.
+                        rows = expand(cache, req.samples) if req.samples > 1 else cache
+                        generated, reasons = self._decode(req, prefill.logits, rows, deadline)
+                    self.kv.put(req.key, ids, cache)  # cropped back to the prompt: generated tokens do not stay
         except torch.cuda.OutOfMemoryError as exc:
             self.kv.clear()
             torch.cuda.empty_cache()
@@ -171,18 +231,92 @@ class LocalEngine(Engine):
                 "oom",
             ) from exc
         texts = [tok.decode(tokens) for tokens in generated]
-        return self.record(
+        record = self.record if req.counted else _same
+        return record(
             GenerationResult(
                 text=texts[0],
                 new_tokens=sum(len(tokens) for tokens in generated),
-                prefill_tokens=computed,
+                prefill_tokens=prefill.computed,
                 prompt_tokens=len(ids),
                 stop_reason=reasons[0],
                 seconds=time.perf_counter() - started,
                 texts=texts,
                 stop_reasons=reasons,
+                chunks=prefill.chunks,
+                interrupted=prefill.interrupted,
+                drafted=drafts[0],
+                accepted=drafts[1],
             )
         )
+
+    def _decode_lookup(
+        self,
+        req: GenerationRequest,
+        ids: list[int],
+        logits: Any,
+        cache: Any,
+        deadline: float | None,
+        drafts: list[int],
+    ) -> tuple[list[list[int]], list[str]]:
+        """Greedy decoding of one row with prompt-lookup drafts; the same tokens as ``_decode``.
+
+        Each step feeds the picked token and up to ``DRAFT_TOKENS`` drafted ones in one pass; a
+        draft is kept while it is what greedy decoding picks from the logits before it, and each
+        kept token goes through the same stop checks as in the plain loop. The cache is cropped
+        back to the kept tokens. ``drafts`` receives [proposed, accepted].
+        """
+        import torch
+
+        tok = self.code_tokenizer
+        assert tok is not None
+        stop_ids = {i for i in (tok.special.eot, tok.special.eos) if i is not None}
+        check = req.should_stop
+        generated: list[int] = []
+        seq = list(ids)  # the prompt and the answer so far: where drafts are looked up
+
+        def take(token: int) -> str | None:
+            """Add a picked token; the stop reason when decoding ends with it (None: go on)."""
+            if token in stop_ids:
+                return "eot" if token == tok.special.eot else "eos"
+            generated.append(token)
+            seq.append(token)
+            if check is not None and check(tok.decode(generated)):
+                return "early"
+            if len(generated) >= req.max_new_tokens:
+                return "length"
+            return None
+
+        if req.max_new_tokens <= 0:
+            return [generated], ["length"]
+        while True:
+            if req.cancel.is_set() or (deadline is not None and time.monotonic() > deadline):
+                return [generated], ["cancelled" if req.cancel.is_set() else "timeout"]
+            reason = take(int(torch.argmax(logits).item()))
+            if reason is not None:
+                return [generated], [reason]
+            draft = lookup(seq, min(DRAFT_TOKENS, req.max_new_tokens - len(generated)))
+            drafts[0] += len(draft)
+            out = self.model(
+                input_ids=torch.tensor([[generated[-1], *draft]], device=self.device),
+                use_cache=True,
+                **{self._cache_kw: cache},
+            )
+            step, cache = out.logits[0], out[self._cache_kw]
+            if not draft:
+                logits = step[-1]
+                continue
+            picks = torch.argmax(step[:-1], dim=-1).tolist()
+            kept = 0
+            for proposed, picked in zip(draft, picks, strict=True):
+                if proposed != picked:
+                    break
+                kept += 1
+                drafts[1] += 1
+                reason = take(picked)
+                if reason is not None:
+                    return [generated], [reason]
+            crop(cache, len(seq))  # drop the rejected drafts' positions
+            logits = step[kept]
 
     def _decode(
         self, req: GenerationRequest, logits: Any, cache: Any, deadline: float | None
@@ -238,10 +372,12 @@ class LocalEngine(Engine):
             logits, cache = out.logits[:, -1], out[self._cache_kw]
         return generated, reasons
 
-    def _prefill(self, ids: list[int], key: str) -> tuple[Any, Any, int]:
+    def _prefill(self, ids: list[int], key: str, stop: threading.Event | None = None) -> _Prefill:
         """Run the prompt through the model, reusing the document's cached prefix.
 
-        Returns last-position logits, the KV cache and how many tokens were computed.
+        The rest is computed ``prefill_chunk`` tokens at a time; when ``stop`` is set between
+        chunks, the prompt's computed part goes back to the KV cache (the next prompt at this
+        place starts from it) and the result has no logits.
         """
         import torch
 
@@ -250,11 +386,20 @@ class LocalEngine(Engine):
         if not self.kv.enabled:
             self.kv.clear()
         cache, keep = self.kv.take(key, ids) if self.kv.enabled else (None, 0)
-        past = {self._cache_kw: cache} if cache is not None else {}
-        out = self.model(
-            input_ids=torch.tensor([ids[keep:]], device=self.device), use_cache=True, logits_to_keep=1, **past
-        )
-        return out.logits[0, -1], out[self._cache_kw], len(ids) - keep
+        size = max(1, self.prefill_chunk)
+        done, chunks, logits = keep, 0, None
+        while done < len(ids):
+            if stop is not None and stop.is_set():
+                if cache is not None:
+                    self.kv.put(key, ids[:done], cache)
+                return _Prefill(None, cache, done - keep, chunks)
+            end = min(done + size, len(ids))
+            past = {self._cache_kw: cache} if cache is not None else {}
+            out = self.model(
+                input_ids=torch.tensor([ids[done:end]], device=self.device), use_cache=True, logits_to_keep=1, **past
+            )
+            logits, cache, done, chunks = out.logits[0, -1], out[self._cache_kw], end, chunks + 1
+        return _Prefill(logits, cache, done - keep, chunks)
 
     def status(self) -> dict[str, Any]:
         return {**super().status(), "kvCache": self.kv.status()}
@@ -269,6 +414,26 @@ class LocalEngine(Engine):
                 torch.cuda.empty_cache()
         except Exception:  # pragma: no cover - best effort
             pass
+
+
+def _same(result: GenerationResult) -> GenerationResult:
+    return result
+
+
+def lookup(seq: list[int], limit: int) -> list[int]:
+    """Up to ``limit`` tokens that followed the latest earlier occurrence of the longest suffix
+    n-gram of ``seq`` (``LOOKUP_NGRAM`` tokens down to ``LOOKUP_MIN_NGRAM``) within the last
+    ``LOOKUP_WINDOW``."""
+    if limit <= 0:
+        return []
+    start = max(0, len(seq) - LOOKUP_WINDOW)
+    for n in range(min(LOOKUP_NGRAM, len(seq) - 1), LOOKUP_MIN_NGRAM - 1, -1):
+        tail = seq[-n:]
+        first = tail[0]
+        for i in range(len(seq) - n - 1, start - 1, -1):
+            if seq[i] == first and seq[i : i + n] == tail:
+                return seq[i + n : i + n + limit]
+    return []
 
 
 def _pick(logits: Any, temperature: float, top_p: float) -> int:

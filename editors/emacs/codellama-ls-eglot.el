@@ -29,6 +29,48 @@ keep the server's defaults, CODELLAMA_LS_* environment variables and flags.")
 (dolist (mode codellama-ls-modes)
   (add-hook (intern (format "%s-hook" mode)) #'eglot-ensure))
 
+;;; Warm ahead: when Emacs has been idle for `codellama-ls-warm-delay' seconds after a command,
+;;; tell the server where point rests (the `codellama/warm' notification), so it computes that
+;;; place's prompt while you read: the first suggestion there skips the long prefill.
+
+(defvar codellama-ls-warm-delay 0.3
+  "Idle seconds after a command before telling the server where point rests; nil: never.")
+
+(defvar codellama-ls--warm-timer nil
+  "The idle timer of the last command (one for all buffers).")
+
+(defvar-local codellama-ls--warm-place nil
+  "The text version and point last sent: the same place is sent once.")
+
+(defun codellama-ls--warm (buffer)
+  "Send `codellama/warm' for point in BUFFER if it is still the selected one."
+  (setq codellama-ls--warm-timer nil)
+  (when (and (buffer-live-p buffer) (eq buffer (window-buffer (selected-window))))
+    (with-current-buffer buffer
+      (let ((server (and (bound-and-true-p eglot--managed-mode) (eglot-current-server)))
+            (place (cons (buffer-chars-modified-tick) (point))))
+        (when (and server (not (use-region-p)) (not (equal place codellama-ls--warm-place)))
+          (setq codellama-ls--warm-place place)
+          (eglot--signal-textDocument/didChange) ; the server must know the text point is in
+          (jsonrpc-notify server :codellama/warm (eglot--TextDocumentPositionParams)))))))
+
+(defun codellama-ls--post-command ()
+  "Restart the idle timer after every command in a buffer eglot manages."
+  (when codellama-ls--warm-timer
+    (cancel-timer codellama-ls--warm-timer)
+    (setq codellama-ls--warm-timer nil))
+  (when codellama-ls-warm-delay
+    (setq codellama-ls--warm-timer
+          (run-with-idle-timer codellama-ls-warm-delay nil #'codellama-ls--warm (current-buffer)))))
+
+(defun codellama-ls--warm-setup ()
+  "Follow point in buffers of `codellama-ls-modes' while eglot manages them."
+  (if (and (bound-and-true-p eglot--managed-mode) (apply #'derived-mode-p codellama-ls-modes))
+      (add-hook 'post-command-hook #'codellama-ls--post-command nil t)
+    (remove-hook 'post-command-hook #'codellama-ls--post-command t)))
+
+(add-hook 'eglot-managed-mode-hook #'codellama-ls--warm-setup)
+
 ;;; Code actions (Code Llama - Instruct).  Docstrings, unit tests and fixes come with
 ;;; M-x eglot-code-actions; these two commands add Edit and Explain.
 

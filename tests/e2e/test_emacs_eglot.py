@@ -78,3 +78,11 @@ def test_completion_at_point_inserts_the_suggestion(eglot_report, name):
     before, at = case["before"], case["offset"]
     assert case["completed"], case
     assert case["after"] == before[:at] + case["expected"] + before[at:]
+
+
+@pytest.mark.slow
+def test_point_resting_after_a_command_sends_codellama_warm(eglot_report):
+    warm = eglot_report["warm"]
+    assert warm["hooked"] is True and warm["idle"] is True, warm  # post-command-hook starts an idle timer
+    assert warm["after"] == warm["before"] + 1, warm  # the server got one codellama/warm for point
+    assert warm["again"] == warm["after"], warm  # the same place of the same text is not sent again

@@ -359,3 +359,40 @@ def test_partial_accept_pieces(tmp_path):
     assert out["word"] == [want for _, want in cases["word"]]
     assert out["line"] == [want for _, want in cases["line"]]
     assert out["ends"] == [[2, 6], [3, 3]]
+
+
+def warm_lines(editor: Editor, name: str) -> list[str]:
+    """The server's log lines for `codellama/warm` notifications about file ``name``."""
+    log = editor.server_log.read_text(errors="replace") if editor.server_log.exists() else ""
+    return [line for line in log.splitlines() if " warm file://" in line and f"/{name} " in line]
+
+
+@pytest.mark.slow
+def test_the_cursor_resting_or_entering_a_buffer_sends_codellama_warm(editor):
+    open_python(editor, "rest.py", "import os\n\n\ndef f(a, b):\n    return a\n", {})
+    # entering the buffer: at once
+    editor.wait("a warm on entering the buffer", lambda: warm_lines(editor, "rest.py"))
+    assert "tokens" in warm_lines(editor, "rest.py")[0]  # the server computed the place's prompt
+    count = len(warm_lines(editor, "rest.py"))
+
+    # normal mode: the cursor moves, then rests
+    editor.input("4G$")
+    editor.wait("a warm after the cursor rests", lambda: len(warm_lines(editor, "rest.py")) == count + 1)
+    count += 1
+    # resting on at the same place sends nothing more
+    editor.nvim.command("sleep 600m")
+    assert len(warm_lines(editor, "rest.py")) == count
+
+    # insert mode: a new line, then a rest
+    editor.input("o")
+    editor.wait("insert mode", lambda: editor.mode() == "i")
+    editor.wait("a warm in insert mode", lambda: len(warm_lines(editor, "rest.py")) == count + 1)
+    count += 1
+    editor.input("<Esc>")
+    editor.wait("normal mode", lambda: editor.mode() == "n")
+
+    # entering the buffer again from another one
+    open_python(editor, "other.py", "x = 1\n", {})
+    editor.nvim.command(f"buffer {editor.tmp / 'rest.py'}")
+    editor.wait("a warm on entering the buffer again", lambda: len(warm_lines(editor, "rest.py")) >= count + 1)
+    assert editor.status()["decode"]["warm"]["requests"] >= count

@@ -144,3 +144,9 @@ def test_output_log_has_server_lines_at_their_level_and_no_errors(session: Sessi
 
 def test_server_log_has_what_the_server_received(session: Session) -> None:
     assert " INFO " in session.server_log, session.server_log[-2000:]
+
+
+def test_the_extension_warms_the_resting_cursor(session: Session) -> None:
+    """The cursor rested in the opened file: the extension sent ``codellama/warm`` and the server took it."""
+    warm = [line for line in session.server_log.splitlines() if " warm file://" in line]
+    assert warm, session.server_log[-2000:]

@@ -33,6 +33,7 @@ import {
   userSettings,
 } from './settings';
 import { pollDelayMs, StatusModel } from './status';
+import { Place, WARM_METHOD, Warmer } from './warm';
 
 const STATUS_METHOD = 'codellama/status';
 const TOGGLE_COMMAND = 'codellama-ls.toggle';
@@ -55,6 +56,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand(EXPLAIN_COMMAND, () => session?.explain()),
     vscode.workspace.onDidChangeConfiguration((e) => session?.onConfigurationChanged(e)),
     vscode.workspace.onDidChangeTextDocument((e) => session?.onDocumentChanged(e)),
+    vscode.window.onDidChangeTextEditorSelection((e) => session?.onSelectionChanged(e)),
+    vscode.window.onDidChangeActiveTextEditor((e) => session?.onActiveEditorChanged(e)),
   );
   await session.start();
 }
@@ -85,6 +88,13 @@ class Session implements vscode.Disposable {
   private readonly defaults: ServerSettings;
   private readonly model = new StatusModel(config().get<boolean>('enable', true));
   private client: LanguageClient | undefined;
+  /** `codellama/warm` where the cursor rests: the server computes that place's prompt ahead. */
+  private readonly warmer = new Warmer((params) => {
+    const client = this.client;
+    if (client?.isRunning() && config().get<boolean>('enable', true)) {
+      client.sendNotification(WARM_METHOD, params).catch(() => undefined); // only a hint: a lost one costs nothing
+    }
+  });
   /** What the server was last told (initializationOptions plus changes since). */
   private sent: ServerSettings = {};
   private pollTimer: NodeJS.Timeout | undefined;
@@ -305,6 +315,36 @@ class Session implements vscode.Disposable {
   }
 
   /** A word or line of the shown suggestion inserted at once: tell the server (accept.ts). */
+  onSelectionChanged(event: vscode.TextEditorSelectionChangeEvent): void {
+    const place = this.placeOf(event.textEditor);
+    if (place) {
+      this.warmer.moved(place);
+    } else {
+      this.warmer.cancel();
+    }
+  }
+
+  onActiveEditorChanged(editor: vscode.TextEditor | undefined): void {
+    const place = editor && this.placeOf(editor);
+    if (place) {
+      this.warmer.entered(place);
+    } else {
+      this.warmer.cancel();
+    }
+  }
+
+  /** The cursor of `editor` as the server names it; none for a selection or a document it does not see. */
+  private placeOf(editor: vscode.TextEditor): Place | undefined {
+    const client = this.client;
+    const doc = editor.document;
+    if (!client?.isRunning() || !['file', 'untitled'].includes(doc.uri.scheme) || !editor.selection.isEmpty) {
+      return undefined;
+    }
+    const active = editor.selection.active;
+    const uri = client.code2ProtocolConverter.asUri(doc.uri);
+    return { uri, version: doc.version, line: active.line, character: active.character };
+  }
+
   onDocumentChanged(event: vscode.TextDocumentChangeEvent): void {
     const shown = this.shown;
     if (!shown || event.document.uri.toString() !== shown.uri || event.contentChanges.length === 0) {
@@ -376,6 +416,7 @@ class Session implements vscode.Disposable {
 
   dispose(): void {
     this.stopPolling();
+    this.warmer.dispose();
     this.item.dispose();
     this.output.dispose();
   }

@@ -5,6 +5,7 @@
 local instruct = require("codellama_ls.actions")
 local ghost = require("codellama_ls.ghost")
 local text = require("codellama_ls.text")
+local warm = require("codellama_ls.warm")
 
 local api = vim.api
 local NAME = "codellama_ls"
@@ -41,6 +42,9 @@ local defaults = {
     next = "<M-]>", -- the next of several suggestions (asks for several when one is shown)
     prev = "<M-[>", -- the previous one
   },
+  -- Tell the server where the cursor rests (after delay_ms, and on entering a buffer), so the
+  -- first suggestion there does not wait for the model to read the whole file (`codellama/warm`).
+  warm = { enabled = true, delay_ms = 300 },
   on_attach = nil, ---@type fun(client: vim.lsp.Client, bufnr: integer)?
 }
 
@@ -260,6 +264,10 @@ local function on_attach(client, bufnr)
       vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = M.config.completion.autotrigger })
     end
   end
+  if M.config.warm.enabled then
+    warm.delay_ms = M.config.warm.delay_ms
+    warm.attach(bufnr, client.id)
+  end
   map_keys(bufnr)
   if M.config.on_attach then
     M.config.on_attach(client, bufnr)
@@ -269,6 +277,7 @@ end
 local function on_detach(bufnr)
   attached[bufnr] = nil
   ghost.detach(bufnr)
+  warm.detach(bufnr)
 end
 
 -- -- server requests ----------------------------------------------------------------------
