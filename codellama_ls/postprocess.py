@@ -45,6 +45,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 from codellama_ls.documents import Cursor
+from codellama_ls.lines import DEFAULT_INDENT_WIDTH, TAB_WIDTH, detect_indent
 
 _OPEN = "([{"
 _CLOSE = ")]}"
@@ -66,7 +67,6 @@ _BLOCK_OPENERS = (":", "{")
 # A line ending like this continues on the next line (no statement ends there).
 _CONTINUES = (*_OPENERS, ",", "\\", "=", "+", "-", "*", "/", "|", "&", ".", "?")
 
-TAB_WIDTH = 4
 MIN_CHARS = 1  # a suggestion must add at least this many non-blank characters (`0`, `*`, `}` are answers)
 MAX_BLOCK = 8  # longest block (in lines) the repetition filter looks for
 # A loop inside one line: a unit with a letter or digit in it (rulers like `# -----` are
@@ -233,26 +233,10 @@ class Context:
     def indent_style(self) -> tuple[bool | None, int]:
         """(uses tabs, spaces per level); tabs is None when nothing near the cursor is indented."""
         before = self.prefix[-_STYLE_LINES * 80 :].split("\n")[-_STYLE_LINES:]
-        lines = [*before, *self.next_lines]
-        tabs = sum(1 for line in lines if line.startswith("\t") and line.strip())
-        spaced = [len(line) - len(line.lstrip(" ")) for line in lines if line.startswith(" ") and line.strip()]
-        unit = _DEFAULT_UNIT.get(self.language_id, 4)
-        deltas: dict[int, int] = {}
-        previous = 0
-        for line in lines:
-            if not line.strip() or line.startswith("\t"):
-                continue
-            width = len(line) - len(line.lstrip(" "))
-            if width != previous and abs(width - previous) in (2, 3, 4, 8):
-                deltas[abs(width - previous)] = deltas.get(abs(width - previous), 0) + 1
-            previous = width
-        if deltas:
-            unit = max(deltas, key=lambda d: (deltas[d], -d))
-        if tabs or spaced:
-            return tabs > len(spaced), unit
-        if self.language_id in _TAB_LANGUAGES:
-            return True, unit
-        return None, unit
+        style = detect_indent([*before, *self.next_lines], _DEFAULT_UNIT.get(self.language_id, DEFAULT_INDENT_WIDTH))
+        if style.tabs is None and self.language_id in _TAB_LANGUAGES:
+            return True, style.width
+        return style.tabs, style.width
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 import tree_sitter
 
 from codellama_ls import syntax
-from codellama_ls.actions.text import detect_eol, detect_unit, indent_of, split_lines
+from codellama_ls.actions.text import detect_unit
+from codellama_ls.lines import detect_eol, indent_of, split_lines
 from codellama_ls.syntax import node_text
 
 # Language keys; one tree-sitter grammar each.
