@@ -116,7 +116,20 @@ def test_no_import_cycles() -> None:
 FLOORS: tuple[frozenset[str], ...] = (
     # foundation: settings, documents, text and language facts, tokenizers, messages to the user
     frozenset(
-        {"", "redact", "hub", "config", "notify", "progress", "lines", "documents", "syntax", "tokens", "token_memo"}
+        {
+            "",
+            "redact",
+            "hub",
+            "config",
+            "notify",
+            "progress",
+            "lines",
+            "languages",
+            "documents",
+            "syntax",
+            "tokens",
+            "token_memo",
+        }
     ),
     # what goes into a prompt: context from other files, FIM ids, text and chat forms
     frozenset({"context", "prompt", "textprompt", "instruct"}),
