@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
+from codellama_ls.lines import EOL
+
 log = logging.getLogger(__name__)
 
-_EOL = re.compile(r"\r\n|\n|\r")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a str holds a valid pair as one code point
 
 
@@ -171,7 +172,7 @@ def _split(text: str) -> tuple[list[str], list[str]]:
     lines: list[str] = []
     eols: list[str] = []
     pos = 0
-    for match in _EOL.finditer(text):
+    for match in EOL.finditer(text):
         lines.append(text[pos : match.start()])
         eols.append(match.group())
         pos = match.end()

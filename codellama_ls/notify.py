@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable
 
 from lsprotocol import types
 
-from codellama_ls.engines.base import ProgressFn
-
 log = logging.getLogger(__name__)
+
+# Progress of one long step: a message and a percentage (None when unknown). It lives here, below the
+# engines, because engines report through it and nothing here may import an engine.
+ProgressFn = Callable[[str, "int | None"], None]
 
 ShowFn = Callable[[str, types.MessageType], None]
 ProgressFactory = Callable[[], Awaitable[ProgressFn | None]]

@@ -45,6 +45,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 from codellama_ls.documents import Cursor
+from codellama_ls.languages import LANGUAGES
+from codellama_ls.lines import DEFAULT_INDENT_WIDTH, TAB_WIDTH, detect_indent
 
 _OPEN = "([{"
 _CLOSE = ")]}"
@@ -66,7 +68,6 @@ _BLOCK_OPENERS = (":", "{")
 # A line ending like this continues on the next line (no statement ends there).
 _CONTINUES = (*_OPENERS, ",", "\\", "=", "+", "-", "*", "/", "|", "&", ".", "?")
 
-TAB_WIDTH = 4
 MIN_CHARS = 1  # a suggestion must add at least this many non-blank characters (`0`, `*`, `}` are answers)
 MAX_BLOCK = 8  # longest block (in lines) the repetition filter looks for
 # A loop inside one line: a unit with a letter or digit in it (rulers like `# -----` are
@@ -92,21 +93,14 @@ TAIL_LONG = 3
 TAIL_SAME = 24  # one character repeated this long at the very end (`1000000000000000000000000...`)
 _RUNS = [re.compile(rf"(.{{{k}}})\1{{2,}}") for k in range(1, LOOP_UNIT + 1)]  # a unit three times or more
 _STYLE_LINES = 400  # lines around the cursor used to detect the indentation style
-# Indentation unit when the document has no indented line yet.
-_DEFAULT_UNIT = {"javascript": 2, "javascriptreact": 2, "typescript": 2, "typescriptreact": 2, "json": 2, "yaml": 2}
-_TAB_LANGUAGES = ("go", "makefile")
-# Line comments by language id; a language not listed gets both markers.
-_HASH_COMMENTS = (
-    "python", "shellscript", "sh", "bash", "zsh", "fish", "ruby", "perl", "r", "yaml", "toml", "makefile",
-    "dockerfile", "powershell", "elixir", "julia", "nim", "coffeescript", "cmake", "tcl", "gdscript", "nix",
-)  # fmt: skip
-_SLASH_COMMENTS = (
-    "c", "cpp", "cuda-cpp", "objective-c", "objective-cpp", "csharp", "java", "kotlin", "scala", "groovy",
-    "swift", "dart", "go", "rust", "zig", "javascript", "javascriptreact", "typescript", "typescriptreact",
-    "jsonc", "proto", "solidity",
-)  # fmt: skip
+# Indentation unit (in spaces) when the document has no indented line yet; languages that indent with tabs.
+_DEFAULT_UNIT = {i: len(lang.indent) for lang in LANGUAGES for i in lang.ids if lang.indent and lang.indent != "\t"}
+_TAB_LANGUAGES = tuple(i for lang in LANGUAGES for i in lang.ids if lang.indent == "\t")
+# Line comments by language id; a language not listed (or with other markers) gets both.
+_HASH_COMMENTS = tuple(i for lang in LANGUAGES for i in lang.ids if lang.comments == ("#",))
+_SLASH_COMMENTS = tuple(i for lang in LANGUAGES for i in lang.ids if lang.comments == ("//",))
 # Languages with no line comment (`#` is a Markdown heading, a CSS id).
-_NO_LINE_COMMENTS = ("markdown", "mdx", "plaintext", "text", "html", "xml", "css", "json", "csv", "restructuredtext")
+_NO_LINE_COMMENTS = tuple(i for lang in LANGUAGES for i in lang.ids if not lang.comments)
 _MARKDOWN = ("markdown", "mdx")
 # A Markdown code fence line: what chat-tuned models write around (or after) code.
 _FENCE = re.compile(r"[ \t]*(?:```|~~~)")
@@ -233,26 +227,10 @@ class Context:
     def indent_style(self) -> tuple[bool | None, int]:
         """(uses tabs, spaces per level); tabs is None when nothing near the cursor is indented."""
         before = self.prefix[-_STYLE_LINES * 80 :].split("\n")[-_STYLE_LINES:]
-        lines = [*before, *self.next_lines]
-        tabs = sum(1 for line in lines if line.startswith("\t") and line.strip())
-        spaced = [len(line) - len(line.lstrip(" ")) for line in lines if line.startswith(" ") and line.strip()]
-        unit = _DEFAULT_UNIT.get(self.language_id, 4)
-        deltas: dict[int, int] = {}
-        previous = 0
-        for line in lines:
-            if not line.strip() or line.startswith("\t"):
-                continue
-            width = len(line) - len(line.lstrip(" "))
-            if width != previous and abs(width - previous) in (2, 3, 4, 8):
-                deltas[abs(width - previous)] = deltas.get(abs(width - previous), 0) + 1
-            previous = width
-        if deltas:
-            unit = max(deltas, key=lambda d: (deltas[d], -d))
-        if tabs or spaced:
-            return tabs > len(spaced), unit
-        if self.language_id in _TAB_LANGUAGES:
-            return True, unit
-        return None, unit
+        style = detect_indent([*before, *self.next_lines], _DEFAULT_UNIT.get(self.language_id, DEFAULT_INDENT_WIDTH))
+        if style.tabs is None and self.language_id in _TAB_LANGUAGES:
+            return True, style.width
+        return style.tabs, style.width
 
 
 @dataclass(frozen=True)

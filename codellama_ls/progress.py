@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from lsprotocol import types
 
-from codellama_ls.engines.base import ProgressFn
+from codellama_ls.notify import ProgressFn
 
 log = logging.getLogger(__name__)
 

@@ -207,6 +207,21 @@ def is_shut_down(server: LanguageServer) -> bool:
     return bool(server.protocol._shutdown)
 
 
+def plain_params(value: Any) -> Any:
+    """Params of custom methods and command arguments as plain JSON values: pygls hands them over as
+    namedtuple-like objects (``_asdict``), at any depth; dicts, lists and scalars come back unchanged."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: plain_params(v) for k, v in value.items()}
+    asdict = getattr(value, "_asdict", None)
+    if callable(asdict):
+        return {k: plain_params(v) for k, v in asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_params(v) for v in value]
+    return value
+
+
 def structure(server: LanguageServer, data: Any, cls: type[T]) -> T:
     """Params of a custom method as a typed lsprotocol object, with the server's strict converter."""
     result: T = server.protocol._converter.structure(data, cls)

@@ -13,8 +13,10 @@ from functools import cache
 
 from tree_sitter import Language, Node, Parser, Tree
 
-# Grammar names; "tsx" is TypeScript with JSX ("typescriptreact" in LSP language ids).
-GRAMMARS = ("python", "javascript", "typescript", "tsx", "go", "rust", "c", "cpp")
+from codellama_ls import languages
+
+# Grammar names (from the language table); "tsx" is TypeScript with JSX ("typescriptreact" in LSP ids).
+GRAMMARS = languages.GRAMMARS
 
 _local = threading.local()
 

@@ -3,7 +3,8 @@
 - every prompt tokenizer implements ``PromptTokenizer`` (mypy checks the call sites; this
   checks the classes at run time too, so a missing member fails here with its name);
 - the pygls internals ``pygls_adapter.py`` relies on still exist in the installed pygls;
-- the package has no import cycle.
+- the package has no import cycle;
+- no import runs up the floors (``FLOORS``).
 """
 
 from __future__ import annotations
@@ -108,6 +109,68 @@ def test_no_import_cycles() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name)
+
+
+# The floors of the house, bottom first: a module may import its own floor and the floors below, never
+# one above. A new top-level module or package must be given a floor here.
+FLOORS: tuple[frozenset[str], ...] = (
+    # foundation: settings, documents, text and language facts, tokenizers, messages to the user
+    frozenset(
+        {
+            "",
+            "redact",
+            "hub",
+            "config",
+            "notify",
+            "progress",
+            "lines",
+            "languages",
+            "documents",
+            "syntax",
+            "tokens",
+            "token_memo",
+        }
+    ),
+    # what goes into a prompt: context from other files, FIM ids, text and chat forms
+    frozenset({"context", "prompt", "textprompt", "instruct"}),
+    # engines and the steps around them
+    frozenset({"engines", "scheduler", "postprocess", "cache", "health", "acceptance"}),
+    # the completion pipeline
+    frozenset({"completion"}),
+    # code actions and the protocol helpers they share with the server
+    frozenset({"actions", "pygls_adapter", "jsonrpc", "stdio", "replies"}),
+    # the edges: the LSP server, the command line, the evaluation harness
+    frozenset({"server", "cli", "__main__", "evaluate"}),
+)
+
+
+def _floor_of(module: str) -> int:
+    """The floor of ``codellama_ls.<top>...`` by its top-level module or package."""
+    top = module.split(".")[1] if "." in module else ""
+    for floor, names in enumerate(FLOORS):
+        if top in names:
+            return floor
+    raise AssertionError(f"codellama_ls.{top} has no floor: add it to FLOORS in tests/test_contracts.py")
+
+
+def test_no_import_runs_up_the_floors() -> None:
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = ".".join(("codellama_ls", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+        floor = _floor_of(name)
+        for imported in sorted(_imports(path)):
+            if imported == "codellama_ls.__version__":
+                continue
+            if _floor_of(imported) > floor:
+                wrong.append(f"{name} (floor {floor}) imports {imported} (floor {_floor_of(imported)})")
+    assert not wrong, "imports run up the floors:\n" + "\n".join(wrong)
+
+
+def test_the_floors_test_sees_an_upward_import() -> None:
+    assert _floor_of("codellama_ls.notify") < _floor_of("codellama_ls.engines.base")
+    assert _floor_of("codellama_ls.context.lsp") < _floor_of("codellama_ls.completion")
+    with pytest.raises(AssertionError, match="no floor"):
+        _floor_of("codellama_ls.not_a_module")
 
 
 class _NullWriter:

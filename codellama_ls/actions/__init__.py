@@ -39,7 +39,6 @@ from codellama_ls.actions.text import (
     FileChange,
     TextEdit,
     apply_edits,
-    detect_eol,
 )
 from codellama_ls.actions.unittests import (
     Exists,
@@ -52,6 +51,7 @@ from codellama_ls.actions.unittests import (
     tests_target,
 )
 from codellama_ls.instruct import Message
+from codellama_ls.lines import detect_eol
 
 __all__ = [
     "LANGUAGES",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from codellama_ls.actions.syntax import FENCE_TAGS, JS_FAMILY, parses_cleanly
-from codellama_ls.actions.text import indent_of, split_lines
+from codellama_ls.lines import indent_of, split_lines
 
 EOS_TEXT = "</s>"
 # How many lines of prose an unfenced answer may have before or after its code.

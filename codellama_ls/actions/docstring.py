@@ -20,7 +20,8 @@ from codellama_ls.actions.syntax import (
     python_docstring,
 )
 from codellama_ls.actions.syntax import definitions as all_definitions
-from codellama_ls.actions.text import AnswerError, TextEdit, columns, indent_of, line_edits, reindent
+from codellama_ls.actions.text import AnswerError, TextEdit, line_edits, reindent
+from codellama_ls.lines import columns, indent_of
 from codellama_ls.syntax import node_text
 
 

@@ -37,6 +37,7 @@ from codellama_ls.documents import Document, PositionError, units
 from codellama_ls.engines.base import EngineError
 from codellama_ls.instruct import parse_messages
 from codellama_ls.progress import WorkDoneProgress, work_done_token
+from codellama_ls.pygls_adapter import plain_params
 from codellama_ls.tokens import TokenizerNotFound
 
 
@@ -150,7 +151,7 @@ def _json_range(r: types.Range) -> dict[str, Any]:
 
 def parse_request(data: Any, *, kind: str | None = None, what: str = "the action") -> Request:
     """A request from ``data`` JSON; InvalidParams when it is not one."""
-    data = _plain(data)
+    data = plain_params(data)
     if not isinstance(data, Mapping):
         raise JsonRpcInvalidParams(f"{what} needs an object with uri and range")
     kind = kind or data.get("kind")
@@ -174,17 +175,6 @@ def parse_request(data: Any, *, kind: str | None = None, what: str = "the action
     except Exception as exc:
         raise JsonRpcInvalidParams(f"{what}: {exc}") from exc
     return Request(uri, cast(ActionKind, kind), rng, version, diagnostic, instruction)
-
-
-def _plain(value: Any) -> Any:
-    """Params of custom methods and command arguments may come as namedtuple-like objects; undo that."""
-    if isinstance(value, dict) or value is None:
-        return {k: _plain(v) for k, v in value.items()} if isinstance(value, dict) else value
-    if hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _document(ls: CodeLlamaServer, uri: str) -> Document:
@@ -299,7 +289,7 @@ async def explain_command(ls: CodeLlamaServer, args: Any) -> dict[str, Any] | No
 
 async def instruct_prompt(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
     """``codellama/instructPrompt`` ``{messages}`` → ``{ids, text, truncated}``, without running a model."""
-    data = _plain(params)
+    data = plain_params(params)
     try:
         messages = parse_messages(data.get("messages") if isinstance(data, Mapping) else None)
         prompt = await ls.actions.chat_prompt(messages)

@@ -31,7 +31,8 @@ from codellama_ls.actions.syntax import (
     make_target,
     statement_at,
 )
-from codellama_ls.actions.text import AnswerError, TextEdit, indent_of, line_edits, reindent
+from codellama_ls.actions.text import AnswerError, TextEdit, line_edits, reindent
+from codellama_ls.lines import indent_of
 
 # A function longer than this is not rewritten whole by Fix (the answer would not fit
 # ``instructMaxNewTokens``, 512 by default, at about 10 tokens a line); its statement is.

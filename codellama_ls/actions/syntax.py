@@ -14,55 +14,23 @@ from pathlib import Path
 
 import tree_sitter
 
+from codellama_ls import languages as table
 from codellama_ls import syntax
-from codellama_ls.actions.text import detect_eol, detect_unit, indent_of, split_lines
+from codellama_ls.actions.text import detect_unit
+from codellama_ls.lines import detect_eol, indent_of, split_lines
 from codellama_ls.syntax import node_text
 
-# Language keys; one tree-sitter grammar each.
-LANGUAGES = ("python", "javascript", "typescript", "tsx", "go", "rust")
+# Language keys: the tree-sitter grammar of each language of the table that has code actions.
+_ACTIONS = tuple(lang for lang in table.LANGUAGES if lang.actions and lang.grammar)
+LANGUAGES = tuple(lang.grammar for lang in _ACTIONS if lang.grammar)
 JS_FAMILY = ("javascript", "typescript", "tsx")
 
-_LANGUAGE_IDS = {
-    "python": "python",
-    "javascript": "javascript",
-    "javascriptreact": "javascript",
-    "typescript": "typescript",
-    "typescriptreact": "tsx",
-    "go": "go",
-    "rust": "rust",
-}
-_EXTENSIONS = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-    ".tsx": "tsx",
-    ".go": "go",
-    ".rs": "rust",
-}
+_LANGUAGE_IDS = {language_id: lang.grammar for lang in _ACTIONS if lang.grammar for language_id in lang.ids}
+_EXTENSIONS = {ext: lang.grammar for lang in _ACTIONS if lang.grammar for ext in lang.extensions}
 # Fence tags a model may use for each language (a JS/TS target accepts either family member).
-FENCE_TAGS = {
-    "python": ("python", "py", "python3", "py3"),
-    "javascript": ("javascript", "js", "jsx", "node", "mjs"),
-    "typescript": ("typescript", "ts", "tsx"),
-    "tsx": ("tsx", "typescript", "ts", "jsx"),
-    "go": ("go", "golang"),
-    "rust": ("rust", "rs"),
-}
-DISPLAY_NAMES = {
-    "python": "Python",
-    "javascript": "JavaScript",
-    "typescript": "TypeScript",
-    "tsx": "TypeScript",
-    "go": "Go",
-    "rust": "Rust",
-}
-_DEFAULT_UNIT = {"go": "\t", "javascript": "  ", "typescript": "  ", "tsx": "  "}
+FENCE_TAGS = {lang.grammar: lang.fences for lang in _ACTIONS if lang.grammar}
+DISPLAY_NAMES = {lang.grammar: lang.name for lang in _ACTIONS if lang.grammar}
+_DEFAULT_UNIT = {lang.grammar: lang.indent for lang in _ACTIONS if lang.grammar and lang.indent}
 
 
 def language_key(language_id: str | None, path: str | Path | None = None) -> str | None:

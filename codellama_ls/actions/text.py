@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from codellama_ls.lines import DEFAULT_INDENT_WIDTH, TAB_WIDTH, columns, detect_indent, indent_of
+
 
 @dataclass(frozen=True)
 class TextEdit:
@@ -47,25 +49,6 @@ class AnswerError(ValueError):
     """The model's answer holds nothing usable for this action (the message says what was missing)."""
 
 
-def detect_eol(text: str) -> str:
-    """The document's line ending: the first one it uses (LF for a one-line document)."""
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            return "\n"
-        if ch == "\r":
-            return "\r\n" if text[i + 1 : i + 2] == "\n" else "\r"
-    return "\n"
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines without their endings, split on LF, CRLF and CR only (as LSP counts lines)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
-def to_lf(text: str) -> str:
-    return "\n".join(split_lines(text))
-
-
 def apply_edits(text: str, edits: Sequence[TextEdit]) -> str:
     """Apply non-overlapping edits to ``text`` (any line endings), as an editor would."""
     starts = [0]
@@ -93,40 +76,10 @@ def apply_edits(text: str, edits: Sequence[TextEdit]) -> str:
 
 # -- indentation --------------------------------------------------------------------------------
 
-TAB_WIDTH = 4
-
-
-def indent_of(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
-def columns(indent: str) -> int:
-    return sum(TAB_WIDTH if ch == "\t" else 1 for ch in indent)
-
 
 def detect_unit(lines: Sequence[str], default: str = "    ") -> str:
-    """One indentation level of these lines: a tab, or the most common step of spaces."""
-    tabs = spaces = 0
-    steps: dict[int, int] = {}
-    previous = 0
-    for line in lines:
-        if not line.strip():
-            continue
-        indent = indent_of(line)
-        if indent.startswith("\t"):
-            tabs += 1
-        elif indent:
-            spaces += 1
-            step = len(indent) - previous
-            if step > 0:
-                steps[step] = steps.get(step, 0) + 1
-        previous = len(indent) if not indent.startswith("\t") else previous
-    if tabs > spaces:
-        return "\t"
-    if steps:
-        step = max(steps, key=lambda s: (steps[s], -s))
-        return " " * step
-    return default
+    """One indentation level of these lines (``lines.detect_indent``); ``default`` when none is indented."""
+    return detect_indent(lines, DEFAULT_INDENT_WIDTH if default == "\t" else len(default)).unit(default)
 
 
 def reindent(lines: Sequence[str], base: str, unit: str, *, from_cols: int | None = None) -> list[str]:

@@ -33,7 +33,8 @@ from codellama_ls.actions.syntax import (
     definitions,
     top_units,
 )
-from codellama_ls.actions.text import AnswerError, FileChange, TextEdit, indent_of, reindent
+from codellama_ls.actions.text import AnswerError, FileChange, TextEdit, reindent
+from codellama_ls.lines import indent_of
 from codellama_ls.syntax import node_text
 
 Exists = Callable[[Path], bool]

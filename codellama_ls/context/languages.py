@@ -1,15 +1,17 @@
 """Which language a file is in, how it writes a line comment, and which grammar parses it.
 
-One table serves the index (which files are worth indexing), the import resolver (which
-grammar to parse with) and the renderer (how to turn a snippet into comments of the edited
-file's language). Languages without a grammar still get similar-code snippets from other open
-documents of their family.
+A view of ``codellama_ls/languages.py`` for context; it serves the index (which files are worth
+indexing), the import resolver (which grammar to parse with) and the renderer (how to turn a
+snippet into comments of the edited file's language). Languages without a grammar still get
+similar-code snippets from other open documents of their family.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+
+from codellama_ls import languages as table
 
 
 @dataclass(frozen=True)
@@ -21,53 +23,17 @@ class Lang:
     parsed: bool = False  # definitions and imports are resolved (a tree-sitter grammar exists)
 
 
-_LANGS = (
-    Lang("python", "python", "#", (".py", ".pyi"), parsed=True),
-    Lang("javascript", "js", "//", (".js", ".jsx", ".mjs", ".cjs"), parsed=True),
-    Lang("typescript", "js", "//", (".ts", ".mts", ".cts"), parsed=True),
-    Lang("typescriptreact", "js", "//", (".tsx",), parsed=True),
-    Lang("go", "go", "//", (".go",), parsed=True),
-    Lang("rust", "rust", "//", (".rs",), parsed=True),
-    Lang("c", "c", "//", (".c", ".h"), parsed=True),
-    Lang("cpp", "c", "//", (".cc", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".h++", ".ipp"), parsed=True),
-    Lang("java", "java", "//", (".java",)),
-    Lang("kotlin", "kotlin", "//", (".kt", ".kts")),
-    Lang("csharp", "csharp", "//", (".cs",)),
-    Lang("swift", "swift", "//", (".swift",)),
-    Lang("scala", "scala", "//", (".scala",)),
-    Lang("php", "php", "//", (".php",)),
-    Lang("ruby", "ruby", "#", (".rb",)),
-    Lang("shellscript", "shell", "#", (".sh", ".bash", ".zsh")),
-    Lang("perl", "perl", "#", (".pl", ".pm")),
-    Lang("r", "r", "#", (".r",)),
-    Lang("julia", "julia", "#", (".jl",)),
-    Lang("lua", "lua", "--", (".lua",)),
-    Lang("sql", "sql", "--", (".sql",)),
-    Lang("haskell", "haskell", "--", (".hs",)),
-    Lang("elixir", "elixir", "#", (".ex", ".exs")),
-    Lang("dart", "dart", "//", (".dart",)),
-    Lang("zig", "zig", "//", (".zig",)),
+# The table's languages that get context (those with a family), as the index sees them.
+_LANGS = tuple(
+    Lang(lang.id, lang.family, lang.comments[0] if lang.comments else None, lang.extensions, lang.grammar is not None)
+    for lang in table.LANGUAGES
+    if lang.family is not None
 )
 
 LANGUAGES: dict[str, Lang] = {lang.key: lang for lang in _LANGS}
 _BY_EXTENSION = {ext: lang.key for lang in _LANGS for ext in lang.extensions}
 # LSP language ids that differ from our keys.
-_ALIASES = {
-    "javascriptreact": "javascript",
-    "typescriptreact": "typescriptreact",
-    "tsx": "typescriptreact",
-    "jsx": "javascript",
-    "c++": "cpp",
-    "objective-c": "c",
-    "objective-cpp": "cpp",
-    "cuda-cpp": "cpp",
-    "sh": "shellscript",
-    "bash": "shellscript",
-    "zsh": "shellscript",
-    "py": "python",
-    "golang": "go",
-    "rs": "rust",
-}
+_ALIASES = {alias: lang.key for lang in _LANGS for alias in table.BY_ID[lang.key].aliases}
 # A ``.h`` file is parsed with the C++ grammar when the project is C++: it parses C as well.
 HEADER_EXTENSIONS = (".h", ".hh", ".hpp", ".hxx", ".h++")
 

@@ -11,17 +11,26 @@ from typing import Any, Protocol
 
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService
-from codellama_ls.context.service import watch_globs
+from codellama_ls.context.service import ProjectContext, watch_globs
 
 log = logging.getLogger(__name__)
+
+
+class HasContext(Protocol):
+    """The part of the completion service file watching reads (typed here so context never imports
+    ``completion``, which sits above it)."""
+
+    @property
+    def context(self) -> ProjectContext: ...
 
 
 class WatchingServer(Protocol):
     """What registering file watching needs from the server."""
 
     watching: bool
-    service: CompletionService
+
+    @property
+    def service(self) -> HasContext: ...
 
     @property
     def client_capabilities(self) -> types.ClientCapabilities: ...
