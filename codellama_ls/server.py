@@ -260,7 +260,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @guarded(dict)
     async def prompt(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
         try:
-            pos = pygls_adapter.structure(ls, _as_dict(params), types.TextDocumentPositionParams)
+            pos = pygls_adapter.structure(ls, pygls_adapter.plain_params(params), types.TextDocumentPositionParams)
         except Exception as exc:
             reason = describe_error(exc)
             raise JsonRpcInvalidParams(f"{PROMPT_METHOD} needs textDocument and position: {reason}") from exc
@@ -278,7 +278,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     def warm(ls: CodeLlamaServer, params: Any) -> None:
         """A notification has no answer: bad params are logged (one line) and change nothing."""
         try:
-            pos = pygls_adapter.structure(ls, _as_dict(params), types.TextDocumentPositionParams)
+            pos = pygls_adapter.structure(ls, pygls_adapter.plain_params(params), types.TextDocumentPositionParams)
         except Exception as exc:
             log.warning("warm ignored: %s needs textDocument and position: %s", WARM_METHOD, describe_error(exc))
             return
@@ -403,14 +403,3 @@ def _accepted_arguments(args: tuple[Any, ...]) -> tuple[str, str, int]:
             f"{ACCEPTED_COMMAND} takes [item id, kind ({', '.join(KINDS)}), accepted length (an integer)]"
         )
     return item, kind, length
-
-
-def _as_dict(params: Any) -> Any:
-    """pygls hands params of custom methods over as namedtuple-like objects; undo that."""
-    if isinstance(params, dict) or params is None:
-        return params
-    if hasattr(params, "_asdict"):
-        return {k: _as_dict(v) for k, v in params._asdict().items()}
-    if isinstance(params, (list, tuple)):
-        return [_as_dict(v) for v in params]
-    return params

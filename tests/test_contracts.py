@@ -138,7 +138,7 @@ FLOORS: tuple[frozenset[str], ...] = (
     # the completion pipeline
     frozenset({"completion"}),
     # code actions and the protocol helpers they share with the server
-    frozenset({"actions", "pygls_adapter", "jsonrpc", "stdio", "replies"}),
+    frozenset({"actions", "pygls_adapter", "jsonrpc", "stdio", "replies", "lsplog"}),
     # the edges: the LSP server, the command line, the evaluation harness
     frozenset({"server", "cli", "__main__", "evaluate"}),
 )

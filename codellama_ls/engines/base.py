@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codellama_ls.config import Settings
+from codellama_ls.notify import ProgressFn as ProgressFn  # engines and callers name it from here too
 from codellama_ls.prompt import Prompt
 from codellama_ls.tokens import PromptTokenizer
 
@@ -35,8 +36,6 @@ class Cancelled(Exception):
 
 # Decides from the text generated so far whether the suggestion is complete.
 StopCheck = Callable[[str], bool]
-# Reports load progress: (message, percentage or None).
-ProgressFn = Callable[[str, "int | None"], None]
 
 
 # Sampling of the suggestions after the first when the user's temperature is 0 (greedy): the
