@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 from lsprotocol import types
 
+from codellama_ls import redact
+
 # Records logged before the client's `initialize` arrives wait here (the specification allows
 # no notification before it); the oldest are dropped past this many.
 BACKLOG = 200
@@ -40,6 +42,18 @@ def message_type(level: int) -> types.MessageType:
     return types.MessageType.Debug
 
 
+class _ClientFormat(logging.Formatter):
+    """One line a record for the editor: no traceback (the log file keeps it), no paths, no tokens,
+    since whatever reaches the client may be shown, copied or shared."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.name}: {record.getMessage()}"
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            text += f" ({type(exc).__name__}; the log file has the details)"
+        return redact.without_paths(redact.mask(text))
+
+
 class ClientLog(logging.Handler):
     """A logging handler that sends records to the editor through ``send`` once connected.
 
@@ -49,7 +63,7 @@ class ClientLog(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        self.setFormatter(_ClientFormat())
         self._send: SendFn | None = None
         self._backlog: collections.deque[tuple[types.MessageType, str]] = collections.deque(maxlen=BACKLOG)
         self._guard = threading.Lock()
