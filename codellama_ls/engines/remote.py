@@ -276,18 +276,17 @@ class RemoteEngine(Engine):
             reasons += other.reasons
             generated += other.new_tokens
         prefill = samples.prompt_eval if samples.prompt_eval is not None else samples.prompt_tokens
-        return self.record(
-            GenerationResult(
-                text=texts[0],
-                new_tokens=generated,
-                prefill_tokens=prefill,
-                prompt_tokens=samples.prompt_tokens,
-                stop_reason=reasons[0],
-                seconds=time.perf_counter() - started,
-                texts=texts,
-                stop_reasons=reasons,
-            )
+        result = GenerationResult(
+            text=texts[0],
+            new_tokens=generated,
+            prefill_tokens=prefill,
+            prompt_tokens=samples.prompt_tokens,
+            stop_reason=reasons[0],
+            seconds=time.perf_counter() - started,
+            texts=texts,
+            stop_reasons=reasons,
         )
+        return self.record(result) if req.counted else result  # a prefetch is not a generation asked for
 
     def _join(
         self,
