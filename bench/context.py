@@ -53,11 +53,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from codellama_ls.context.files import path_to_uri  # noqa: E402
 from codellama_ls.context.index import WorkspaceIndex  # noqa: E402
 from codellama_ls.context.provider import ContextProvider  # noqa: E402
 from codellama_ls.context.render import comment_line  # noqa: E402
-from codellama_ls.prompt import build_prompt  # noqa: E402
+from codellama_ls.documents import path_to_uri  # noqa: E402
+from codellama_ls.prompt.fim import build_prompt  # noqa: E402
 
 DEFAULT_TOKENIZER = ROOT.parent / "shared" / "codellama-tokenizer"
 CACHE = ROOT / "bench" / ".cache"
@@ -517,8 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.index_worker:
         index_worker(args.index_worker)
         return 0
-    from codellama_ls.token_memo import MemoTokenizer
-    from codellama_ls.tokens import CodeTokenizer
+    from codellama_ls.prompt.memo import MemoTokenizer
+    from codellama_ls.prompt.tokens import CodeTokenizer
 
     if not (Path(args.tokenizer) / "tokenizer.json").is_file():
         print(f"no Code Llama tokenizer at {args.tokenizer} (--tokenizer DIR)", file=sys.stderr)

@@ -422,8 +422,8 @@ def run_naive(model_dir: Path, records: list[Record], settings: dict) -> list[di
     import torch
     from transformers import AutoModelForCausalLM
 
-    from codellama_ls.prompt import build_prompt, prompt_budget
-    from codellama_ls.tokens import CodeTokenizer
+    from codellama_ls.prompt.fim import build_prompt, prompt_budget
+    from codellama_ls.prompt.tokens import CodeTokenizer
 
     torch.set_num_threads(settings["threads"])
     tok = CodeTokenizer.load(str(model_dir))
@@ -468,8 +468,8 @@ def replay_orders(model_dir: Path, records: list[Record], settings: dict) -> lis
     from codellama_ls.config import Settings
     from codellama_ls.engines.base import GenerationRequest
     from codellama_ls.engines.local import LocalEngine
-    from codellama_ls.prompt import build_prompt, prompt_budget
-    from codellama_ls.token_memo import MemoTokenizer
+    from codellama_ls.prompt.fim import build_prompt, prompt_budget
+    from codellama_ls.prompt.memo import MemoTokenizer
 
     torch.set_num_threads(settings["threads"])
     engine = LocalEngine(Settings(model=str(model_dir), device="cpu"))
@@ -521,8 +521,8 @@ def replay_lookup(model_dir: Path, records: list[Record], settings: dict, limit:
     from codellama_ls.config import Settings
     from codellama_ls.engines.base import GenerationRequest
     from codellama_ls.engines.local import LocalEngine
-    from codellama_ls.prompt import build_prompt, prompt_budget
-    from codellama_ls.token_memo import MemoTokenizer
+    from codellama_ls.prompt.fim import build_prompt, prompt_budget
+    from codellama_ls.prompt.memo import MemoTokenizer
 
     torch.set_num_threads(settings["threads"])
     engine = LocalEngine(Settings(model=str(model_dir), device="cpu"))

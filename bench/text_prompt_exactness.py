@@ -4,7 +4,7 @@
     python bench/text_prompt_exactness.py --quick    # every tenth case (CI)
 
 "Before" sends the plain text form; "after" is what the `tgi` engine sends
-(:func:`codellama_ls.textprompt.text_prompt`). Each text is tokenized the way TGI does it
+(:func:`codellama_ls.prompt.text.text_prompt`). Each text is tokenized the way TGI does it
 (the model's tokenizer.json, BOS added) and compared with the vectors' psm/spm ids.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout: use its codellama_ls
 
-from codellama_ls.prompt import Prompt  # noqa: E402
-from codellama_ls.textprompt import fim_text, harm, text_prompt  # noqa: E402
-from codellama_ls.tokens import CodeTokenizer  # noqa: E402
+from codellama_ls.prompt.fim import Prompt  # noqa: E402
+from codellama_ls.prompt.text import fim_text, harm, text_prompt  # noqa: E402
+from codellama_ls.prompt.tokens import CodeTokenizer  # noqa: E402
 
 VECTORS = HERE.parents[1] / "shared" / "fim-vectors" / "codellama-infill.jsonl"
 TOKENIZER = HERE.parents[1] / "shared" / "codellama-tokenizer"

@@ -11,7 +11,7 @@ from the Python standard library (the benchmark's file held out):
    ``▁<EOT>``". The residual branches of the 8 blocks start at zero and the output layer
    (untied) is set to the log of those smoothed bigram counts, so the model starts as a
    bigram model of completions: it writes a few tokens and ends the line with ``▁<EOT>``.
-2. train: Adam on the output layer, over prompts built by ``codellama_ls.prompt`` (PSM and
+2. train: Adam on the output layer, over prompts built by ``codellama_ls.prompt.fim`` (PSM and
    SPM, so the formats are exactly what the server sends), loss on the middle and
    ``▁<EOT>``, for the rest of the time budget. (Adam on all weights swamps the counted
    start with noise within a dozen steps.)
@@ -44,9 +44,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from codellama_ls.prompt import build_prompt  # noqa: E402
-from codellama_ls.token_memo import MemoTokenizer  # noqa: E402
-from codellama_ls.tokens import CodeTokenizer  # noqa: E402
+from codellama_ls.prompt.fim import build_prompt  # noqa: E402
+from codellama_ls.prompt.memo import MemoTokenizer  # noqa: E402
+from codellama_ls.prompt.tokens import CodeTokenizer  # noqa: E402
 
 # Where made models and results go; CODELLAMA_BENCH_CACHE moves it (the bench tests use an empty one,
 # so that a cached model can never hide a broken step of making it).

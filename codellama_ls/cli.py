@@ -26,12 +26,12 @@ from codellama_ls.redact import MaskSecrets
 if TYPE_CHECKING:
     from lsprotocol import types
 
-    from codellama_ls.completion import CompletionService
     from codellama_ls.documents import Cursor, Document
     from codellama_ls.engines.base import ProgressFn
-    from codellama_ls.lsplog import ClientLog
-    from codellama_ls.prompt import Prompt
-    from codellama_ls.tokens import PromptTokenizer
+    from codellama_ls.lsp.log import ClientLog
+    from codellama_ls.pipeline.completion import CompletionService
+    from codellama_ls.prompt.fim import Prompt
+    from codellama_ls.prompt.tokens import PromptTokenizer
 
 log = logging.getLogger("codellama_ls")
 
@@ -119,7 +119,7 @@ def log_to_client(*, stdio: bool) -> ClientLog:
     """While serving LSP the log reaches the editor as ``window/logMessage`` at each record's
     level (see ``lsplog.py``); over stdio it leaves stderr, which editors show as errors.
     ``--log-file`` keeps its file. No progress bars: the editor shows ``$/progress``."""
-    from codellama_ls.lsplog import ClientLog, quiet_progress_bars
+    from codellama_ls.lsp.log import ClientLog, quiet_progress_bars
 
     quiet_progress_bars()
     root = logging.getLogger()
@@ -173,8 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(errors), file=sys.stderr)
             return 2
         return run_eval(args, settings)
-    from codellama_ls import pygls_adapter
-    from codellama_ls.server import create_server
+    from codellama_ls.lsp import adapter as pygls_adapter
+    from codellama_ls.lsp.server import create_server
 
     server = create_server(settings)
     server.client_log = client_log
@@ -197,9 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -> int:
     from lsprotocol import types
 
-    from codellama_ls.completion import CompletionService
     from codellama_ls.documents import PositionError
     from codellama_ls.notify import Notifier
+    from codellama_ls.pipeline.completion import CompletionService
 
     if errors:
         print("\n".join(errors), file=sys.stderr)
@@ -225,7 +225,7 @@ def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -
     workspace = Path(args.workspace).resolve() if args.workspace else project_root(path)
     service.context.begin([str(workspace)], settings)  # indexed on its thread while the tokenizer loads
     if args.command == "prompt":
-        from codellama_ls.tokens import TokenizerNotFound
+        from codellama_ls.prompt.tokens import TokenizerNotFound
 
         try:
             tok = asyncio.run(service.prompt_tokenizer())
@@ -281,7 +281,7 @@ def _print_prompt(data: dict[str, Any], workspace: Path) -> None:
 
 
 def _relative(uri: str, workspace: Path) -> str:
-    from codellama_ls.context.files import uri_to_path
+    from codellama_ls.documents import uri_to_path
 
     path = uri_to_path(uri)
     if path is None:
@@ -294,7 +294,7 @@ def _relative(uri: str, workspace: Path) -> str:
 
 async def _complete(service: CompletionService, doc: Document, position: types.Position) -> int:
     from codellama_ls.engines.base import EngineState
-    from codellama_ls.progress import progress_bar
+    from codellama_ls.lsp.progress import progress_bar
 
     bar = progress_bar()
 

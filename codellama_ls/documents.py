@@ -9,9 +9,11 @@ silently, so the server keeps its own store. Lines are split only on ``\\r\\n``,
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit
 
 from lsprotocol import types
 
@@ -224,3 +226,20 @@ class DocumentStore:
 
     def __len__(self) -> int:
         return len(self._docs)
+
+
+# -- names: the one place a URI becomes a path and back --------------------------------------
+def uri_to_path(uri: str) -> str | None:
+    """The absolute path of a ``file:`` URI, else None (``untitled:`` and other schemes)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    path = unquote(parts.path)
+    if os.name == "nt" and len(path) > 2 and path[0] == "/" and path[2] == ":":
+        path = path[1:]
+    return os.path.normpath(path)
+
+
+def path_to_uri(path: str) -> str:
+    """The ``file:`` URI of an absolute path."""
+    return "file://" + quote(path.replace(os.sep, "/"), safe="/:@!$&'()*+,;=-._~")

@@ -34,10 +34,10 @@ from typing import IO, Any
 
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import Engine, EngineError, EngineState, ProgressFn
 from codellama_ls.notify import Notifier
+from codellama_ls.pipeline.completion import CompletionService
 
 CHECK_TIMEOUT_S = 10.0
 _MEMORY_LIMIT = 4 << 30
@@ -365,7 +365,7 @@ def default_output(dataset: str | Path) -> Path:
 
 def main(args: Any, settings: Settings) -> int:
     """``codellama-ls eval DATASET.jsonl``."""
-    from codellama_ls.progress import progress_bar
+    from codellama_ls.lsp.progress import progress_bar
 
     try:
         problems = load_problems(args.dataset, args.limit)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codellama_ls.context.files import path_to_uri
 from codellama_ls.context.index import WorkspaceIndex
 from codellama_ls.context.provider import ContextProvider, Found
+from codellama_ls.documents import path_to_uri
 
 FIXTURES = Path(__file__).parent / "fixtures" / "context"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codellama_ls.acceptance import Acceptance
+from codellama_ls.pipeline.acceptance import Acceptance
 
 
 def test_counts_per_language_and_source():

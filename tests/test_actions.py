@@ -27,9 +27,9 @@ from codellama_ls.actions.answer import code_blocks, drop_prose
 from codellama_ls.actions.syntax import Source, language_key
 from codellama_ls.actions.text import detect_unit, is_elision, line_edits, reindent
 from codellama_ls.actions.unittests import test_file as find_test_file
-from codellama_ls.instruct import build_chat_prompt, chat_ids
 from codellama_ls.lines import detect_eol, split_lines
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.chat import build_chat_prompt, chat_ids
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.test_actions_golden import CASES, strip_markers
 
 PY = """import math

@@ -13,15 +13,15 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import client_capabilities
 
-from codellama_ls.actions.lsp import ClientSupport
 from codellama_ls.actions.service import ActionError, ActionService, choose
-from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import EngineState, GenerationRequest
 from codellama_ls.engines.openai import OpenAIEngine
-from codellama_ls.instruct import CHAT_FORMAT, build_chat_prompt, parse_messages, server_text
+from codellama_ls.lsp.actions import ClientSupport
 from codellama_ls.notify import Notifier
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.prompt.chat import CHAT_FORMAT, build_chat_prompt, parse_messages, server_text
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.fake_engine import FakeEngine
 from tests.support.fake_remote import FakeServer, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 from tests.support.tiny_model import SHARED

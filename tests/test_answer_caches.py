@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from codellama_ls.cache import Cached, CompletionCache, TypedThrough
 from codellama_ls.engines.base import GenerationResult
+from codellama_ls.pipeline.cache import Cached, CompletionCache, TypedThrough
 from codellama_ls.postprocess import Context, Suggestion
-from codellama_ls.prompt import Prompt
+from codellama_ls.prompt.fim import Prompt
 
 BEFORE, AFTER = "def f(x):\n    y = ", "\n    return y\n"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from codellama_ls.completion import Answer
 from codellama_ls.documents import Document
-from codellama_ls.replies import completion_item
+from codellama_ls.lsp.replies import completion_item
+from codellama_ls.pipeline.completion import Answer
 
 UTF16 = types.PositionEncodingKind.Utf16
 UTF8 = types.PositionEncodingKind.Utf8

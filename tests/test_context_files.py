@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from codellama_ls.context.files import FileRules, looks_secret, path_to_uri, uri_to_path
+from codellama_ls.context.files import FileRules, looks_secret
 from codellama_ls.context.index import CHANGED, CREATED, DELETED, WorkspaceIndex
 from codellama_ls.context.provider import ContextProvider
+from codellama_ls.documents import path_to_uri, uri_to_path
 from tests.context_helpers import split_at
 
 _seen: list[str] = []
@@ -242,8 +243,8 @@ def _use_outside_document(ws: Path, outside: Path) -> None:
 
 
 def test_secret_documents_are_never_context(tmp_path: Path, tokenizer_dir: Path) -> None:
-    from codellama_ls.token_memo import MemoTokenizer
-    from codellama_ls.tokens import CodeTokenizer
+    from codellama_ls.prompt.memo import MemoTokenizer
+    from codellama_ls.prompt.tokens import CodeTokenizer
 
     tok = MemoTokenizer(CodeTokenizer.load(str(tokenizer_dir)))
     ws = tmp_path / "ws"

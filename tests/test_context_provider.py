@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from codellama_ls.context.block import EMPTY
-from codellama_ls.context.files import path_to_uri
 from codellama_ls.context.index import WorkspaceIndex
 from codellama_ls.context.provider import ContextProvider
-from codellama_ls.prompt import build_prompt
-from codellama_ls.token_memo import MemoTokenizer
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.documents import path_to_uri
+from codellama_ls.prompt.fim import build_prompt
+from codellama_ls.prompt.memo import MemoTokenizer
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.context_helpers import FIXTURES, indexed, open_doc, split_at
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
-from codellama_ls.context.files import path_to_uri
 from codellama_ls.context.service import ProjectContext, folder_paths, watch_globs
+from codellama_ls.documents import path_to_uri
 from codellama_ls.notify import Notifier
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.context_helpers import FIXTURES
 from tests.support.fake_engine import FakeEngine
 

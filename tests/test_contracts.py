@@ -2,7 +2,7 @@
 
 - every prompt tokenizer implements ``PromptTokenizer`` (mypy checks the call sites; this
   checks the classes at run time too, so a missing member fails here with its name);
-- the pygls internals ``pygls_adapter.py`` relies on still exist in the installed pygls;
+- the pygls internals ``lsp/adapter.py`` relies on still exist in the installed pygls;
 - the package has no import cycle;
 - no import runs up the floors (``FLOORS``).
 """
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 import codellama_ls
-from codellama_ls import pygls_adapter
 from codellama_ls.engines.server_tokenizer import EstimatingTokenizer, ServerTokenizer
-from codellama_ls.server import create_server
-from codellama_ls.token_memo import MemoTokenizer
-from codellama_ls.tokens import CodeTokenizer, PromptTokenizer
+from codellama_ls.lsp import adapter as pygls_adapter
+from codellama_ls.lsp.server import create_server
+from codellama_ls.prompt.memo import MemoTokenizer
+from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer
 from tests.support.fake_engine import word_tokenizer
 
 PACKAGE = Path(codellama_ls.__file__).parent
@@ -44,7 +44,7 @@ def test_every_prompt_tokenizer_implements_the_protocol() -> None:
 def test_pygls_still_has_what_the_adapter_uses(owner: type, member: str) -> None:
     version = importlib.metadata.version("pygls")
     assert hasattr(owner, member), (
-        f"pygls {version} has no {owner.__name__}.{member}: codellama_ls/pygls_adapter.py must be adapted to this "
+        f"pygls {version} has no {owner.__name__}.{member}: codellama_ls/lsp/adapter.py must be adapted to this "
         "pygls (and pyproject's pin moved) before it can be used"
     )
 
@@ -63,11 +63,11 @@ def test_pygls_instances_have_the_attributes_the_adapter_uses() -> None:
 def test_pygls_internals_are_used_in_the_adapter_only() -> None:
     internals = ("_converter", "_request_futures", "_stop_event", "_shutdown", "_send_response", "_execute_handler")
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name == "pygls_adapter.py":
+        if path.relative_to(PACKAGE).as_posix() == "lsp/adapter.py":
             continue
         text = path.read_text(encoding="utf-8")
         used = [name for name in internals if f".{name}" in text]
-        assert not used, f"{path.relative_to(PACKAGE)} touches pygls internals {used}: go through pygls_adapter"
+        assert not used, f"{path.relative_to(PACKAGE)} touches pygls internals {used}: go through lsp/adapter.py"
 
 
 def _imports(path: Path) -> set[str]:
@@ -112,45 +112,52 @@ def test_no_import_cycles() -> None:
 
 
 # The floors of the house, bottom first: a module may import its own floor and the floors below, never
-# one above. A new top-level module or package must be given a floor here.
+# one above. A module's floor is that of the longest name here that it is or lies in (``pipeline.cache``
+# before ``pipeline``); a new module or package outside these must be given a floor here.
 FLOORS: tuple[frozenset[str], ...] = (
-    # foundation: settings, documents, text and language facts, tokenizers, messages to the user
-    frozenset(
-        {
-            "",
-            "redact",
-            "hub",
-            "config",
-            "notify",
-            "progress",
-            "lines",
-            "languages",
-            "documents",
-            "syntax",
-            "tokens",
-            "token_memo",
-        }
-    ),
-    # what goes into a prompt: context from other files, FIM ids, text and chat forms
-    frozenset({"context", "prompt", "textprompt", "instruct"}),
+    # foundation: settings, documents, text and language facts, messages to the user
+    frozenset({"", "redact", "hub", "config", "notify", "lines", "languages", "documents", "syntax", "health"}),
+    # what goes into a prompt: tokenizers, FIM ids, text and chat forms, context from other files
+    frozenset({"prompt", "context"}),
     # engines and the steps around them
-    frozenset({"engines", "scheduler", "postprocess", "cache", "health", "acceptance"}),
+    frozenset({"engines", "postprocess", "pipeline.scheduler", "pipeline.cache", "pipeline.acceptance"}),
+    # the state every handler gets
+    frozenset({"session"}),
     # the completion pipeline
-    frozenset({"completion"}),
-    # code actions and the protocol helpers they share with the server
-    frozenset({"actions", "pygls_adapter", "jsonrpc", "stdio", "replies", "lsplog"}),
-    # the edges: the LSP server, the command line, the evaluation harness
-    frozenset({"server", "cli", "__main__", "evaluate"}),
+    frozenset({"pipeline"}),
+    # code actions (Code Llama - Instruct)
+    frozenset({"actions"}),
+    # the protocol edge: the only package that imports pygls
+    frozenset({"lsp"}),
+    # the edges: the command line, the evaluation harness
+    frozenset({"cli", "__main__", "evaluate"}),
 )
 
 
 def _floor_of(module: str) -> int:
-    """The floor of ``codellama_ls.<top>...`` by its top-level module or package."""
-    top = module.split(".")[1] if "." in module else ""
-    for floor, names in enumerate(FLOORS):
-        if top in names:
-            return floor
-    raise AssertionError(f"codellama_ls.{top} has no floor: add it to FLOORS in tests/test_contracts.py")
+    """The floor of ``codellama_ls.<name>`` by the longest name in FLOORS it is or lies in."""
+    name = module.removeprefix("codellama_ls").removeprefix(".")
+    parts = name.split(".") if name else []
+    for n in range(len(parts), -1, -1):
+        prefix = ".".join(parts[:n])
+        for floor, names in enumerate(FLOORS):
+            if prefix in names and (n > 0 or not parts or prefix == name):
+                return floor
+    raise AssertionError(f"codellama_ls.{name} has no floor: add it to FLOORS in tests/test_contracts.py")
+
+
+def test_only_the_lsp_package_imports_pygls() -> None:
+    outside = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).parts[0] == "lsp":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any(n == "pygls" or n.startswith("pygls.") for n in names):
+                outside.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not outside, "pygls imported outside codellama_ls/lsp/: " + ", ".join(outside)
 
 
 def test_no_import_runs_up_the_floors() -> None:
@@ -168,7 +175,14 @@ def test_no_import_runs_up_the_floors() -> None:
 
 def test_the_floors_test_sees_an_upward_import() -> None:
     assert _floor_of("codellama_ls.notify") < _floor_of("codellama_ls.engines.base")
-    assert _floor_of("codellama_ls.context.lsp") < _floor_of("codellama_ls.completion")
+    assert (
+        _floor_of("codellama_ls.context.service")
+        < _floor_of("codellama_ls.pipeline.completion")
+        < _floor_of("codellama_ls.lsp.context")
+    )
+    assert _floor_of("codellama_ls.pipeline.scheduler") < _floor_of("codellama_ls.session")
+    assert _floor_of("codellama_ls.session") < _floor_of("codellama_ls.pipeline.completion")
+    assert _floor_of("codellama_ls.pipeline") == _floor_of("codellama_ls.pipeline.completion")
     with pytest.raises(AssertionError, match="no floor"):
         _floor_of("codellama_ls.not_a_module")
 

@@ -15,13 +15,13 @@ import pytest
 import torch
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
 from codellama_ls.engines import host
 from codellama_ls.engines.base import Engine, EngineState
 from codellama_ls.engines.local import LocalEngine
 from codellama_ls.notify import Notifier
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.fake_engine import FakeEngine
 
 URI = "file:///w/fault.py"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tokenizers import Tokenizer
 
-from codellama_ls.instruct import (
+from codellama_ls.prompt.chat import (
     ELISION,
     ChatPrompt,
     Message,
@@ -22,7 +22,7 @@ from codellama_ls.instruct import (
     parse_messages,
     stop_ids,
 )
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.tiny_model import SHARED
 
 INSTRUCT_VECTORS = SHARED / "instruct-vectors" / "codellama-instruct.jsonl"

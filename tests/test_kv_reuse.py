@@ -11,7 +11,7 @@ from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest
 from codellama_ls.engines.kvcache import MIN_REUSE, PER_DOCUMENT, cache_length, common_prefix
 from codellama_ls.engines.local import LocalEngine
-from codellama_ls.prompt import Prompt, build_prompt
+from codellama_ls.prompt.fim import Prompt, build_prompt
 
 # A frozen copy of an earlier completion.py: real code whose cursor places the tests know.
 SOURCE = (Path(__file__).parent / "fixtures" / "kv_reuse_sample.py.txt").read_text(encoding="utf-8")

@@ -8,12 +8,12 @@ import threading
 import pytest
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
 from codellama_ls.documents import Document
 from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
 from codellama_ls.notify import Notifier
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.fake_engine import FakeEngine
 
 

@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService
 from codellama_ls.documents import Document
 from codellama_ls.engines.base import GenerationResult
+from codellama_ls.pipeline.completion import CompletionService
 from codellama_ls.postprocess import STEPS, Context, Suggestion, line_loop, postprocess, stop_check
 
 

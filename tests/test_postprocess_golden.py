@@ -25,9 +25,9 @@ import pytest
 from lsprotocol import types
 
 from codellama_ls import postprocess
-from codellama_ls.completion import CompletionService
 from codellama_ls.documents import Document
 from codellama_ls.engines.base import GenerationResult
+from codellama_ls.pipeline.completion import CompletionService
 
 CURSOR = "█"
 GOLDEN = Path(__file__).parent / "golden" / "postprocess"

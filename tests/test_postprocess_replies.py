@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
-from codellama_ls.replies import completion_item, inline_item
+from codellama_ls.lsp.replies import completion_item, inline_item
+from codellama_ls.pipeline.completion import CompletionService
 from tests.support.fake_engine import FakeEngine
 
 URI = "file:///calc.py"

@@ -16,7 +16,7 @@ import pytest
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest
 from codellama_ls.engines.local import LocalEngine, lookup
-from codellama_ls.prompt import Prompt, build_prompt
+from codellama_ls.prompt.fim import Prompt, build_prompt
 from tests.support.tiny_model import VECTORS, needs_tokenizer
 
 pytestmark = needs_tokenizer

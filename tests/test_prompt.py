@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from codellama_ls.prompt import build_prompt, prompt_budget
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.fim import build_prompt, prompt_budget
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.tiny_model import SKIP_REASON, TOKENIZER_DIR, VECTORS
 
 

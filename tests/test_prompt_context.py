@@ -8,10 +8,10 @@ import json
 import pytest
 
 from codellama_ls.context.block import ContextBlock, ContextEntry
-from codellama_ls.prompt import build_prompt
-from codellama_ls.textprompt import fim_text, text_prompt
-from codellama_ls.token_memo import MemoTokenizer
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.fim import build_prompt
+from codellama_ls.prompt.memo import MemoTokenizer
+from codellama_ls.prompt.text import fim_text, text_prompt
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.tiny_model import VECTORS
 
 BLOCK = (

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from codellama_ls.prompt import build_prompt
-from codellama_ls.token_memo import MemoTokenizer
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.fim import build_prompt
+from codellama_ls.prompt.memo import MemoTokenizer
+from codellama_ls.prompt.tokens import CodeTokenizer
 
 TYPED = "        result = compute(value, other)\n        if result:\n            return result * 2\n" * 3
 

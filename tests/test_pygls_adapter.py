@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from codellama_ls.pygls_adapter import plain_params
+from codellama_ls.lsp.adapter import plain_params
 
 # How pygls hands over params of custom methods and command arguments: namedtuple-like objects.
 Obj = namedtuple("Obj", ["uri", "range"])

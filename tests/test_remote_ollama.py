@@ -14,9 +14,9 @@ from codellama_ls.engines import remote as remote_mod
 from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, EngineError, EngineState, GenerationRequest
 from codellama_ls.engines.ollama import OllamaEngine, hub_id
 from codellama_ls.engines.remote import RemoteEngine
-from codellama_ls.instruct import Message, build_chat_prompt, server_text
-from codellama_ls.prompt import Prompt, build_prompt, prompt_budget
-from codellama_ls.textprompt import fim_text
+from codellama_ls.prompt.chat import Message, build_chat_prompt, server_text
+from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
+from codellama_ls.prompt.text import fim_text
 from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 
 ROUTE = "/api/generate"

@@ -11,7 +11,7 @@ import pytest
 
 from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
 from codellama_ls.engines.openai import OpenAIEngine
-from codellama_ls.prompt import Prompt, build_prompt
+from codellama_ls.prompt.fim import Prompt, build_prompt
 from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 from tests.support.tiny_model import VECTORS
 

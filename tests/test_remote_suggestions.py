@@ -10,7 +10,7 @@ import pytest
 
 from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, GenerationRequest
 from codellama_ls.engines.remote import RemoteEngine
-from codellama_ls.prompt import Prompt, build_prompt
+from codellama_ls.prompt.fim import Prompt, build_prompt
 from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from codellama_ls.prompt import Prompt, build_prompt
-from codellama_ls.textprompt import fim_text, harm, text_prompt, token_diff
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.fim import Prompt, build_prompt
+from codellama_ls.prompt.text import fim_text, harm, text_prompt, token_diff
+from codellama_ls.prompt.tokens import CodeTokenizer
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "fim-vectors" / "codellama-infill.jsonl"
 

@@ -16,9 +16,9 @@ from codellama_ls.engines import create_engine
 from codellama_ls.engines import remote as remote_mod
 from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
 from codellama_ls.engines.remote import RemoteEngine
-from codellama_ls.prompt import Prompt, build_prompt, prompt_budget
-from codellama_ls.textprompt import fim_text
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
+from codellama_ls.prompt.text import fim_text
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 
 EOT = 32010

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from codellama_ls.engines.base import EngineError, GenerationRequest
-from codellama_ls.prompt import build_prompt
+from codellama_ls.prompt.fim import build_prompt
 from tests.support.fake_remote import FakeServer, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 
 

@@ -9,10 +9,10 @@ import time
 import pytest
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest, GenerationResult
-from codellama_ls.scheduler import Scheduler, TypingPace
+from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.scheduler import Scheduler, TypingPace
 from tests.support.fake_engine import FakeEngine
 
 TOKEN_S = 0.03  # one decoding step of the stand-in generations below

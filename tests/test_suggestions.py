@@ -10,13 +10,13 @@ import pytest
 import torch
 from lsprotocol import types
 
-from codellama_ls.completion import CompletionService
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest
 from codellama_ls.engines.kvcache import cache_length
 from codellama_ls.engines.local import LocalEngine
-from codellama_ls.prompt import Prompt, build_prompt
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.prompt.fim import Prompt, build_prompt
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.fake_engine import FakeEngine
 
 SOURCE = (Path(__file__).parent / "fixtures" / "kv_reuse_sample.py.txt").read_text(encoding="utf-8")

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from codellama_ls.token_memo import MemoTokenizer
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.memo import MemoTokenizer
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.tiny_model import VECTORS
 
 EDGE_CASES = ["\n", "\n\n", "a\n", "\na", " \n ", "  x\n\n  y", "é\n😀\n", "\r\n\r\n", "<s>\n</s>", "\t\n\tx = 1"]

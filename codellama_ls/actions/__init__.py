@@ -50,8 +50,8 @@ from codellama_ls.actions.unittests import (
     tests_change,
     tests_target,
 )
-from codellama_ls.instruct import Message
 from codellama_ls.lines import detect_eol
+from codellama_ls.prompt.chat import Message
 
 __all__ = [
     "LANGUAGES",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from codellama_ls.actions.syntax import DISPLAY_NAMES, Source, Target
 from codellama_ls.actions.text import reindent
-from codellama_ls.instruct import Message
+from codellama_ls.prompt.chat import Message
 
 _TAGS = {
     "python": "python",

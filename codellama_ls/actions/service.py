@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pygls import uris
-
 from codellama_ls.actions import (
     ActionKind,
     ActionPlan,
@@ -48,15 +46,15 @@ from codellama_ls.actions import (
 )
 from codellama_ls.actions import code_actions as list_plans
 from codellama_ls.config import Settings
-from codellama_ls.documents import Document
+from codellama_ls.documents import Document, path_to_uri, uri_to_path
 from codellama_ls.engines.base import Engine, EngineError, EngineState, GenerationRequest
 from codellama_ls.engines.host import DRAIN_TIMEOUT_S, EngineHost
-from codellama_ls.instruct import ChatPrompt, Message, build_chat_prompt, check_instruct_model
-from codellama_ls.scheduler import Scheduler
-from codellama_ls.tokens import CodeTokenizer, PromptTokenizer
+from codellama_ls.pipeline.scheduler import Scheduler
+from codellama_ls.prompt.chat import ChatPrompt, Message, build_chat_prompt, check_instruct_model
+from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer
 
 if TYPE_CHECKING:
-    from codellama_ls.completion import CompletionService
+    from codellama_ls.pipeline.completion import CompletionService
 
 log = logging.getLogger(__name__)
 
@@ -441,8 +439,8 @@ class ActionService:
         texts: dict[Path, str] = {}
 
         def read(path: Path) -> str | None:
-            uri = uris.from_fs_path(str(path))
-            if uri is not None and uri in current:
+            uri = path_to_uri(str(path))
+            if uri in current:
                 return current.get(uri).text
             text = read_text_or_none(path)
             if text is not None:
@@ -465,5 +463,5 @@ class ActionService:
 
 def path_of(uri: str) -> Path | None:
     """The file a ``file:`` URI names (None for ``untitled:`` and other schemes)."""
-    path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+    path = uri_to_path(uri)
     return Path(path) if path else None

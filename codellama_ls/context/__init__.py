@@ -13,7 +13,7 @@ One module per concern:
 - :mod:`.provider`: :class:`ContextProvider`, the block for one request, stable while typing;
 - :mod:`.block`: :class:`ContextBlock` / :class:`ContextEntry`, what a prompt carries.
 
-The heavy modules load on first use, so ``codellama_ls.prompt`` (which needs only
+The heavy modules load on first use, so ``codellama_ls.prompt.fim`` (which needs only
 :mod:`.block`) costs nothing more to import.
 """
 

@@ -1,6 +1,6 @@
 """The context a prompt carries: the rendered text and where each part of it came from.
 
-These types are all :mod:`codellama_ls.prompt` needs from the context package, so they live
+These types are all :mod:`codellama_ls.prompt.fim` needs from the context package, so they live
 apart from the index and parsers (importing them costs nothing).
 """
 

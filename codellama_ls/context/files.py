@@ -25,7 +25,6 @@ import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit
 
 from pathspec import GitIgnoreSpec
 
@@ -92,21 +91,6 @@ def looks_secret(name: str) -> bool:
     if low == "secrets.py" or low == "secrets.pyi":  # Python's own module of that name is code
         return False
     return _SECRET.match(low) is not None
-
-
-def uri_to_path(uri: str) -> str | None:
-    """The absolute path of a ``file:`` URI, else None (``untitled:`` and other schemes)."""
-    parts = urlsplit(uri)
-    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-        return None
-    path = unquote(parts.path)
-    if os.name == "nt" and len(path) > 2 and path[0] == "/" and path[2] == ":":
-        path = path[1:]
-    return os.path.normpath(path)
-
-
-def path_to_uri(path: str) -> str:
-    return "file://" + quote(path.replace(os.sep, "/"), safe="/:@!$&'()*+,;=-._~")
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -47,12 +47,11 @@ from codellama_ls.context.files import (
     FileStat,
     Folder,
     normalize_newlines,
-    path_to_uri,
-    uri_to_path,
 )
 from codellama_ls.context.imports import Resolver
 from codellama_ls.context.languages import INDEXED_EXTENSIONS, family, language_of_id, language_of_path
 from codellama_ls.context.similar import WINDOW_LINES, WINDOW_STEP, windows
+from codellama_ls.documents import path_to_uri, uri_to_path
 
 log = logging.getLogger(__name__)
 

@@ -48,14 +48,15 @@ from dataclasses import dataclass, field
 from codellama_ls.context.analysis import Analysis
 from codellama_ls.context.block import EMPTY, ContextBlock, ContextEntry
 from codellama_ls.context.definitions import Definition
-from codellama_ls.context.files import looks_secret, uri_to_path
+from codellama_ls.context.files import looks_secret
 from codellama_ls.context.imports import Binding
 from codellama_ls.context.index import WorkspaceIndex
 from codellama_ls.context.languages import comment_prefix, family, is_parsed, language_of_id
 from codellama_ls.context.names import cursor_chains, identifier_set, last_lines
 from codellama_ls.context.render import comment_line, header, render_lines
 from codellama_ls.context.similar import SimilarCode, Source
-from codellama_ls.tokens import PromptTokenizer as Tokenizer
+from codellama_ls.documents import uri_to_path
+from codellama_ls.prompt.tokens import PromptTokenizer as Tokenizer
 
 
 @dataclass(frozen=True)

@@ -34,15 +34,15 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from codellama_ls.context.block import EMPTY, ContextBlock
-from codellama_ls.context.files import uri_to_path
 from codellama_ls.context.languages import INDEXED_EXTENSIONS
+from codellama_ls.documents import uri_to_path
 
 if TYPE_CHECKING:
     from codellama_ls.config import Settings
     from codellama_ls.context.index import WorkspaceIndex
     from codellama_ls.context.provider import ContextProvider
     from codellama_ls.documents import DocumentStore
-    from codellama_ls.tokens import PromptTokenizer
+    from codellama_ls.prompt.tokens import PromptTokenizer
 
 log = logging.getLogger(__name__)
 

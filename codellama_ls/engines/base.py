@@ -11,8 +11,8 @@ from typing import Any
 
 from codellama_ls.config import Settings
 from codellama_ls.notify import ProgressFn as ProgressFn  # engines and callers name it from here too
-from codellama_ls.prompt import Prompt
-from codellama_ls.tokens import PromptTokenizer
+from codellama_ls.prompt.fim import Prompt
+from codellama_ls.prompt.tokens import PromptTokenizer
 
 
 class EngineState(enum.Enum):

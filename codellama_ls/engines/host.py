@@ -28,7 +28,7 @@ from codellama_ls.engines.base import (
     ProgressFn,
 )
 from codellama_ls.notify import Notifier
-from codellama_ls.scheduler import Scheduler
+from codellama_ls.pipeline.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from codellama_ls.engines.base import Cancelled, EngineError, EngineState, Gener
 from codellama_ls.engines.http import EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
 from codellama_ls.engines.server_tokenizer import LlamaCppTokenizer
-from codellama_ls.instruct import CHAT_FORMAT
-from codellama_ls.prompt import Prompt
-from codellama_ls.tokens import PromptTokenizer
+from codellama_ls.prompt.chat import CHAT_FORMAT
+from codellama_ls.prompt.fim import Prompt
+from codellama_ls.prompt.tokens import PromptTokenizer
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from codellama_ls.engines.base import (
     ProgressFn,
 )
 from codellama_ls.engines.kvcache import PrefixCache, crop, expand
-from codellama_ls.tokens import CodeTokenizer, TokenizerNotFound
+from codellama_ls.prompt.tokens import CodeTokenizer, TokenizerNotFound
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Ollama's own API: ``POST /api/generate`` with ``raw: true``, read as newline-delimited JSON.
 
 Ollama takes the prompt only as text (an array of ids is refused with HTTP 400) and has no
-tokenize route, so each prompt goes through :mod:`codellama_ls.textprompt`, checked with
+tokenize route, so each prompt goes through :mod:`codellama_ls.prompt.text`, checked with
 the model's tokenizer when one is at hand (the ``tokenizer`` setting, or the Hugging Face
 id an Ollama tag such as ``codellama:7b-code`` is made from, in the local cache), else
 cut by estimate. ``raw`` keeps Ollama's chat template out: the model gets the infilling
@@ -32,8 +32,8 @@ from codellama_ls.engines.base import Cancelled, EngineError, GenerationRequest,
 from codellama_ls.engines.http import Deadline, EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
 from codellama_ls.engines.server_tokenizer import CODE_LLAMA_SPECIAL, EstimatingTokenizer
-from codellama_ls.instruct import CHAT_FORMAT
-from codellama_ls.prompt import Prompt
+from codellama_ls.prompt.chat import CHAT_FORMAT
+from codellama_ls.prompt.fim import Prompt
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ exactly the reference ids. Several suggestions use ``n``: at temperature 0 the f
 greedy request of its own and the others one sampled request with ``n`` (OpenAI's ``n``
 shares one temperature); their streams interleave, told apart by ``choices[i].index``.
 A server that rejects ids (TGI's route takes only strings) gets the text form from
-:mod:`codellama_ls.textprompt`, and the engine remembers that. A prompt the server finds longer
+:mod:`codellama_ls.prompt.text`, and the engine remembers that. A prompt the server finds longer
 than its context is another matter (:class:`~codellama_ls.engines.http.ContextOverflow`): it is
 cut to the context the server names and sent again, still as ids. The context size comes from
 vLLM's ``max_model_len`` or llama.cpp's ``meta.n_ctx`` in ``/v1/models``.
@@ -19,8 +19,8 @@ from typing import Any
 from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, EngineError, GenerationRequest
 from codellama_ls.engines.http import EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
-from codellama_ls.instruct import CHAT_FORMAT
-from codellama_ls.prompt import Prompt
+from codellama_ls.prompt.chat import CHAT_FORMAT
+from codellama_ls.prompt.fim import Prompt
 
 log = logging.getLogger(__name__)
 

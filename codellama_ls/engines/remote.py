@@ -39,10 +39,10 @@ from codellama_ls.engines.base import (
 )
 from codellama_ls.engines.http import ContextOverflow, Deadline, EventStream, Http, base_url, check_url
 from codellama_ls.engines.server_tokenizer import ASCII_CHARS_PER_TOKEN, EstimatingTokenizer, ServerTokenizer
-from codellama_ls.instruct import CHAT_FORMAT, server_text
-from codellama_ls.prompt import Prompt, build_prompt
-from codellama_ls.textprompt import TextPrompt, text_prompt
-from codellama_ls.tokens import CodeTokenizer, PromptTokenizer, TokenizerNotFound
+from codellama_ls.prompt.chat import CHAT_FORMAT, server_text
+from codellama_ls.prompt.fim import Prompt, build_prompt
+from codellama_ls.prompt.text import TextPrompt, text_prompt
+from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer, TokenizerNotFound
 
 log = logging.getLogger(__name__)
 
@@ -461,7 +461,7 @@ class RemoteEngine(Engine):
         return sent
 
     def send_chat(self, prompt: Prompt) -> TextPrompt:
-        """A chat prompt as text (see :func:`codellama_ls.instruct.server_text`), checked like ``send_text``."""
+        """A chat prompt as text (see :func:`codellama_ls.prompt.chat.server_text`), checked like ``send_text``."""
         text = server_text(prompt)
         tok = self.tokenizer
         encode = tok.text_encoder() if tok is not None else None

@@ -9,7 +9,7 @@
   answers 404). It only measures budgets, by characters, with a conservative bound: its "ids"
   are never sent, prompts go out as text.
 
-Both implement :class:`~codellama_ls.tokens.PromptTokenizer`.
+Both implement :class:`~codellama_ls.prompt.tokens.PromptTokenizer`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from codellama_ls.engines.base import EngineError
-from codellama_ls.tokens import Encoder, Offsets, SpecialIds
+from codellama_ls.prompt.tokens import Encoder, Offsets, SpecialIds
 
 # Characters per token assumed for ASCII text when no tokenizer is known. Code Llama's tokenizer
 # averages 3.4 on the standard library; 2 leaves room for dense code (98 % of 180 stdlib prompts

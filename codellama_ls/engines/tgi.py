@@ -1,7 +1,7 @@
 """text-generation-inference and Inference Endpoints: ``POST /generate_stream`` with text.
 
 TGI takes the prompt as text and tokenizes it itself (adding BOS), so each prompt goes
-through :func:`codellama_ls.textprompt.text_prompt`: checked against the server's
+through :func:`codellama_ls.prompt.text.text_prompt`: checked against the server's
 tokenization and, where BPE would swallow the ``▁<SUF>`` marker, sent in the least
 harmful form. Events are parsed with huggingface_hub's typed TGI stream records.
 """
@@ -15,8 +15,8 @@ from huggingface_hub import TextGenerationStreamOutput
 from codellama_ls.engines.base import EngineError, GenerationRequest
 from codellama_ls.engines.http import EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, EOT_TEXT, STOP, Group, Piece, RemoteEngine
-from codellama_ls.instruct import CHAT_FORMAT
-from codellama_ls.prompt import Prompt
+from codellama_ls.prompt.chat import CHAT_FORMAT
+from codellama_ls.prompt.fim import Prompt
 
 _FINISH = {"length": "length", "eos_token": "eos", "stop_sequence": "eot"}
 

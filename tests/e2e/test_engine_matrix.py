@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
-from codellama_ls.prompt import build_prompt
-from codellama_ls.textprompt import fim_text
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.fim import build_prompt
+from codellama_ls.prompt.text import fim_text
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.fake_remote import FakeServer, Stream, tokens
 from tests.support.llama_server import LlamaServer
 from tests.support.lsp import get_prompt, inline_params, lsp_session, open_doc, status

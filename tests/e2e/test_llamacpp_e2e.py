@@ -27,8 +27,8 @@ from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest
 from codellama_ls.engines.llamacpp import LlamaCppEngine
 from codellama_ls.engines.local import LocalEngine
-from codellama_ls.prompt import Prompt, build_prompt
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.fim import Prompt, build_prompt
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.llama_server import SKIP_REASON as LLAMA_SKIP_REASON
 from tests.support.llama_server import LlamaServer, have_llama_server
 from tests.support.lsp import inline_params, lsp_session, open_doc, status

@@ -41,7 +41,7 @@ async def test_completions_stream_from_tgi_and_errors_are_shown_once(tokenizer_d
             assert body["inputs"] == "<PRE> <SUF>\n <MID> def add(a, b):\n    return "
             assert "<EOT>" in body["parameters"]["stop"]
 
-            # New text: the answer above is cached for the old one (codellama_ls/cache.py).
+            # New text: the answer above is cached for the old one (codellama_ls/pipeline/cache.py).
             open_doc(client, URI, "def sub(a, b):\n    return \n", version=2)
             failure = Reply(500, {"error": "Incomplete generation", "error_type": "incomplete_generation"})
             server.queue("/generate_stream", failure, failure, failure)

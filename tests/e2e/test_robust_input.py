@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codellama_ls.prompt import build_prompt
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.fim import build_prompt
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.rawlsp import RawServer, RpcError
 
 pytestmark = pytest.mark.slow

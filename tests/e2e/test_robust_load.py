@@ -14,7 +14,7 @@ import pytest
 
 from bench.soak import Soak, summary, table
 from codellama_ls.health import rss_bytes
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.tokens import CodeTokenizer
 from tests.support.rawlsp import RawServer
 
 # Allocator noise between two rounds of the same work; a leak of per-request state (documents,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from codellama_ls.stdio import is_pipe
+from codellama_ls.lsp.stdio import is_pipe
 from tests.support.rawlsp import server_env
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from codellama_ls.engines.base import Engine, EngineState, GenerationRequest, GenerationResult, ProgressFn
-from codellama_ls.tokens import CodeTokenizer, PromptTokenizer
+from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer
 
 # What the engine answers: one output per request in order (an exception is raised instead),
 # a map from a text in the prompt's prefix to the output, or a function of the request. An

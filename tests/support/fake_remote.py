@@ -36,7 +36,7 @@ from tokenizers import Tokenizer
 from codellama_ls.config import Settings
 from codellama_ls.engines import create_engine
 from codellama_ls.engines.remote import RemoteEngine
-from codellama_ls.tokens import CodeTokenizer
+from codellama_ls.prompt.tokens import CodeTokenizer
 
 
 @dataclass

@@ -28,8 +28,10 @@ def _answer(self, request):
 
 
 if STAGE:
-    from codellama_ls import cache, completion, documents, health, postprocess, token_memo
+    from codellama_ls import documents, health, postprocess
     from codellama_ls.engines import local
+    from codellama_ls.pipeline import cache, completion
+    from codellama_ls.prompt import memo as token_memo
 
     local.LocalEngine._generate = _answer
     if STAGE == "tokenizer":

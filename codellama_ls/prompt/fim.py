@@ -13,7 +13,7 @@ Context from other files (:mod:`codellama_ls.context`) is a block of comment lin
 with a newline that goes right before the prefix, in every format: the prefix part of the
 prompt is ``encode(context + prefix)``, as if the block were the start of the file. Its
 tokens come off the budget first. Code Llama's tokenizer never merges across a newline
-(:mod:`codellama_ls.token_memo`), so that is ``encode(context) + encode_infill(prefix)``, and
+(:mod:`codellama_ls.prompt.memo`), so that is ``encode(context) + encode_infill(prefix)``, and
 with ``spm`` an unchanged block still lets a typed character only append to the prompt.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from codellama_ls.context.block import EMPTY, ContextBlock, ContextEntry
-from codellama_ls.tokens import PromptTokenizer
+from codellama_ls.prompt.tokens import PromptTokenizer
 
 FORMATS = ("psm", "spm", "prefix")
 # Code averages 3-4 characters a token; start with a window this many chars per token,

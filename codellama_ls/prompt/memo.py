@@ -13,13 +13,13 @@ otherwise it passes every call through unchanged.
 
 from __future__ import annotations
 
-from codellama_ls.tokens import Encoder, Offsets, PromptTokenizer, SpecialIds
+from codellama_ls.prompt.tokens import Encoder, Offsets, PromptTokenizer, SpecialIds
 
 _Encoded = tuple[tuple[int, ...], tuple[tuple[int, int], ...]]
 
 
 class MemoTokenizer:
-    """A :class:`~codellama_ls.tokens.PromptTokenizer` over another one, with a bounded per-line memo."""
+    """A :class:`~codellama_ls.prompt.tokens.PromptTokenizer` over another one, with a bounded per-line memo."""
 
     def __init__(self, tok: PromptTokenizer, max_lines: int = 50_000) -> None:
         self.tok = tok

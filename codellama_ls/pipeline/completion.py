@@ -21,8 +21,6 @@ from typing import Any
 from lsprotocol import types
 
 from codellama_ls import health, postprocess, redact
-from codellama_ls.acceptance import Acceptance
-from codellama_ls.cache import AnswerCaches
 from codellama_ls.config import Settings
 from codellama_ls.context.block import EMPTY, ContextBlock
 from codellama_ls.context.service import ProjectContext
@@ -37,10 +35,12 @@ from codellama_ls.engines.base import (
 )
 from codellama_ls.engines.host import EngineHost
 from codellama_ls.notify import Notifier
-from codellama_ls.prompt import Prompt, build_prompt, prompt_budget
-from codellama_ls.scheduler import Scheduler, TypingPace
-from codellama_ls.token_memo import MemoTokenizer
-from codellama_ls.tokens import CodeTokenizer, PromptTokenizer
+from codellama_ls.pipeline.acceptance import Acceptance
+from codellama_ls.pipeline.cache import AnswerCaches
+from codellama_ls.pipeline.scheduler import Scheduler, TypingPace
+from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
+from codellama_ls.prompt.memo import MemoTokenizer
+from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer
 
 log = logging.getLogger(__name__)
 

@@ -22,23 +22,21 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, cast, get_args
 
 import attrs
 from lsprotocol import types
-from pygls import uris
 from pygls.exceptions import JsonRpcInvalidParams
 
 from codellama_ls.actions import ActionKind, ActionPlan, Diagnostic, FileChange
 from codellama_ls.actions.service import ActionError, ActionService, Outcome, Progress
-from codellama_ls.completion import CompletionService
-from codellama_ls.documents import Document, PositionError, units
+from codellama_ls.documents import Document, PositionError, path_to_uri, units
 from codellama_ls.engines.base import EngineError
-from codellama_ls.instruct import parse_messages
-from codellama_ls.progress import WorkDoneProgress, work_done_token
-from codellama_ls.pygls_adapter import plain_params
-from codellama_ls.tokens import TokenizerNotFound
+from codellama_ls.lsp.adapter import plain_params
+from codellama_ls.lsp.progress import WorkDoneProgress, work_done_token
+from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.prompt.chat import parse_messages
+from codellama_ls.prompt.tokens import TokenizerNotFound
 
 
 class CodeLlamaServer(Protocol):
@@ -452,7 +450,7 @@ def _target(change: FileChange, outcome: Outcome, documents: Any) -> tuple[str, 
     if change.path is None:
         doc = outcome.document
         return doc.uri, doc, doc.version
-    uri = uris.from_fs_path(str(change.path)) or Path(change.path).as_uri()
+    uri = path_to_uri(str(change.path))
     if uri in documents:
         doc = documents.get(uri)
         return uri, doc, doc.version

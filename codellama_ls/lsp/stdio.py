@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 
-from codellama_ls import pygls_adapter
+from codellama_ls.lsp import adapter as pygls_adapter
 
 log = logging.getLogger(__name__)
 

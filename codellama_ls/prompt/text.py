@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from codellama_ls.prompt import Prompt
-from codellama_ls.tokens import Encoder
+from codellama_ls.prompt.fim import Prompt
+from codellama_ls.prompt.tokens import Encoder
 
 
 @dataclass(frozen=True)

@@ -21,23 +21,25 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from codellama_ls import __version__, pygls_adapter, redact, stdio
-from codellama_ls.acceptance import KINDS
-from codellama_ls.actions import lsp as actions_lsp
+from codellama_ls import __version__, redact
 from codellama_ls.actions.service import ActionService
-from codellama_ls.completion import Answer, CompletionService, RequestFailed
 from codellama_ls.config import Settings, extract_section
-from codellama_ls.context import lsp as context_lsp
 from codellama_ls.context.service import folder_paths
 from codellama_ls.documents import PositionError
 from codellama_ls.engines.base import EngineError, ProgressFn
-from codellama_ls.jsonrpc import UNREADABLE, describe_error, strict_converter
-from codellama_ls.lsplog import ClientLog
+from codellama_ls.lsp import actions as actions_lsp
+from codellama_ls.lsp import adapter as pygls_adapter
+from codellama_ls.lsp import context as context_lsp
+from codellama_ls.lsp import stdio
+from codellama_ls.lsp.adapter import HardenedProtocol
+from codellama_ls.lsp.jsonrpc import UNREADABLE, describe_error, strict_converter
+from codellama_ls.lsp.log import ClientLog
+from codellama_ls.lsp.progress import work_done_token
+from codellama_ls.lsp.replies import ACCEPTED_COMMAND, completion_item, inline_item
 from codellama_ls.notify import Notifier
-from codellama_ls.progress import work_done_token
-from codellama_ls.pygls_adapter import HardenedProtocol
-from codellama_ls.replies import ACCEPTED_COMMAND, completion_item, inline_item
-from codellama_ls.tokens import TokenizerNotFound
+from codellama_ls.pipeline.acceptance import KINDS
+from codellama_ls.pipeline.completion import Answer, CompletionService, RequestFailed
+from codellama_ls.prompt.tokens import TokenizerNotFound
 
 log = logging.getLogger(__name__)
 

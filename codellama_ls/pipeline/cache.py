@@ -23,7 +23,7 @@ from typing import Any
 
 from codellama_ls.engines.base import GenerationResult
 from codellama_ls.postprocess import Context, Suggestion
-from codellama_ls.prompt import Prompt
+from codellama_ls.prompt.fim import Prompt
 
 
 @dataclass(frozen=True)

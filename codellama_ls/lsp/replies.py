@@ -11,7 +11,7 @@ import re
 
 from lsprotocol import types
 
-from codellama_ls.completion import Answer
+from codellama_ls.pipeline.completion import Answer
 
 ACCEPTED_COMMAND = "codellama.accepted"  # [item id, kind, accepted length]: the editor took a suggestion
 

@@ -1,0 +1,1 @@
+"""A request into suggestions: the completion pipeline, its scheduler, answer caches and acceptance counts."""
