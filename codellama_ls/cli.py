@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from codellama_ls.documents import Cursor, Document
     from codellama_ls.engines.base import ProgressFn
     from codellama_ls.lsp.log import ClientLog
-    from codellama_ls.pipeline.completion import CompletionService
+    from codellama_ls.pipeline.completion import Pipeline
     from codellama_ls.prompt.fim import Prompt
     from codellama_ls.prompt.tokens import PromptTokenizer
 
@@ -199,7 +199,8 @@ def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -
 
     from codellama_ls.documents import PositionError
     from codellama_ls.notify import Notifier
-    from codellama_ls.pipeline.completion import CompletionService
+    from codellama_ls.pipeline.completion import Pipeline
+    from codellama_ls.session import Session
 
     if errors:
         print("\n".join(errors), file=sys.stderr)
@@ -211,29 +212,29 @@ def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -
         print(f"codellama-ls: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     settings = dataclasses.replace(settings, debounce_ms=0)
-    service = CompletionService(settings, Notifier(lambda message, kind: print(message, file=sys.stderr)))
-    service.encoding = types.PositionEncodingKind.Utf32
-    doc = service.documents.open(
+    service = Pipeline(Session(settings, Notifier(lambda message, kind: print(message, file=sys.stderr))))
+    service.session.encoding = types.PositionEncodingKind.Utf32
+    doc = service.session.documents.open(
         types.TextDocumentItem(uri=path.resolve().as_uri(), language_id="", version=0, text=text)
     )
     position = types.Position(line=line - 1, character=col - 1)
     try:
-        cursor = doc.cursor(position, service.encoding)
+        cursor = doc.cursor(position, service.session.encoding)
     except PositionError as exc:
         print(f"codellama-ls: {args.location}: {exc}", file=sys.stderr)
         return 2
     workspace = Path(args.workspace).resolve() if args.workspace else project_root(path)
-    service.context.begin([str(workspace)], settings)  # indexed on its thread while the tokenizer loads
+    service.session.context.begin([str(workspace)], settings)  # indexed on its thread while the tokenizer loads
     if args.command == "prompt":
         from codellama_ls.prompt.tokens import TokenizerNotFound
 
         try:
-            tok = asyncio.run(service.prompt_tokenizer())
+            tok = asyncio.run(service.session.prompt_tokenizer())
         except TokenizerNotFound as exc:
             print(f"codellama-ls: {exc}", file=sys.stderr)
             return 1
         prompt = _with_context(service, cursor, tok)
-        service.context.stop()
+        service.session.context.stop()
         if args.json:
             print(json.dumps(prompt.to_json()))
         else:
@@ -242,14 +243,14 @@ def _run_once(args: argparse.Namespace, settings: Settings, errors: list[str]) -
     return asyncio.run(_complete(service, doc, position))
 
 
-def _with_context(service: CompletionService, cursor: Cursor, tok: PromptTokenizer) -> Prompt:
+def _with_context(service: Pipeline, cursor: Cursor, tok: PromptTokenizer) -> Prompt:
     """The prompt once the index has what it needs: one run has no later keystroke to pick up
     what the index is still parsing, so it waits (at most ``CONTEXT_WAIT_S`` in all)."""
     deadline = time.monotonic() + CONTEXT_WAIT_S
     while True:
-        service.context.wait_ready(max(deadline - time.monotonic(), 0.0))
+        service.session.context.wait_ready(max(deadline - time.monotonic(), 0.0))
         prompt = service.build(cursor, tok)  # may ask for files not parsed yet ...
-        if service.context.ready:  # ... then it is built again
+        if service.session.context.ready:  # ... then it is built again
             return prompt
         if time.monotonic() >= deadline:
             log.warning(
@@ -292,7 +293,7 @@ def _relative(uri: str, workspace: Path) -> str:
         return path
 
 
-async def _complete(service: CompletionService, doc: Document, position: types.Position) -> int:
+async def _complete(service: Pipeline, doc: Document, position: types.Position) -> int:
     from codellama_ls.engines.base import EngineState
     from codellama_ls.lsp.progress import progress_bar
 
@@ -301,15 +302,15 @@ async def _complete(service: CompletionService, doc: Document, position: types.P
     async def progress() -> ProgressFn:
         return bar
 
-    service.notifier.set_progress(progress)
-    await service.load_engine()
-    if service.engine.state is not EngineState.READY:
+    service.session.notifier.set_progress(progress)
+    await service.session.load_engine()
+    if service.session.engine.state is not EngineState.READY:
         return 1
-    tok = service.engine.tokenizer
+    tok = service.session.engine.tokenizer
     if tok is not None:  # let the index parse what the prompt will show
-        await asyncio.to_thread(_with_context, service, doc.cursor(position, service.encoding), tok)
+        await asyncio.to_thread(_with_context, service, doc.cursor(position, service.session.encoding), tok)
     answer = await service.suggest(doc.uri, position)
-    service.shutdown()
+    service.session.shutdown()
     if answer is None:
         print("codellama-ls: no suggestion", file=sys.stderr)
         return 1

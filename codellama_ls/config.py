@@ -155,8 +155,10 @@ def _device(value: Any) -> str:
     raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
 
 
-def _setting(default: Any, parse: Callable[[Any], Any], doc: str, *, secret: bool = False) -> Any:
-    return field(default=default, metadata={"parse": parse, "doc": doc, "secret": secret})
+def _setting(default: Any, parse: Callable[[Any], Any], doc: str, *, secret: bool = False, reload: bool = False) -> Any:
+    """A setting: its parser, its README line, whether it is a secret, and whether changing it needs a
+    new engine (``reload``: the model, where and how it runs; the rest apply to the next request)."""
+    return field(default=default, metadata={"parse": parse, "doc": doc, "secret": secret, "reload": reload})
 
 
 @dataclass(frozen=True)
@@ -167,23 +169,34 @@ class Settings:
         "codellama/CodeLlama-7b-hf",
         _text,
         "Hub id or local folder of the model (`ollama`: a tag, e.g. `codellama:7b-code`).",
+        reload=True,
     )
-    tokenizer: str | None = _setting(None, _optional_text, "Tokenizer folder or hub id, when it differs from `model`.")
-    engine: str = _setting("local", _choice("local", "tgi", "openai", "llamacpp", "ollama"), "Where the model runs.")
+    tokenizer: str | None = _setting(
+        None, _optional_text, "Tokenizer folder or hub id, when it differs from `model`.", reload=True
+    )
+    engine: str = _setting(
+        "local", _choice("local", "tgi", "openai", "llamacpp", "ollama"), "Where the model runs.", reload=True
+    )
     url: str | None = _setting(
         None,
         _optional_text,
         "Server URL for the remote engines (`llamacpp` defaults to `http://127.0.0.1:8080`, "
         "`ollama` to `http://127.0.0.1:11434`).",
+        reload=True,
     )
-    api_token: str | None = _setting(None, _optional_text, "Token for a remote engine (else `HF_TOKEN`).", secret=True)
-    device: str = _setting("auto", _device, "auto, cpu, cuda, cuda:N or mps.")
+    api_token: str | None = _setting(
+        None, _optional_text, "Token for a remote engine (else `HF_TOKEN`).", secret=True, reload=True
+    )
+    device: str = _setting("auto", _device, "auto, cpu, cuda, cuda:N or mps.", reload=True)
     dtype: str = _setting(
         "auto",
         _choice("auto", "float32", "float16", "bfloat16"),
         "Weights dtype (auto: bf16/fp16 on GPU, fp32 on CPU).",
+        reload=True,
     )
-    quantization: str = _setting("none", _choice("none", "8bit", "4bit"), "bitsandbytes quantization (CUDA only).")
+    quantization: str = _setting(
+        "none", _choice("none", "8bit", "4bit"), "bitsandbytes quantization (CUDA only).", reload=True
+    )
     max_new_tokens: int = _setting(128, _int_range(1, 4096), "Longest suggestion, in tokens.")
     max_prompt_tokens: int = _setting(
         2048, _int_range(16, 100_000), "Prompt budget (capped at context minus maxNewTokens)."
@@ -293,6 +306,10 @@ class Settings:
 
     def __repr__(self) -> str:  # never print a token, even by accident
         return f"Settings({self.to_dict()})"
+
+    def same_engine(self, other: Settings) -> bool:
+        """Whether ``other`` runs the same engine: no setting marked ``reload`` differs."""
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.metadata["reload"])
 
     @property
     def token(self) -> str | None:

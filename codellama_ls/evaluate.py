@@ -3,7 +3,7 @@
 Problems come in the human-eval-infilling format (one JSON object a line: ``task_id``,
 ``prompt`` = the code before the gap, ``suffix``, ``canonical_solution`` = the gap, ``test``,
 ``entry_point``). Each one becomes an open document with the cursor at the gap, and
-``CompletionService.suggest`` answers it exactly as it answers an editor: prompt, engine,
+``Pipeline.suggest`` answers it exactly as it answers an editor: prompt, engine,
 early stop, post-processing. The edit it returns is applied to the document; the text that
 ends up in the gap is the sample.
 
@@ -37,7 +37,8 @@ from lsprotocol import types
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import Engine, EngineError, EngineState, ProgressFn
 from codellama_ls.notify import Notifier
-from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.completion import Pipeline
+from codellama_ls.session import Session
 
 CHECK_TIMEOUT_S = 10.0
 _MEMORY_LIMIT = 4 << 30
@@ -226,17 +227,17 @@ def run_check(program: str, problem: Problem, timeout_s: float = CHECK_TIMEOUT_S
 
 
 # -- the pipeline ------------------------------------------------------------------------
-async def _solve(service: CompletionService, problem: Problem, index: int, timeout_s: float, execute: bool) -> Sample:
+async def _solve(service: Pipeline, problem: Problem, index: int, timeout_s: float, execute: bool) -> Sample:
     text, position, _ = editor_view(problem)
     uri = f"file:///eval/{index}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', problem.task_id)}.py"
-    service.documents.open(types.TextDocumentItem(uri=uri, language_id=problem.language, version=0, text=text))
-    engine = service.engine
+    service.session.documents.open(types.TextDocumentItem(uri=uri, language_id=problem.language, version=0, text=text))
+    engine = service.session.engine
     before = engine.generations
     started = time.perf_counter()
     try:
         answer = await service.suggest(uri, position)
     finally:
-        service.documents.close(uri)
+        service.session.documents.close(uri)
     seconds = time.perf_counter() - started
     result = answer.result if answer is not None else None
     if result is None and engine.generations > before and engine.history:
@@ -273,7 +274,7 @@ async def _solve(service: CompletionService, problem: Problem, index: int, timeo
 
 async def evaluate_async(
     problems: list[Problem],
-    service: CompletionService,
+    service: Pipeline,
     *,
     output: IO[str] | None = None,
     timeout_s: float = CHECK_TIMEOUT_S,
@@ -283,7 +284,7 @@ async def evaluate_async(
     """Answer every problem with ``service`` (its engine already loaded)."""
     from tqdm import tqdm
 
-    s = service.settings
+    s = service.session.settings
     report = Report(
         settings={
             "engine": s.engine,
@@ -308,11 +309,11 @@ async def evaluate_async(
     return report
 
 
-async def _prepare(service: CompletionService, engine: Engine | None) -> None:
+async def _prepare(service: Pipeline, engine: Engine | None) -> None:
     if engine is None:
-        await service.load_engine()
+        await service.session.load_engine()
         return
-    service.engine = engine
+    service.session.host.use(engine)
     if engine.state is not EngineState.READY:
         await asyncio.to_thread(engine.load, None)
 
@@ -328,7 +329,7 @@ def evaluate(
     progress: bool = False,
     notifier: Notifier | None = None,
 ) -> Report:
-    """Run the problems through a ``CompletionService`` built from ``settings``.
+    """Run the problems through a ``Pipeline`` built from ``settings``.
 
     ``engine`` replaces the engine the settings name (tests pass a stub); otherwise the
     configured engine is loaded first. Samples go to ``output`` (JSONL) as they come.
@@ -336,11 +337,11 @@ def evaluate(
     settings = dataclasses.replace(settings or Settings(), debounce_ms=0)
 
     async def run() -> Report:
-        service = CompletionService(settings, notifier)
+        service = Pipeline(Session(settings, notifier))
         try:
             await _prepare(service, engine)
-            if not service.engine.ready:
-                raise EngineError(service.engine.error or "the engine did not load", "load")
+            if not service.session.engine.ready:
+                raise EngineError(service.session.engine.error or "the engine did not load", "load")
             if output is None:
                 return await evaluate_async(problems, service, timeout_s=timeout_s, execute=execute, progress=progress)
             with open(output, "w", encoding="utf-8") as fh:
@@ -349,9 +350,9 @@ def evaluate(
                 )
         finally:
             if engine is None:
-                service.shutdown()
+                service.session.shutdown()
             else:
-                service.scheduler.shutdown()
+                service.session.scheduler.shutdown()
 
     return asyncio.run(run())
 

@@ -19,9 +19,10 @@ from codellama_ls.engines.base import EngineState, GenerationRequest
 from codellama_ls.engines.openai import OpenAIEngine
 from codellama_ls.lsp.actions import ClientSupport
 from codellama_ls.notify import Notifier
-from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.completion import Pipeline
 from codellama_ls.prompt.chat import CHAT_FORMAT, build_chat_prompt, parse_messages, server_text
 from codellama_ls.prompt.tokens import CodeTokenizer
+from codellama_ls.session import Session
 from tests.support.fake_engine import FakeEngine
 from tests.support.fake_remote import FakeServer, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 from tests.support.tiny_model import SHARED
@@ -198,16 +199,16 @@ URI = "file:///w/geometry.py"
 TEXT = "import math\n\n\ndef hyp(a, b):\n    return math.sqrt(a * a + b * b)\n"
 
 
-def make(fake: FakeEngine, **values: Any) -> tuple[CompletionService, ActionService, list[str]]:
+def make(fake: FakeEngine, **values: Any) -> tuple[Pipeline, ActionService, list[str]]:
     shown: list[str] = []
-    completion = CompletionService(settings(debounceMs=0, **values), Notifier(lambda m, k: shown.append(m)))
-    completion.engine = fake
-    completion.documents.open(types.TextDocumentItem(uri=URI, language_id="python", version=1, text=TEXT))
-    return completion, ActionService(completion), shown
+    session = Session(settings(debounceMs=0, **values), Notifier(lambda m, k: shown.append(m)))
+    session.host.use(fake)
+    session.documents.open(types.TextDocumentItem(uri=URI, language_id="python", version=1, text=TEXT))
+    return Pipeline(session), ActionService(session), shown
 
 
 def docstring_plan(actions: ActionService) -> Any:
-    doc = actions.completion.documents.get(URI)
+    doc = actions.session.documents.get(URI)
     plan = actions.plan("docstring", doc, (3, 5), (3, 5))
     assert plan is not None
     return plan
@@ -227,8 +228,8 @@ async def test_an_action_on_the_local_completion_model_is_not_dropped_by_typing(
     engine = FakeEngine(tok, script)
     completion, actions, shown = make(engine, model=INSTRUCT)
     _, scheduler = await actions.engine()
-    assert scheduler is completion.scheduler
-    running = asyncio.ensure_future(actions.run(docstring_plan(actions), completion.documents.get(URI)))
+    assert scheduler is completion.session.scheduler
+    running = asyncio.ensure_future(actions.run(docstring_plan(actions), completion.session.documents.get(URI)))
     while not engine.requests:
         await asyncio.sleep(0.01)
     suggestion = asyncio.ensure_future(completion.suggest(URI, types.Position(line=4, character=4)))
@@ -259,7 +260,7 @@ async def test_a_suggestion_queued_behind_a_long_action_says_so(tok):
 
     engine = FakeEngine(tok, script)
     completion, actions, shown = make(engine, model=INSTRUCT, generationTimeoutMs=100)
-    running = asyncio.ensure_future(actions.run(docstring_plan(actions), completion.documents.get(URI)))
+    running = asyncio.ensure_future(actions.run(docstring_plan(actions), completion.session.documents.get(URI)))
     while not engine.requests:
         await asyncio.sleep(0.01)
     try:
@@ -278,16 +279,16 @@ async def test_actions_on_a_remote_engine_run_beside_suggestions(tok):
     engine.model_id = INSTRUCT
     completion, actions, _ = make(engine, engine="tgi", url="http://gpu:8080")
     _, scheduler = await actions.engine()
-    assert scheduler is actions.beside and scheduler is not completion.scheduler
+    assert scheduler is actions.beside and scheduler is not completion.session.scheduler
 
 
 async def test_unavailable_actions_say_why(tok):
     engine = FakeEngine(tok, "x")
     completion, actions, _ = make(engine, model=BASE)
-    assert actions.plans(completion.documents.get(URI), (3, 5), (3, 5), []) == []
+    assert actions.plans(completion.session.documents.get(URI), (3, 5), (3, 5), []) == []
     with pytest.raises(ActionError, match="set instructModel"):
         await actions.generate(docstring_plan(actions))
     engine.state = EngineState.LOADING
-    completion.configure({"model": INSTRUCT})
+    completion.session.configure({"model": INSTRUCT})
     with pytest.raises(ActionError, match="still loading"):
         await actions.generate(docstring_plan(actions))

@@ -1,7 +1,7 @@
 """Faults: an engine that raises mid-generation, hangs, or fails to load. Every request is
 answered, each kind of failure is reported once, and serving recovers when the cause goes away.
 
-``CompletionService`` runs with the fake engine (the fault is injected where a device would
+``Pipeline`` runs with the fake engine (the fault is injected where a device would
 raise it); the OOM case runs the real decoding loop of ``LocalEngine``. The same faults
 through the real server process are in ``tests/e2e/test_faults_e2e.py``.
 """
@@ -20,8 +20,9 @@ from codellama_ls.engines import host
 from codellama_ls.engines.base import Engine, EngineState
 from codellama_ls.engines.local import LocalEngine
 from codellama_ls.notify import Notifier
-from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.completion import Pipeline
 from codellama_ls.prompt.tokens import CodeTokenizer
+from codellama_ls.session import Session
 from tests.support.fake_engine import FakeEngine
 
 URI = "file:///w/fault.py"
@@ -34,16 +35,16 @@ def tok(tokenizer_dir) -> CodeTokenizer:
     return CodeTokenizer.load(str(tokenizer_dir))
 
 
-def make_service(engine: Engine, shown: list, **settings) -> CompletionService:
+def make_service(engine: Engine, shown: list, **settings) -> Pipeline:
     notifier = Notifier(lambda message, kind: shown.append((kind, message)))
-    service = CompletionService(Settings(debounce_ms=0, **settings), notifier)
-    service.engine = engine
+    service = Pipeline(Session(Settings(debounce_ms=0, **settings), notifier))
+    service.session.host.use(engine)
     for uri in (URI, URI + "2"):
-        service.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text="x = \n"))
+        service.session.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text="x = \n"))
     return service
 
 
-async def suggest(service: CompletionService, uri: str = URI):
+async def suggest(service: Pipeline, uri: str = URI):
     """Every request must end: wait_for turns a hang into a failure instead of a stuck test."""
     return await asyncio.wait_for(service.suggest(uri, POS), 60)
 
@@ -131,12 +132,12 @@ async def test_restart_replaces_a_stuck_engine(tok, monkeypatch):
     service = make_service(stuck, shown, generation_timeout_ms=100)
     monkeypatch.setattr(host, "DRAIN_TIMEOUT_S", 0.2)
     fresh = FakeEngine(tok, OK)
-    monkeypatch.setattr(service.host, "factory", lambda settings: fresh)
+    monkeypatch.setattr(service.session.host, "factory", lambda settings: fresh)
     try:
         assert await suggest(service) is None
-        await asyncio.wait_for(service.load_engine(), 60)  # codellama.restartEngine
+        await asyncio.wait_for(service.session.load_engine(), 60)  # codellama.restartEngine
         answer = await suggest(service)  # does not wait for the stuck call of the old engine
-        assert answer is not None and answer.text == OK and service.engine is fresh
+        assert answer is not None and answer.text == OK and service.session.engine is fresh
     finally:
         stuck.release.set()
 
@@ -147,14 +148,14 @@ async def test_engine_failing_to_load_reports_once_and_reload_recovers(tok, monk
     broken = FakeEngine(tok, OK)
     broken.load_error = error
     service = make_service(FakeEngine(tok, OK), shown)
-    monkeypatch.setattr(service.host, "factory", lambda settings: broken)
-    await service.load_engine()
-    assert service.engine.state is EngineState.FAILED and str(error) in (service.engine.error or "")
+    monkeypatch.setattr(service.session.host, "factory", lambda settings: broken)
+    await service.session.load_engine()
+    assert service.session.engine.state is EngineState.FAILED and str(error) in (service.session.engine.error or "")
     for _ in range(3):
         assert await suggest(service) is None
     assert [k for k, _ in shown] == [types.MessageType.Error]
     broken.load_error = None  # the cause goes away; the next settings change or restart reloads
-    await service.load_engine()
+    await service.session.load_engine()
     answer = await suggest(service)
     assert answer is not None and answer.text == OK and len(shown) == 1
 
@@ -164,20 +165,20 @@ async def test_restart_during_a_real_generation(tiny_model):
     shown: list = []
     settings = {"model": str(tiny_model), "device": "cpu", "max_new_tokens": 3000, "generation_timeout_ms": 600_000}
     service = make_service(FakeEngine(CodeTokenizer.load(str(tiny_model)), OK), shown, **settings)
-    await service.load_engine()
-    first = service.engine
+    await service.session.load_engine()
+    first = service.session.engine
     assert first.ready
     running = asyncio.ensure_future(suggest(service))
-    while service.scheduler.started < 1:
+    while service.session.scheduler.started < 1:
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.2)  # inside the decoding loop
-    await asyncio.wait_for(service.load_engine(), 120)
+    await asyncio.wait_for(service.session.load_engine(), 120)
     assert await running is None  # answered (empty), not an error
     assert first.history[-1].stop_reason == "cancelled" and shown == []
-    assert service.engine is not first and service.engine.ready
-    service.configure({"maxNewTokens": 3})
+    assert service.session.engine is not first and service.session.engine.ready
+    service.session.configure({"maxNewTokens": 3})
     await suggest(service)
-    assert service.engine.generations == 1 and shown == []
+    assert service.session.engine.generations == 1 and shown == []
 
 
 async def test_remote_server_that_disconnects_then_comes_back(tokenizer_dir):
@@ -198,4 +199,4 @@ async def test_remote_server_that_disconnects_then_comes_back(tokenizer_dir):
         remote.queue("/generate_stream", Stream(tokens(" compute", "(1)"), finish="eos_token"))
         answer = await suggest(service)
         assert answer is not None and "compute(1)" in answer.text and len(shown) == 2
-    service.shutdown()
+    service.session.shutdown()

@@ -8,12 +8,14 @@ import threading
 import pytest
 from lsprotocol import types
 
+from codellama_ls import postprocess
 from codellama_ls.config import Settings
 from codellama_ls.documents import Document
 from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
 from codellama_ls.notify import Notifier
-from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.completion import Pipeline, edit
 from codellama_ls.prompt.tokens import CodeTokenizer
+from codellama_ls.session import Session
 from tests.support.fake_engine import FakeEngine
 
 
@@ -22,17 +24,15 @@ def tok(tokenizer_dir) -> CodeTokenizer:
     return CodeTokenizer.load(str(tokenizer_dir))
 
 
-def service_with(
-    tok: CodeTokenizer, outputs: list, shown: list | None = None, max_new_tokens: int = 128
-) -> CompletionService:
+def service_with(tok: CodeTokenizer, outputs: list, shown: list | None = None, max_new_tokens: int = 128) -> Pipeline:
     notifier = Notifier(lambda message, kind: shown.append((kind, message)) if shown is not None else None)
-    service = CompletionService(Settings(debounce_ms=0, max_new_tokens=max_new_tokens), notifier)
-    service.engine = FakeEngine(tok, outputs)
+    service = Pipeline(Session(Settings(debounce_ms=0, max_new_tokens=max_new_tokens), notifier))
+    service.session.host.use(FakeEngine(tok, outputs))
     return service
 
 
-def open_text(service: CompletionService, text: str, uri: str = "file:///t.py") -> str:
-    service.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
+def open_text(service: Pipeline, text: str, uri: str = "file:///t.py") -> str:
+    service.session.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
     return uri
 
 
@@ -43,7 +43,7 @@ async def test_crlf_suggestions_come_back_with_crlf(tok):
     assert answer is not None
     assert answer.text == "if x:\r\n        return 1\r\n    return 0"
     # The model saw LF text only.
-    req = service.engine.requests[0]
+    req = service.session.engine.requests[0]
     assert "\r" not in req.prompt.prefix + req.prompt.suffix
 
 
@@ -55,7 +55,7 @@ async def test_mid_line_is_single_line_and_closing_bracket_not_doubled(tok):
     assert answer is not None and answer.text == '"hello")'
     assert (answer.line, answer.start, answer.end) == (0, 6, 7)
     # Decoding stopped at the first newline instead of running on.
-    assert service.engine.history[-1].stop_reason == "early"
+    assert service.session.engine.history[-1].stop_reason == "early"
 
 
 async def test_suggestion_that_closes_its_own_bracket_keeps_it(tok):
@@ -73,11 +73,13 @@ async def test_token_limit_drops_the_half_line(tok):
     service = service_with(tok, [out, out], max_new_tokens=limit)
     uri = open_text(service, text)
     answer = await service.suggest(uri, types.Position(line=2, character=4))
-    assert service.engine.history[-1].stop_reason == "length"
+    assert service.session.engine.history[-1].stop_reason == "length"
     assert answer is not None and answer.text == "x = clean(x)"
     # The same answer, cut by the limit and placed directly (as `codellama-ls eval` and the tests do).
-    cursor = service.documents.get(uri).cursor(types.Position(line=2, character=4), service.encoding)
-    placed = service.place(cursor, service.engine.history[-1])
+    cursor = service.session.documents.get(uri).cursor(types.Position(line=2, character=4), service.session.encoding)
+    result = service.session.engine.history[-1]
+    suggestion = postprocess.postprocess(result.text, postprocess.Context.from_cursor(cursor), truncated=True)
+    placed = None if suggestion is None else edit(cursor, suggestion, result)
     assert placed is not None and placed.text == "x = clean(x)"
 
 
@@ -102,10 +104,10 @@ async def test_oom_is_reported_once_and_serving_continues(tok):
 
 async def test_disabled_makes_no_model_call(tok):
     service = service_with(tok, ["1"])
-    service.configure({"enable": False})
+    service.session.configure({"enable": False})
     uri = open_text(service, "x = \n")
     assert await service.suggest(uri, types.Position(line=0, character=4)) is None
-    assert service.engine.generations == 0
+    assert service.session.engine.generations == 0
 
 
 async def test_superseded_request_answers_empty_at_once(tok):
@@ -118,7 +120,7 @@ async def test_superseded_request_answers_empty_at_once(tok):
             return super().generate(request)
 
     service = service_with(tok, [])
-    service.engine = Slow(tok, ["first", "second"])
+    service.session.host.use(Slow(tok, ["first", "second"]))
     uri = open_text(service, "x = \n")
     pos = types.Position(line=0, character=4)
     first = asyncio.ensure_future(service.suggest(uri, pos))
@@ -132,20 +134,22 @@ async def test_superseded_request_answers_empty_at_once(tok):
 
 async def test_requests_while_loading_answer_empty(tok):
     service = service_with(tok, ["never"])
-    service.engine.state = EngineState.LOADING
+    service.session.engine.state = EngineState.LOADING
     uri = open_text(service, "x = \n")
     assert await service.suggest(uri, types.Position(line=0, character=4)) is None
-    assert service.engine.generations == 0
+    assert service.session.engine.generations == 0
 
 
 async def test_quantization_without_cuda_is_a_clear_load_error(tiny_model):
     shown: list = []
-    service = CompletionService(
-        Settings(model=str(tiny_model), quantization="4bit", device="cpu"),
-        Notifier(lambda message, kind: shown.append(message)),
+    service = Pipeline(
+        Session(
+            Settings(model=str(tiny_model), quantization="4bit", device="cpu"),
+            Notifier(lambda message, kind: shown.append(message)),
+        )
     )
-    await service.load_engine()
-    assert service.engine.state is EngineState.FAILED
+    await service.session.load_engine()
+    assert service.session.engine.state is EngineState.FAILED
     assert len(shown) == 1 and "quantization" in shown[0] and "CUDA" in shown[0]
 
 

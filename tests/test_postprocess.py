@@ -10,7 +10,7 @@ from lsprotocol import types
 
 from codellama_ls.documents import Document
 from codellama_ls.engines.base import GenerationResult
-from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.completion import edit
 from codellama_ls.postprocess import STEPS, Context, Suggestion, line_loop, postprocess, stop_check
 
 
@@ -74,12 +74,9 @@ def test_auto_closed_signature_keeps_its_body() -> None:
 def test_crlf_document_gets_crlf_suggestion_and_range() -> None:
     doc = Document("file:///a.js", "function f() {\r\n  █\r\n}\r\n".replace("█", ""), 0, "javascript")
     cursor = doc.cursor(types.Position(line=1, character=2), types.PositionEncodingKind.Utf16)
-    service = CompletionService()
-    try:
-        result = GenerationResult("if (a) {\r\n    b();\r\n  }\r\n}", 0, 0, 0, "eot")
-        answer = service.place(cursor, result)
-    finally:
-        service.shutdown()
+    result = GenerationResult("if (a) {\r\n    b();\r\n  }\r\n}", 0, 0, 0, "eot")
+    suggestion = postprocess(result.text, Context.from_cursor(cursor))
+    answer = None if suggestion is None else edit(cursor, suggestion, result)
     assert answer is not None
     assert answer.text == "if (a) {\r\n    b();\r\n  }"
     assert (answer.start, answer.end) == (2, 2)

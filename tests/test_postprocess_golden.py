@@ -27,7 +27,7 @@ from lsprotocol import types
 from codellama_ls import postprocess
 from codellama_ls.documents import Document
 from codellama_ls.engines.base import GenerationResult
-from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.completion import edit
 
 CURSOR = "█"
 GOLDEN = Path(__file__).parent / "golden" / "postprocess"
@@ -108,20 +108,17 @@ def result(case: Case) -> GenerationResult:
     return GenerationResult(text=case.raw, new_tokens=0, prefill_tokens=0, prompt_tokens=0, stop_reason=reason)
 
 
-@pytest.fixture(scope="module")
-def service():
-    svc = CompletionService()
-    yield svc
-    svc.shutdown()
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_golden(case: Case, service: CompletionService) -> None:
-    """Through the server's own `place`: the text sent and the range it replaces."""
+def test_golden(case: Case) -> None:
+    """Through the pipeline's own post-processing and `edit`: the text sent and the range it replaces."""
     text, position = split(case.doc)
     doc = Document("file:///golden", text, 0, case.lang)
     cursor = doc.cursor(position, types.PositionEncodingKind.Utf32)
-    answer = service.place(cursor, result(case))
+    raw = result(case)
+    suggestion = postprocess.postprocess(
+        raw.text, postprocess.Context.from_cursor(cursor), truncated=raw.stop_reason == "length"
+    )
+    answer = None if suggestion is None else edit(cursor, suggestion, raw)
     if case.text is None:
         assert answer is None, answer
         return

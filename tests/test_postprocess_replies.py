@@ -7,7 +7,8 @@ from lsprotocol import types
 
 from codellama_ls.config import Settings
 from codellama_ls.lsp.replies import completion_item, inline_item
-from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.completion import Pipeline
+from codellama_ls.session import Session
 from tests.support.fake_engine import FakeEngine
 
 URI = "file:///calc.py"
@@ -23,10 +24,10 @@ SAMPLES = [
 ]
 
 
-def _service(outputs: list[str]) -> CompletionService:
-    service = CompletionService(Settings(debounce_ms=0, suggestions=len(outputs)))
-    service.engine = FakeEngine(script=lambda request: outputs)
-    service.documents.open(types.TextDocumentItem(uri=URI, language_id="python", version=1, text=TEXT))
+def _service(outputs: list[str]) -> Pipeline:
+    service = Pipeline(Session(Settings(debounce_ms=0, suggestions=len(outputs))))
+    service.session.host.use(FakeEngine(script=lambda request: outputs))
+    service.session.documents.open(types.TextDocumentItem(uri=URI, language_id="python", version=1, text=TEXT))
     return service
 
 
@@ -38,7 +39,7 @@ async def test_every_suggestion_and_both_reply_kinds_get_the_same_filters() -> N
         assert [a.text for a in answers] == expected
         # Each sample ran its own early-stop check: the fenced one ended once its code was over
         # (the prose after the fence was never decoded), the looping one ran to its end.
-        result = service.engine.history[-1]
+        result = service.session.engine.history[-1]
         assert result.stop_reasons[0] == "early" and "This returns" not in result.texts[0]
         assert result.stop_reasons[1] == "eot"
         encoding = types.PositionEncodingKind.Utf16
@@ -48,11 +49,11 @@ async def test_every_suggestion_and_both_reply_kinds_get_the_same_filters() -> N
         assert [i.text_edit.new_text for i in menu if isinstance(i.text_edit, types.TextEdit)] == expected
         assert [i.label for i in menu] == expected
         # Typing asks for one: the greedy answer, filtered the same way.
-        service.caches.results.clear()
-        service.caches.typed.forget(URI)
+        service.session.caches.results.clear()
+        service.session.caches.typed.forget(URI)
         assert [a.text for a in await service.suggestions(URI, HERE)] == ["return a + b"]
     finally:
-        service.shutdown()
+        service.session.shutdown()
 
 
 async def test_a_request_whose_every_sample_is_noise_gets_nothing() -> None:
@@ -60,4 +61,4 @@ async def test_a_request_whose_every_sample_is_noise_gets_nothing() -> None:
     try:
         assert await service.suggestions(URI, HERE, invoked=True) == []
     finally:
-        service.shutdown()
+        service.session.shutdown()

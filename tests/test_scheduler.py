@@ -11,8 +11,9 @@ from lsprotocol import types
 
 from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest, GenerationResult
-from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.completion import Pipeline
 from codellama_ls.pipeline.scheduler import Scheduler, TypingPace
+from codellama_ls.session import Session
 from tests.support.fake_engine import FakeEngine
 
 TOKEN_S = 0.03  # one decoding step of the stand-in generations below
@@ -158,18 +159,18 @@ class Timed(FakeEngine):
 
 async def _ask(engine: Timed, typed_every: float | None, debounce_ms: int) -> float:
     """Seconds from the request to the engine starting, after typing at ``typed_every``."""
-    service = CompletionService(Settings(debounce_ms=debounce_ms))
-    service.engine = engine
+    service = Pipeline(Session(Settings(debounce_ms=debounce_ms)))
+    service.session.host.use(engine)
     uri = "file:///t.py"
-    service.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text="x = \n"))
+    service.session.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text="x = \n"))
     if typed_every is not None:
         now = time.perf_counter() - 10 * typed_every
         for step in range(10):
-            service.pace.keystroke(uri, now + step * typed_every)
+            service.session.pace.keystroke(uri, now + step * typed_every)
     asked = time.perf_counter()
     answer = await service.suggest(uri, types.Position(line=0, character=4))
     assert answer is not None and answer.text == "10"
-    service.shutdown()
+    service.session.shutdown()
     return engine.started_at - asked
 
 
@@ -195,21 +196,21 @@ def _edit(uri: str, version: int) -> types.DidChangeTextDocumentParams:
 async def test_an_edit_stops_the_generation_for_the_old_text_at_once():
     engine = FakeEngine(mode="hang")  # decodes until its cancel flag goes up
     engine.needs_debounce = False
-    service = CompletionService(Settings())
-    service.engine = engine
+    service = Pipeline(Session(Settings()))
+    service.session.host.use(engine)
     for uri in ("file:///a.py", "file:///b.py"):
-        service.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text="x = \n"))
+        service.session.documents.open(types.TextDocumentItem(uri=uri, language_id="python", version=1, text="x = \n"))
     pending = asyncio.ensure_future(service.suggest("file:///a.py", types.Position(line=0, character=4)))
     while not engine.requests:
         await asyncio.sleep(0.01)
-    service.change(_edit("file:///b.py", 2))  # another document: a's generation goes on
-    service.change(_edit("file:///a.py", 1))  # a stale version: not applied, nothing stops
+    service.session.change(_edit("file:///b.py", 2))  # another document: a's generation goes on
+    service.session.change(_edit("file:///a.py", 1))  # a stale version: not applied, nothing stops
     await asyncio.sleep(0.1)
     assert not pending.done() and not engine.requests[0].cancel.is_set()
-    service.change(_edit("file:///a.py", 2))  # the key arrives: the answer for the old text is worthless
+    service.session.change(_edit("file:///a.py", 2))  # the key arrives: the answer for the old text is worthless
     assert await asyncio.wait_for(pending, 1) is None
     assert engine.requests[0].cancel.is_set()
-    service.shutdown()
+    service.session.shutdown()
 
 
 async def test_background_work_never_runs_ahead_of_a_real_request():

@@ -14,9 +14,10 @@ from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest
 from codellama_ls.engines.kvcache import cache_length
 from codellama_ls.engines.local import LocalEngine
-from codellama_ls.pipeline.completion import CompletionService
+from codellama_ls.pipeline.completion import Pipeline
 from codellama_ls.prompt.fim import Prompt, build_prompt
 from codellama_ls.prompt.tokens import CodeTokenizer
+from codellama_ls.session import Session
 from tests.support.fake_engine import FakeEngine
 
 SOURCE = (Path(__file__).parent / "fixtures" / "kv_reuse_sample.py.txt").read_text(encoding="utf-8")
@@ -119,10 +120,12 @@ def tok(tokenizer_dir) -> CodeTokenizer:
     return CodeTokenizer.load(str(tokenizer_dir))
 
 
-def _service(tok: CodeTokenizer, script, **settings) -> CompletionService:
-    service = CompletionService(Settings(debounce_ms=0, **settings))
-    service.engine = FakeEngine(tok, script)
-    service.documents.open(types.TextDocumentItem(uri="file:///t.py", language_id="python", version=1, text="y = \n"))
+def _service(tok: CodeTokenizer, script, **settings) -> Pipeline:
+    service = Pipeline(Session(Settings(debounce_ms=0, **settings)))
+    service.session.host.use(FakeEngine(tok, script))
+    service.session.documents.open(
+        types.TextDocumentItem(uri="file:///t.py", language_id="python", version=1, text="y = \n")
+    )
     return service
 
 
@@ -135,14 +138,14 @@ async def test_an_explicit_request_gets_distinct_suggestions_greedy_first(tok):
     answers = await service.suggestions("file:///t.py", HERE, invoked=True)
     # Trailing blanks are post-processed away, so three samples are one suggestion; a blank one is none.
     assert [a.text for a in answers] == ["total(x)", "count(x)"]
-    assert service.engine.requests[-1].samples == 5
+    assert service.session.engine.requests[-1].samples == 5
     assert len({a.id for a in answers}) == 2
     # Typing asks for one suggestion only, and the engine is asked for one.
-    service.caches.results.clear()
-    service.caches.typed.forget("file:///t.py")
+    service.session.caches.results.clear()
+    service.session.caches.typed.forget("file:///t.py")
     typed = await service.suggestions("file:///t.py", HERE)
     assert [a.text for a in typed] == ["total(x)"]
-    assert service.engine.requests[-1].samples == 1
+    assert service.session.engine.requests[-1].samples == 1
 
 
 async def test_the_cache_keeps_all_suggestions_and_typing_follows_the_one_picked(tok):
@@ -150,26 +153,26 @@ async def test_the_cache_keeps_all_suggestions_and_typing_follows_the_one_picked
     uri = "file:///t.py"
     answers = await service.suggestions(uri, HERE, invoked=True)
     assert [a.text for a in answers] == ["total(x)", "count(x) + 1", "total(y)"]
-    calls = service.engine.generations
+    calls = service.session.engine.generations
     # Asked again before anything was typed: what is on screen, without the model.
     again = await service.suggestions(uri, HERE)
-    assert [a.text for a in again] == [a.text for a in answers] and service.engine.generations == calls
+    assert [a.text for a in again] == [a.text for a in answers] and service.session.engine.generations == calls
     # Coming back after the screen showed something else: from the cache, the first for typing, all
     # three for an explicit request.
-    service.caches.typed.forget(uri)
+    service.session.caches.typed.forget(uri)
     assert [a.text for a in await service.suggestions(uri, HERE)] == ["total(x)"]
-    assert len(await service.suggestions(uri, HERE, invoked=True)) == 3 and service.engine.generations == calls
-    assert service.status()["lastSource"] == "cache"
+    assert len(await service.suggestions(uri, HERE, invoked=True)) == 3 and service.session.engine.generations == calls
+    assert service.session.status()["lastSource"] == "cache"
     # The user cycled to the second one and types its start: its rest, without the model.
-    service.change(
+    service.session.change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
             content_changes=[types.TextDocumentContentChangePartial(range=types.Range(HERE, HERE), text="co")],
         )
     )
     rest = await service.suggestions(uri, types.Position(line=0, character=6))
-    assert [a.text for a in rest] == ["unt(x) + 1"] and service.engine.generations == calls
-    assert service.status()["lastSource"] == "typed"
+    assert [a.text for a in rest] == ["unt(x) + 1"] and service.session.engine.generations == calls
+    assert service.session.status()["lastSource"] == "typed"
 
 
 async def test_fewer_cached_suggestions_than_asked_for_ask_the_model(tok):
@@ -177,4 +180,4 @@ async def test_fewer_cached_suggestions_than_asked_for_ask_the_model(tok):
     uri = "file:///t.py"
     assert len(await service.suggestions(uri, HERE)) == 1
     assert len(await service.suggestions(uri, HERE, invoked=True)) == 3  # not the one cached for typing
-    assert service.engine.generations == 2
+    assert service.session.engine.generations == 2

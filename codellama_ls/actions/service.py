@@ -54,7 +54,7 @@ from codellama_ls.prompt.chat import ChatPrompt, Message, build_chat_prompt, che
 from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer
 
 if TYPE_CHECKING:
-    from codellama_ls.pipeline.completion import CompletionService
+    from codellama_ls.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,6 @@ Position = tuple[int, int]  # (line, Python index in the line)
 # The local engine keeps the keys/values of one action prompt (a repeated action reuses them)
 # without taking the place of a document's completion prompt.
 KV_KEY = "codellama-ls:actions"
-# Settings whose change means a new engine (as for the completion engine).
-ENGINE_KEYS = ("model", "tokenizer", "engine", "url", "api_token", "device", "dtype", "quantization")
 EXAMPLE_MODEL = "codellama/CodeLlama-7b-Instruct-hf"
 # Editors ask for code actions on every cursor move; a model folder's config.json is read once.
 _check = functools.lru_cache(maxsize=64)(check_instruct_model)
@@ -169,10 +167,10 @@ class Outcome:
 
 
 class ActionService:
-    """Lists and runs code actions for the documents of a :class:`CompletionService`."""
+    """Lists and runs code actions for the documents of a :class:`~codellama_ls.session.Session`."""
 
-    def __init__(self, completion: CompletionService) -> None:
-        self.completion = completion
+    def __init__(self, session: Session) -> None:
+        self.session = session
         self.second: EngineHost | None = None
         self.second_settings: Settings | None = None
         self.second_scheduler: Scheduler | None = None
@@ -185,11 +183,11 @@ class ActionService:
 
     @property
     def settings(self) -> Settings:
-        return self.completion.settings
+        return self.session.settings
 
     # -- which engine ----------------------------------------------------------------------------
     def choice(self) -> Choice:
-        return choose(self.settings, self.completion.engine)
+        return choose(self.settings, self.session.engine)
 
     def available(self) -> bool:
         return self.choice().where is not None
@@ -213,14 +211,14 @@ class ActionService:
             if engine is not None and engine.model_id:
                 out["model"] = engine.model_id
         elif choice.where == "completion":
-            out["state"], out["error"] = self.completion.engine.state.value, self.completion.engine.error
+            out["state"], out["error"] = self.session.engine.state.value, self.session.engine.error
         return out
 
     def _current(self, choice: Choice) -> bool:
         """The second engine was made with the settings ``choice`` asks for."""
         if self.second_settings is None or choice.settings is None:
             return False
-        return all(getattr(self.second_settings, k) == getattr(choice.settings, k) for k in ENGINE_KEYS)
+        return self.second_settings.same_engine(choice.settings)
 
     def configured(self) -> None:
         """After a settings change: hand the new settings on, or retire a second engine that no longer fits.
@@ -257,13 +255,13 @@ class ActionService:
         if choice.where is None:
             raise ActionError(f"codellama-ls: {choice.reason}.")
         if choice.where == "completion":
-            engine = self.completion.engine
+            engine = self.session.engine
             if not engine.ready:
                 if engine.state is EngineState.FAILED and engine.error:
                     raise ActionError(engine.error)
                 raise ActionError("codellama-ls: the model is still loading; try the action again in a moment.")
             local = self.settings.engine == "local"
-            return engine, self.completion.scheduler if local else self.beside
+            return engine, self.session.scheduler if local else self.beside
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:  # two actions at once load the engine once
@@ -279,7 +277,7 @@ class ActionService:
         assert choice.settings is not None
         self._retire()
         scheduler = Scheduler()
-        host = EngineHost(self.completion.notifier, scheduler, key="instruct-load")
+        host = EngineHost(self.session.notifier, scheduler, key="instruct-load")
         self.second, self.second_scheduler, self.second_settings = host, scheduler, choice.settings
         log.info("starting the Instruct engine for code actions: %s", choice.reason)
         await host.load(choice.settings)
@@ -301,7 +299,7 @@ class ActionService:
                 return await asyncio.to_thread(CodeTokenizer.load, name)
             except Exception as exc:  # the model is not downloaded yet: its vocabulary is Code Llama's
                 log.info("no tokenizer for %s yet (%s); using the completion model's", name, exc)
-        return await self.completion.prompt_tokenizer()
+        return await self.session.prompt_tokenizer()
 
     def budget(self, engine: Engine | None) -> int:
         """Prompt tokens an action may use: ``maxPromptTokens``, within the room the model leaves."""
@@ -315,7 +313,7 @@ class ActionService:
         choice = self.choice()
         engine: Engine | None = None
         if choice.where == "completion":
-            engine = self.completion.engine
+            engine = self.session.engine
         elif choice.where == "instruct" and self.second is not None and self._current(choice):
             engine = self.second.engine
         return await asyncio.to_thread(build_chat_prompt, tok, messages, self.budget(engine))
@@ -376,7 +374,7 @@ class ActionService:
             raise ActionError(f"codellama-ls: {plan.title} failed ({type(exc).__name__}).") from exc
         finally:
             self.running -= 1
-        self.completion.host.show_notices()
+        self.session.host.show_notices()
         if result is None or result.stop_reason in ("cancelled", "timeout"):
             return None
         self.finished += 1
@@ -430,7 +428,7 @@ class ActionService:
         answer = await self.generate(plan, progress)
         if answer is None:
             return None
-        current = self.completion.documents
+        current = self.session.documents
         if doc.uri not in current or current.get(doc.uri).version != version:
             raise ActionError(
                 f"codellama-ls: {plan.title}: the document changed while the answer was written; nothing was "

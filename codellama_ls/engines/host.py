@@ -76,6 +76,10 @@ class EngineHost:
         self.engine: Engine = NoEngine()
         self._lock = threading.Lock()
 
+    def use(self, engine: Engine) -> None:
+        """Serve with an engine made elsewhere, already loaded (the evaluation harness, tests)."""
+        self.engine = engine
+
     def configure(self, settings: Settings) -> None:
         """Hand settings that need no reload to the current engine."""
         self.engine.configure(settings)

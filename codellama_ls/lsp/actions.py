@@ -34,15 +34,15 @@ from codellama_ls.documents import Document, PositionError, path_to_uri, units
 from codellama_ls.engines.base import EngineError
 from codellama_ls.lsp.adapter import plain_params
 from codellama_ls.lsp.progress import WorkDoneProgress, work_done_token
-from codellama_ls.pipeline.completion import CompletionService
 from codellama_ls.prompt.chat import parse_messages
 from codellama_ls.prompt.tokens import TokenizerNotFound
+from codellama_ls.session import Session
 
 
 class CodeLlamaServer(Protocol):
     """What this module needs of the server (``server.CodeLlamaServer``, a pygls LanguageServer)."""
 
-    service: CompletionService
+    session: Session
     actions: ActionService
 
     @property
@@ -177,7 +177,7 @@ def parse_request(data: Any, *, kind: str | None = None, what: str = "the action
 
 def _document(ls: CodeLlamaServer, uri: str) -> Document:
     try:
-        return ls.service.documents.get(uri)
+        return ls.session.documents.get(uri)
     except KeyError as exc:
         raise JsonRpcInvalidParams(str(exc).strip("'\"")) from exc
 
@@ -199,7 +199,7 @@ def _diagnostic(doc: Document, d: types.Diagnostic, encoding: str) -> Diagnostic
 def code_actions(ls: CodeLlamaServer, params: types.CodeActionParams) -> list[types.CodeAction | types.Command]:
     """``textDocument/codeAction``: the actions at a range, without a model call."""
     doc = _document(ls, params.text_document.uri)
-    encoding = ls.service.encoding
+    encoding = ls.session.encoding
     start, end = _index(doc, params.range.start, encoding), _index(doc, params.range.end, encoding)
     if end < start:
         start, end = end, start
@@ -337,7 +337,7 @@ async def _run(ls: CodeLlamaServer, request: Request) -> Outcome | None:
             "Ask for code actions again.",
         )
         return None
-    encoding = ls.service.encoding
+    encoding = ls.session.encoding
     start, end = _index(doc, request.range.start, encoding), _index(doc, request.range.end, encoding)
     if end < start:
         start, end = end, start
@@ -367,7 +367,7 @@ async def _run(ls: CodeLlamaServer, request: Request) -> Outcome | None:
 
 def _tell(ls: CodeLlamaServer, message: str) -> None:
     """One message per failed action (the user asked for this one, so repeats are shown too)."""
-    ls.service.notifier.show(message, types.MessageType.Warning)
+    ls.session.notifier.show(message, types.MessageType.Warning)
 
 
 # -- progress ------------------------------------------------------------------------------------
@@ -415,8 +415,8 @@ class WorkDone(Progress):
 def workspace_edit(ls: CodeLlamaServer, outcome: Outcome) -> types.WorkspaceEdit:
     """The outcome's file changes as one ``WorkspaceEdit`` in the client's position encoding."""
     support = ClientSupport.of(ls.client_capabilities)
-    encoding = ls.service.encoding
-    documents = ls.service.documents
+    encoding = ls.session.encoding
+    documents = ls.session.documents
     operations: list[types.TextDocumentEdit | types.CreateFile] = []
     changes: dict[str, list[types.TextEdit]] = {}
     for change in outcome.result.changes:

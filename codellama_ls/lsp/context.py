@@ -11,17 +11,10 @@ from typing import Any, Protocol
 
 from lsprotocol import types
 
-from codellama_ls.context.service import ProjectContext, watch_globs
+from codellama_ls.context.service import watch_globs
+from codellama_ls.session import Session
 
 log = logging.getLogger(__name__)
-
-
-class HasContext(Protocol):
-    """The part of the completion service file watching reads (typed here so context never imports
-    ``completion``, which sits above it)."""
-
-    @property
-    def context(self) -> ProjectContext: ...
 
 
 class WatchingServer(Protocol):
@@ -30,7 +23,7 @@ class WatchingServer(Protocol):
     watching: bool
 
     @property
-    def service(self) -> HasContext: ...
+    def session(self) -> Session: ...
 
     @property
     def client_capabilities(self) -> types.ClientCapabilities: ...
@@ -54,7 +47,7 @@ def watch_files(ls: WatchingServer) -> None:
     once, when it can register that dynamically and there is a folder to watch. Never waited for."""
     caps = ls.client_capabilities.workspace
     watched = caps.did_change_watched_files if caps else None
-    if ls.watching or not (watched and watched.dynamic_registration) or not ls.service.context.folders:
+    if ls.watching or not (watched and watched.dynamic_registration) or not ls.session.context.folders:
         return
     ls.watching = True
     watchers = [types.FileSystemWatcher(glob_pattern=glob) for glob in watch_globs()]

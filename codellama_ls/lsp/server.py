@@ -26,7 +26,7 @@ from codellama_ls.actions.service import ActionService
 from codellama_ls.config import Settings, extract_section
 from codellama_ls.context.service import folder_paths
 from codellama_ls.documents import PositionError
-from codellama_ls.engines.base import EngineError, ProgressFn
+from codellama_ls.engines.base import EngineError
 from codellama_ls.lsp import actions as actions_lsp
 from codellama_ls.lsp import adapter as pygls_adapter
 from codellama_ls.lsp import context as context_lsp
@@ -36,10 +36,11 @@ from codellama_ls.lsp.jsonrpc import UNREADABLE, describe_error, strict_converte
 from codellama_ls.lsp.log import ClientLog
 from codellama_ls.lsp.progress import work_done_token
 from codellama_ls.lsp.replies import ACCEPTED_COMMAND, completion_item, inline_item
-from codellama_ls.notify import Notifier
+from codellama_ls.notify import Notifier, ProgressFn
 from codellama_ls.pipeline.acceptance import KINDS
-from codellama_ls.pipeline.completion import Answer, CompletionService, RequestFailed
+from codellama_ls.pipeline.completion import Answer, Pipeline, RequestFailed
 from codellama_ls.prompt.tokens import TokenizerNotFound
+from codellama_ls.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 class CodeLlamaServer(LanguageServer):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("codellama-ls", __version__, protocol_cls=HardenedProtocol, converter_factory=strict_converter)
-        self.service = CompletionService(settings, Notifier(self._show, self._progress))
-        self.actions = ActionService(self.service)  # code actions (Code Llama - Instruct)
+        self.session = Session(settings, Notifier(self._show, self._progress))  # the state every handler gets
+        self.pipeline = Pipeline(self.session)  # a request at a cursor into suggestions
+        self.actions = ActionService(self.session)  # code actions (Code Llama - Instruct)
         self.watching = False  # workspace/didChangeWatchedFiles registered with the client
         self.client_log: ClientLog | None = None  # the log, sent as window/logMessage (cli.py)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -77,7 +79,7 @@ class CodeLlamaServer(LanguageServer):
         if isinstance(error, JsonRpcException) and source is not JsonRpcException:
             return  # a request's error answer already told the client
         name = type(error).__name__
-        self.service.notifier.once(
+        self.session.notifier.once(
             f"server:{name}", f"codellama-ls: an internal error ({name}) was ignored; the server log has the details."
         )
 
@@ -145,7 +147,7 @@ def guarded(empty: Callable[[], Any]) -> Callable[[F], F]:
         def failed(ls: CodeLlamaServer, exc: Exception) -> Any:
             name = type(exc).__name__
             log.error("%s failed", handler.__name__, exc_info=exc)
-            ls.service.notifier.once(
+            ls.session.notifier.once(
                 f"handler:{name}",
                 f"codellama-ls: {handler.__name__.replace('_', ' ')} failed ({name}); it was answered empty. "
                 "The server log has the details.",
@@ -187,7 +189,7 @@ async def _answers(
     ls: CodeLlamaServer, document: types.TextDocumentIdentifier, position: types.Position, *, invoked: bool
 ) -> list[Answer]:
     try:
-        return await ls.service.suggestions(document.uri, position, invoked=invoked)
+        return await ls.pipeline.suggestions(document.uri, position, invoked=invoked)
     except (KeyError, PositionError) as exc:
         raise _invalid(exc) from exc
 
@@ -207,37 +209,37 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @guarded(lambda: None)
     def initialize(ls: CodeLlamaServer, params: types.InitializeParams) -> None:
         ls.connect_log()
-        ls.service.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
-        ls.service.configure(extract_section(params.initialization_options or {}))
-        ls.service.context.begin(folder_paths(context_lsp.workspace_uris(params)), ls.service.settings)
+        ls.session.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        ls.session.configure(extract_section(params.initialization_options or {}))
+        ls.session.context.begin(folder_paths(context_lsp.workspace_uris(params)), ls.session.settings)
 
     @server.feature(types.INITIALIZED)
     @guarded(lambda: None)
     def initialized(ls: CodeLlamaServer, params: types.InitializedParams) -> None:
-        ls.service.start_loading()
+        ls.session.start_loading()
         context_lsp.watch_files(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     @guarded(lambda: None)
     def did_change_configuration(ls: CodeLlamaServer, params: types.DidChangeConfigurationParams) -> None:
-        if ls.service.configure(extract_section(params.settings)):
-            ls.service.start_loading()
+        if ls.session.configure(extract_section(params.settings)):
+            ls.session.start_loading()
         ls.actions.configured()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     @guarded(lambda: None)
     def did_open(ls: CodeLlamaServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.service.open(params.text_document)
+        ls.session.open(params.text_document)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     @guarded(lambda: None)
     def did_change(ls: CodeLlamaServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.service.change(params)
+        ls.session.change(params)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @guarded(lambda: None)
     def did_close(ls: CodeLlamaServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.service.close(params.text_document.uri)
+        ls.session.close(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     @guarded(_empty_inline)
@@ -246,7 +248,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     ) -> types.InlineCompletionList:
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         answers = await _answers(ls, params.text_document, params.position, invoked=invoked)
-        return types.InlineCompletionList(items=[inline_item(a, ls.service.encoding) for a in answers])
+        return types.InlineCompletionList(items=[inline_item(a, ls.session.encoding) for a in answers])
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
     @guarded(_empty_completion)
@@ -255,7 +257,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
         context = params.context
         invoked = context is None or context.trigger_kind == types.CompletionTriggerKind.Invoked
         answers = await _answers(ls, params.text_document, params.position, invoked=invoked)
-        items = [completion_item(a, ls.service.encoding, i) for i, a in enumerate(answers)]
+        items = [completion_item(a, ls.session.encoding, i) for i, a in enumerate(answers)]
         return types.CompletionList(is_incomplete=True, items=items)
 
     @server.feature(PROMPT_METHOD)
@@ -267,9 +269,9 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
             reason = describe_error(exc)
             raise JsonRpcInvalidParams(f"{PROMPT_METHOD} needs textDocument and position: {reason}") from exc
         try:
-            _, cursor = ls.service.cursor(pos.text_document.uri, pos.position)
-            tok = await ls.service.prompt_tokenizer()
-            return ls.service.build(cursor, tok).to_json()
+            _, cursor = ls.session.cursor(pos.text_document.uri, pos.position)
+            tok = await ls.session.prompt_tokenizer()
+            return ls.pipeline.build(cursor, tok).to_json()
         except (KeyError, PositionError) as exc:
             raise _invalid(exc) from exc
         except (TokenizerNotFound, EngineError) as exc:  # no tokenizer to be had right now
@@ -286,7 +288,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
             return
         uri = pos.text_document.uri
         try:
-            done = ls.service.warm(uri, pos.position)
+            done = ls.pipeline.warm(uri, pos.position)
         except (KeyError, PositionError) as exc:
             done = f"ignored: {str(exc).strip(chr(39) + chr(34))}"
         except RequestFailed:
@@ -297,7 +299,7 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @guarded(dict)
     def status(ls: CodeLlamaServer, params: Any) -> dict[str, Any]:
         return {
-            **ls.service.status(),
+            **ls.session.status(),
             "actions": ls.actions.status(),
             "pendingRequests": pygls_adapter.pending_requests(ls),
         }
@@ -305,25 +307,25 @@ def create_server(settings: Settings | None = None) -> CodeLlamaServer:
     @server.command(RESTART_COMMAND)
     @guarded(lambda: None)
     async def restart_engine(ls: CodeLlamaServer, *args: Any) -> None:
-        await ls.service.load_engine()
+        await ls.session.load_engine()
 
     @server.command(TOGGLE_COMMAND)
     @guarded(lambda: None)
     def toggle(ls: CodeLlamaServer, *args: Any) -> bool:
-        ls.service.configure({"enable": not ls.service.settings.enable})
-        return ls.service.settings.enable
+        ls.session.configure({"enable": not ls.session.settings.enable})
+        return ls.session.settings.enable
 
     @server.command(ACCEPTED_COMMAND)
     @guarded(lambda: False)
     def accepted(ls: CodeLlamaServer, *args: Any) -> bool:
         """Count an accepted suggestion; False when its id is not known (any more)."""
         item, kind, length = _accepted_arguments(args)
-        return ls.service.acceptance.accepted(item, kind, length)
+        return ls.session.acceptance.accepted(item, kind, length)
 
     @server.feature(types.SHUTDOWN)
     @guarded(lambda: None)
     def shutdown(ls: CodeLlamaServer, *args: Any) -> None:
-        ls.service.shutdown()
+        ls.session.shutdown()
         ls.actions.shutdown()
 
     _register_actions(server)
@@ -348,7 +350,7 @@ def _register_actions(server: CodeLlamaServer) -> None:
         except Exception as exc:
             name = type(exc).__name__
             log.error("codeAction/resolve failed", exc_info=exc)
-            ls.service.notifier.once(
+            ls.session.notifier.once(
                 f"handler:{name}",
                 f"codellama-ls: the code action failed ({name}); nothing was changed. The server log has the details.",
             )
@@ -380,19 +382,19 @@ def _register_context(server: CodeLlamaServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     @guarded(lambda: None)
     def did_save(ls: CodeLlamaServer, params: types.DidSaveTextDocumentParams) -> None:
-        ls.service.context.saved(params.text_document.uri)
+        ls.session.context.saved(params.text_document.uri)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
     @guarded(lambda: None)
     def did_change_workspace_folders(ls: CodeLlamaServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
         event = params.event
-        ls.service.context.folders_changed([f.uri for f in event.added], [f.uri for f in event.removed])
+        ls.session.context.folders_changed([f.uri for f in event.added], [f.uri for f in event.removed])
         context_lsp.watch_files(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     @guarded(lambda: None)
     def did_change_watched_files(ls: CodeLlamaServer, params: types.DidChangeWatchedFilesParams) -> None:
-        ls.service.context.files_changed((change.uri, int(change.type)) for change in params.changes)
+        ls.session.context.files_changed((change.uri, int(change.type)) for change in params.changes)
 
 
 def _accepted_arguments(args: tuple[Any, ...]) -> tuple[str, str, int]:

@@ -1,7 +1,8 @@
 """The pipeline behind every suggestion: cursor → prompt → engine → post-processing.
 
-The LSP handlers in ``server.py`` only translate to and from protocol types; everything a
-request does happens here, so the CLI and the evaluation harness run exactly the same code.
+The LSP handlers in ``lsp/server.py`` only translate to and from protocol types; everything a
+request does happens here, on the state of a :class:`~codellama_ls.session.Session`, so the CLI
+and the evaluation harness run exactly the same code.
 Whatever fails inside a request — its document closed meanwhile, the tokenizer, the prompt,
 the engine, post-processing — costs that suggestion, not the request: it is answered empty
 and the user gets one message per kind of failure (details go to the log).
@@ -20,11 +21,9 @@ from typing import Any
 
 from lsprotocol import types
 
-from codellama_ls import health, postprocess, redact
-from codellama_ls.config import Settings
+from codellama_ls import postprocess, redact
 from codellama_ls.context.block import EMPTY, ContextBlock
-from codellama_ls.context.service import ProjectContext
-from codellama_ls.documents import Cursor, Document, DocumentStore, units
+from codellama_ls.documents import Cursor, units
 from codellama_ls.engines.base import (
     Cancelled,
     Engine,
@@ -33,19 +32,12 @@ from codellama_ls.engines.base import (
     GenerationResult,
     StopCheck,
 )
-from codellama_ls.engines.host import EngineHost
-from codellama_ls.notify import Notifier
-from codellama_ls.pipeline.acceptance import Acceptance
-from codellama_ls.pipeline.cache import AnswerCaches
-from codellama_ls.pipeline.scheduler import Scheduler, TypingPace
 from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
 from codellama_ls.prompt.memo import MemoTokenizer
-from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer
+from codellama_ls.prompt.tokens import PromptTokenizer
+from codellama_ls.session import Session
 
 log = logging.getLogger(__name__)
-
-# Settings whose change needs a new engine (the rest apply to the next request).
-RELOAD_KEYS = ("model", "tokenizer", "engine", "url", "api_token", "device", "dtype", "quantization")
 
 
 class RequestFailed(Exception):
@@ -76,95 +68,22 @@ class Answer:
         return types.Range(start=self.position(self.start, encoding), end=self.position(self.end, encoding))
 
 
-class CompletionService:
-    """Owns the documents, the settings, the engine host and the scheduler."""
+class Pipeline:
+    """Turns a request at a cursor into suggestions, on a session's state; also warms where the cursor
+    rests and prefetches what follows a shown suggestion."""
 
-    def __init__(self, settings: Settings | None = None, notifier: Notifier | None = None) -> None:
-        self.settings = settings or Settings()
-        self.notifier = notifier or Notifier()
-        self.documents = DocumentStore()
-        self.scheduler = Scheduler()
-        self.host = EngineHost(self.notifier, self.scheduler)
-        self._prompt_tokenizer: PromptTokenizer | None = None
+    def __init__(self, session: Session) -> None:
+        self.session = session
         self._memo: MemoTokenizer | None = None
-        self.caches = AnswerCaches()
-        self.pace = TypingPace()  # keystroke intervals, for the debounce of remote engines
-        self.acceptance = Acceptance()  # in memory only: see acceptance.py
-        self.encoding: str = types.PositionEncodingKind.Utf16
-        self.context = ProjectContext(self.documents)  # code from other files; idle until the workspace is known
-        # Model work: prompt tokens computed, tokens decoded, and those decoded for answers nobody
-        # saw (cancelled or superseded).
-        self.prefill_tokens = 0
-        self.decoded_tokens = 0
-        self.wasted_tokens = 0
-        self.wasted_generations = 0
-        # Local engine's prefill chunks, prefills a newer request stopped, prompt-lookup drafts.
-        self.chunks = 0
-        self.interrupted_prefills = 0
-        self.drafted_tokens = 0
-        self.accepted_drafts = 0
-        # Work nobody waits for: warming where the cursor rests, prefetching what follows an accept.
-        self.warm_requests = 0
-        self.warm_prefills = 0
-        self.warm_tokens = 0
-        self.prefetches = 0
-        self.prefetches_used = 0
-        self.prefetch_tokens = 0  # decoded by prefetches (prompt tokens count in prefillTokens)
         self._prefetched: OrderedDict[tuple[Any, ...], None] = OrderedDict()  # answers a prefetch made
 
-    @property
-    def engine(self) -> Engine:
-        return self.host.engine
-
-    @engine.setter
-    def engine(self, engine: Engine) -> None:
-        self.host.engine = engine
-
-    # -- settings ------------------------------------------------------------------------
-    def configure(self, changes: dict[str, Any]) -> bool:
-        """Apply settings from the client; report bad ones; True when the engine must reload."""
-        new, errors = self.settings.updated(changes)
-        for error in errors:
-            self.notifier.show(f"codellama-ls: {error}; keeping the previous value.", types.MessageType.Error)
-        reload = any(getattr(new, k) != getattr(self.settings, k) for k in RELOAD_KEYS)
-        self.settings = new
-        self.context.apply(new)
-        if reload:
-            self._prompt_tokenizer = None
-        else:
-            self.host.configure(new)
-        return reload
-
-    # -- engine --------------------------------------------------------------------------
-    async def load_engine(self) -> None:
-        """(Re)load the engine in a worker thread; the LSP loop keeps answering meanwhile."""
-        self.scheduler.cancel_all()
-        self.caches.results.clear()  # answers of the old engine
-        if await self.host.load(self.settings):
-            self._prompt_tokenizer = self.engine.tokenizer
-
-    def start_loading(self) -> asyncio.Future[Any]:
-        return asyncio.ensure_future(self.load_engine())
-
     # -- prompts -------------------------------------------------------------------------
-    async def prompt_tokenizer(self) -> PromptTokenizer:
-        """The engine's tokenizer, or one loaded on its own (``codellama/prompt`` needs no model).
-
-        Loading ``tokenizer.json`` takes seconds: it happens in a worker thread, once per setting.
-        """
-        if self.engine.tokenizer is not None:
-            return self.engine.tokenizer
-        if self._prompt_tokenizer is None:
-            name = self.settings.tokenizer or self.settings.model
-            self._prompt_tokenizer = await asyncio.to_thread(CodeTokenizer.load, name)
-        return self._prompt_tokenizer
-
     def build(self, cursor: Cursor, tok: PromptTokenizer) -> Prompt:
         """The exact prompt at ``cursor`` (raises what the tokenizer raises)."""
-        s = self.settings
+        s = self.session.settings
         if self._memo is None or self._memo.tok is not tok:
             self._memo = MemoTokenizer(tok)  # same ids; a keystroke re-tokenizes only its own line
-        budget = prompt_budget(s.max_prompt_tokens, self.engine.context_length, s.max_new_tokens)
+        budget = prompt_budget(s.max_prompt_tokens, self.session.engine.context_length, s.max_new_tokens)
         return build_prompt(
             self._memo,
             cursor.prefix,
@@ -179,41 +98,12 @@ class CompletionService:
     def _context_block(self, cursor: Cursor, tok: PromptTokenizer, budget: int) -> ContextBlock:
         """Code from other files for this cursor, within ``contextTokens`` (and half the prompt, which
         ``build_prompt`` allows a block). A failure here costs the context, not the suggestion."""
-        tokens = min(self.settings.context_tokens, max(budget - 4, 0) // 2)
+        tokens = min(self.session.settings.context_tokens, max(budget - 4, 0) // 2)
         if tokens <= 0 or not cursor.uri:
             return EMPTY
         with self._stage("context", fatal=False):
-            return self.context.block(cursor.uri, cursor.language_id, cursor.prefix, cursor.suffix, tokens, tok)
+            return self.session.context.block(cursor.uri, cursor.language_id, cursor.prefix, cursor.suffix, tokens, tok)
         return EMPTY
-
-    def open(self, item: types.TextDocumentItem) -> Document:
-        """A document opened: kept, and shown to the project context (a source of similar code)."""
-        doc = self.documents.open(item)
-        self.context.opened(doc.uri, doc.lf_text, doc.language_id)
-        return doc
-
-    def change(self, params: types.DidChangeTextDocumentParams) -> None:
-        """An edit: applied, passed on to the project context, counted for the typing speed, and the
-        generation in flight for the document's older text stops now (its answer could only be stale)."""
-        if self.documents.change(params, self.encoding) is None:
-            return  # not applied (unknown document, stale version): nothing changed
-        uri = params.text_document.uri
-        self.context.changed(uri)
-        self.pace.keystroke(uri)
-        self.scheduler.cancel(uri)
-
-    def close(self, uri: str) -> None:
-        """A document closed: its pending suggestion is answered empty at once and its decoding stops."""
-        self.context.closed(uri)  # first: the index keeps an edited document's last text
-        self.documents.close(uri)
-        self.scheduler.cancel(uri)
-        self.caches.typed.forget(uri)
-        self.pace.forget(uri)
-
-    def cursor(self, uri: str, position: types.Position) -> tuple[Document, Cursor]:
-        """Raises KeyError (unknown document) or PositionError (bad position)."""
-        doc = self.documents.get(uri)
-        return doc, doc.cursor(position, self.encoding)
 
     # -- suggestions ---------------------------------------------------------------------
     async def suggest(self, uri: str, position: types.Position) -> Answer | None:
@@ -232,10 +122,10 @@ class CompletionService:
         nothing waits for typing to pause. Otherwise (typing) one is made, as cheaply as possible.
         """
         arrived = time.perf_counter()
-        _, cursor = self.cursor(uri, position)
-        if not self.settings.enable:
+        _, cursor = self.session.cursor(uri, position)
+        if not self.session.settings.enable:
             return []
-        samples = self.settings.suggestions if invoked else 1
+        samples = self.session.settings.suggestions if invoked else 1
         try:
             return await self._suggest(uri, cursor, arrived, samples, invoked)
         except RequestFailed:
@@ -244,17 +134,17 @@ class CompletionService:
     async def _suggest(self, uri: str, cursor: Cursor, arrived: float, samples: int, invoked: bool) -> list[Answer]:
         ctx = postprocess.Context.from_cursor(cursor)
         with self._stage("cache"):
-            typed = self.caches.typed.follow(uri, ctx)
+            typed = self.session.caches.typed.follow(uri, ctx)
         if len(typed) >= samples:  # the user typed the start of a suggestion on screen: the rest of those it matches
-            self.scheduler.cancel(uri)
+            self.session.scheduler.cancel(uri)
             # into the completion cache as well, once the answer is out (pygls sends it in a later callback)
             asyncio.get_running_loop().call_later(0.01, self._cache_typed, cursor, typed)
             return self._show(uri, cursor, typed, None, "typed", arrived)
-        engine = self.engine
+        engine = self.session.engine
         if not engine.ready:
-            self.host.report_unready()
+            self.session.host.report_unready()
             return []
-        s = self.settings
+        s = self.session.settings
         tok = engine.tokenizer
         if tok is None:
             return []
@@ -262,40 +152,28 @@ class CompletionService:
             prompt = self.build(cursor, tok)
         with self._stage("cache"):
             key = self._result_key(prompt)
-            cached = self.caches.results.get(key, samples)
+            cached = self.session.caches.results.get(key, samples)
         if cached is not None:  # this prompt was answered before (undo, moving back and forth, a prefetch)
-            self.scheduler.cancel(uri)
+            self.session.scheduler.cancel(uri)
             if key in self._prefetched:
                 del self._prefetched[key]
-                self.prefetches_used += 1
+                self.session.counters.prefetches_used += 1
             answers = self._show(uri, cursor, list(cached.suggestions[:samples]), cached.result, "cache", arrived)
             if cached.suggestions:  # accepting this one may follow (Tab, Tab, ...)
                 self._prefetch(uri, cursor, cached.suggestions[0])
             return answers
 
         def job(cancel: threading.Event) -> GenerationResult:
-            request = GenerationRequest(
-                prompt=prompt,
-                max_new_tokens=s.max_new_tokens,
-                temperature=s.temperature,
-                top_p=s.top_p,
-                cancel=cancel,
-                should_stop=self._stop_check(ctx),
-                timeout_s=s.generation_timeout_ms / 1000,
-                key=uri,
-                samples=samples,
-                new_stop_check=lambda: self._stop_check(ctx),
-            )
-            result = engine.generate(request)
-            self._count_decode(result, cancel)
+            result = engine.generate(self._request(prompt, ctx, uri, cancel, samples=samples))
+            self.session.counters.count(result, cancel)
             return result
 
-        wait = 0.0 if invoked or not engine.needs_debounce else self.pace.debounce(uri, s.debounce_ms / 1000)
+        wait = 0.0 if invoked or not engine.needs_debounce else self.session.pace.debounce(uri, s.debounce_ms / 1000)
         result = await self._generate(uri, job, arrived, wait)
-        self.host.show_notices()
+        self.session.host.show_notices()
         if result is None or result.stop_reason in ("cancelled", "timeout"):
             return []
-        if uri not in self.documents:  # closed while the model ran: nobody waits for this answer
+        if uri not in self.session.documents:  # closed while the model ran: nobody waits for this answer
             log.info("%s was closed while its suggestion was made", uri)
             return []
         with self._stage("postprocess"):
@@ -303,33 +181,21 @@ class CompletionService:
                 postprocess.postprocess(text, ctx, truncated=reason == "length")
                 for text, reason in zip(result.texts, result.stop_reasons, strict=True)
             )
-        self.caches.results.put(key, suggestions, result, samples)
+        self.session.caches.results.put(key, suggestions, result, samples)
         answers = self._show(uri, cursor, suggestions, result, "model", arrived)
         if suggestions:
             self._prefetch(uri, cursor, suggestions[0])
         return answers
-
-    def _count_decode(self, result: GenerationResult, cancel: threading.Event) -> None:
-        """Count the model's work, and the tokens of answers nobody will see (worker thread only)."""
-        self.prefill_tokens += result.prefill_tokens
-        self.decoded_tokens += result.new_tokens
-        self.chunks += result.chunks
-        self.interrupted_prefills += result.interrupted
-        self.drafted_tokens += result.drafted
-        self.accepted_drafts += result.accepted
-        if cancel.is_set() or result.stop_reason in ("cancelled", "timeout"):
-            self.wasted_tokens += result.new_tokens
-            self.wasted_generations += 1
 
     # -- work nobody waits for -----------------------------------------------------------
     def warm(self, uri: str, position: types.Position) -> str:
         """The cursor rests at ``position``: compute its prompt into the engine's cache at low priority
         (``Scheduler.background``), so the request that follows skips the prefill. Returns what was
         done, for the log. Raises KeyError / PositionError for an unknown document or position."""
-        _, cursor = self.cursor(uri, position)
-        self.warm_requests += 1
-        engine = self.engine
-        if not self.settings.enable:
+        _, cursor = self.session.cursor(uri, position)
+        self.session.counters.warm_requests += 1
+        engine = self.session.engine
+        if not self.session.settings.enable:
             return "nothing to do: suggestions are off"
         if not engine.ready or engine.tokenizer is None:
             return "nothing to do: the model is not ready"
@@ -337,24 +203,24 @@ class CompletionService:
             return f"nothing to do: the {engine.name} engine keeps no prompt cache"
         with self._stage("prompt"):
             prompt = self.build(cursor, engine.tokenizer)
-        if self._result_key(prompt) in self.caches.results:
+        if self._result_key(prompt) in self.session.caches.results:
             return f"{len(prompt.ids)} tokens, answered from memory already"
-        request = GenerationRequest(prompt=prompt, max_new_tokens=self.settings.max_new_tokens, key=uri)
+        request = GenerationRequest(prompt=prompt, max_new_tokens=self.session.settings.max_new_tokens, key=uri)
 
         def job(cancel: threading.Event) -> int:
             request.cancel = cancel
             computed = engine.warm(request)
-            self.warm_prefills += computed > 0
-            self.warm_tokens += computed
+            self.session.counters.warm_prefills += computed > 0
+            self.session.counters.warm_tokens += computed
             return computed
 
-        self.scheduler.background("warm", job).add_done_callback(_log_failure)
+        self.session.scheduler.background("warm", job).add_done_callback(_log_failure)
         return f"{len(prompt.ids)} tokens"
 
     def _prefetch(self, uri: str, cursor: Cursor, shown: postprocess.Suggestion) -> None:
         """Compute, when the engine is idle, the answer at the end of ``shown`` in the document as if it
         were accepted, into the completion cache: Tab and the next keystroke are then answered from memory."""
-        engine = self.engine
+        engine = self.session.engine
         if not warms(engine) or engine.tokenizer is None or not shown.text:
             return
         after = replace(
@@ -363,30 +229,13 @@ class CompletionService:
         with self._stage("prompt", fatal=False):
             prompt = self.build(after, engine.tokenizer)
             key = self._result_key(prompt)
-            if key in self.caches.results:
+            if key in self.session.caches.results:
                 return
-            s = self.settings
             ctx = postprocess.Context.from_cursor(after)
 
             def job(cancel: threading.Event) -> GenerationResult:
-                request = GenerationRequest(
-                    prompt=prompt,
-                    max_new_tokens=s.max_new_tokens,
-                    temperature=s.temperature,
-                    top_p=s.top_p,
-                    cancel=cancel,
-                    should_stop=self._stop_check(ctx),
-                    timeout_s=s.generation_timeout_ms / 1000,
-                    key=uri,
-                    counted=False,
-                )
-                result = engine.generate(request)
-                self.prefill_tokens += result.prefill_tokens
-                self.prefetch_tokens += result.new_tokens
-                self.chunks += result.chunks
-                self.interrupted_prefills += result.interrupted
-                self.drafted_tokens += result.drafted
-                self.accepted_drafts += result.accepted
+                result = engine.generate(self._request(prompt, ctx, uri, cancel, counted=False))
+                self.session.counters.count(result, prefetch=True)
                 return result
 
             def done(future: asyncio.Future[GenerationResult | None]) -> None:
@@ -399,22 +248,22 @@ class CompletionService:
                 except Exception:  # a missed prefetch only
                     log.exception("post-processing a prefetched answer failed")
                     return
-                self.caches.results.put(key, distinct([suggestion]), result, 1)
-                self.prefetches += 1
+                self.session.caches.results.put(key, distinct([suggestion]), result, 1)
+                self.session.counters.prefetches += 1
                 self._prefetched[key] = None
                 while len(self._prefetched) > 64:
                     self._prefetched.popitem(last=False)
 
-            self.scheduler.background("prefetch", job).add_done_callback(done)
+            self.session.scheduler.background("prefetch", job).add_done_callback(done)
 
     async def _generate(
         self, uri: str, job: Callable[[threading.Event], GenerationResult], arrived: float, wait_s: float = 0.0
     ) -> GenerationResult | None:
         """Run ``job`` through the scheduler after ``wait_s`` from the keystroke (the debounce);
         every engine failure becomes one message per kind."""
-        s = self.settings
+        s = self.session.settings
         try:
-            result: GenerationResult | None = await self.scheduler.run(
+            result: GenerationResult | None = await self.session.scheduler.run(
                 uri,
                 job,
                 debounce_s=max(0.0, wait_s - (time.perf_counter() - arrived)),  # from the keystroke
@@ -427,7 +276,7 @@ class CompletionService:
             self._report_engine_error(exc)
             return None
         except TimeoutError as exc:
-            self.notifier.once(
+            self.session.notifier.once(
                 "gen:timeout", f"codellama-ls: {exc}; the suggestion was skipped.", types.MessageType.Warning
             )
             return None
@@ -436,10 +285,12 @@ class CompletionService:
             name = type(exc).__name__
             kind = types.MessageType.Warning if "OutOfMemory" in name else types.MessageType.Error
             text = redact.without_paths(str(exc))[:200]
-            self.notifier.once("gen:" + name, f"codellama-ls: generation failed ({name}: {text}); skipped.", kind)
+            self.session.notifier.once(
+                "gen:" + name, f"codellama-ls: generation failed ({name}: {text}); skipped.", kind
+            )
             return None
         if result is not None and result.stop_reason == "timeout":
-            self.notifier.once(
+            self.session.notifier.once(
                 "gen:timeout",
                 f"codellama-ls: generation took longer than generationTimeoutMs ({s.generation_timeout_ms} ms); "
                 "the suggestion was skipped.",
@@ -452,10 +303,37 @@ class CompletionService:
         kind = {"oom": types.MessageType.Warning, "loading": types.MessageType.Info}.get(
             exc.kind, types.MessageType.Error
         )
-        self.notifier.once("gen:" + exc.kind, str(exc), kind)
+        self.session.notifier.once("gen:" + exc.kind, str(exc), kind)
 
     def _stage(self, stage: str, *, fatal: bool = True) -> _Stage:
         return _Stage(self, stage, fatal)
+
+    def _request(
+        self,
+        prompt: Prompt,
+        ctx: postprocess.Context,
+        uri: str,
+        cancel: threading.Event,
+        *,
+        samples: int = 1,
+        counted: bool = True,
+    ) -> GenerationRequest:
+        """A generation of ``prompt`` with the settings' limits and post-processing's early stop;
+        ``counted=False`` for work nobody asked for yet (a prefetch), which the engine does not count."""
+        s = self.session.settings
+        return GenerationRequest(
+            prompt=prompt,
+            max_new_tokens=s.max_new_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            cancel=cancel,
+            should_stop=self._stop_check(ctx),
+            timeout_s=s.generation_timeout_ms / 1000,
+            key=uri,
+            samples=samples,
+            counted=counted,
+            new_stop_check=lambda: self._stop_check(ctx),
+        )
 
     def _stop_check(self, ctx: postprocess.Context) -> StopCheck:
         """Post-processing's early stop, made safe to call from the engine: a failure in it only
@@ -473,21 +351,21 @@ class CompletionService:
 
     def _cache_typed(self, cursor: Cursor, typed: list[postprocess.Suggestion]) -> None:
         """Put a typed-through answer in the completion cache too, so coming back to it is free as well."""
-        engine = self.engine
+        engine = self.session.engine
         if not engine.ready or engine.tokenizer is None:
             return
         try:
             prompt = self.build(cursor, engine.tokenizer)
             texts = [t.text for t in typed]
             result = GenerationResult(texts[0], 0, 0, len(prompt.ids), "typed", texts=texts)
-            self.caches.results.put(self._result_key(prompt), typed, result, len(typed))
+            self.session.caches.results.put(self._result_key(prompt), typed, result, len(typed))
         except Exception:  # only a missed cache entry; the answer went out already
             log.exception("caching a typed-through answer failed")
 
     def _result_key(self, prompt: Prompt) -> tuple[Any, ...]:
         """What decides a model's answer: the prompt text and the generation settings."""
-        s = self.settings
-        return self.caches.results.key(prompt, s.max_new_tokens, s.temperature, s.top_p)
+        s = self.session.settings
+        return self.session.caches.results.key(prompt, s.max_new_tokens, s.temperature, s.top_p)
 
     def _show(
         self,
@@ -500,65 +378,15 @@ class CompletionService:
     ) -> list[Answer]:
         """Answer with ``suggestions``, remember them as on screen (for typing through) and
         count them as shown (each gets the id the editor reports acceptance with)."""
-        self.caches.typed.remember(uri, postprocess.Context.from_cursor(cursor), suggestions)
+        self.session.caches.typed.remember(uri, postprocess.Context.from_cursor(cursor), suggestions)
         ms = elapsed_ms(arrived)
-        self.caches.answered(source, ms)
-        answers = [self.edit(cursor, suggestion, result) for suggestion in suggestions]
+        self.session.caches.answered(source, ms)
+        answers = [edit(cursor, suggestion, result) for suggestion in suggestions]
         if answers:
-            ids = self.acceptance.shown(cursor.language_id, source, ms, [a.text for a in answers])
+            ids = self.session.acceptance.shown(cursor.language_id, source, ms, [a.text for a in answers])
             for answer, answer_id in zip(answers, ids, strict=True):
                 answer.id = answer_id
         return answers
-
-    def place(self, cursor: Cursor, result: GenerationResult) -> Answer | None:
-        """Post-process raw output and express it as an edit of the cursor line."""
-        suggestion = postprocess.postprocess(
-            result.text, postprocess.Context.from_cursor(cursor), truncated=result.stop_reason == "length"
-        )
-        return None if suggestion is None else self.edit(cursor, suggestion, result)
-
-    @staticmethod
-    def edit(cursor: Cursor, suggestion: postprocess.Suggestion, result: GenerationResult | None) -> Answer:
-        """A suggestion as an edit of the cursor line, in the document's line endings."""
-        text = suggestion.text.replace("\n", cursor.eol) if cursor.eol != "\n" else suggestion.text
-        end = cursor.index + suggestion.replace
-        return Answer(text, cursor.line, cursor.index, end, result, cursor.line_text)
-
-    def status(self) -> dict[str, Any]:
-        """State for `codellama/status`, `:checkhealth` and status bars (secrets masked)."""
-        return {
-            **self.engine.status(),
-            "enabled": self.settings.enable,
-            "documents": len(self.documents),
-            "scheduled": self.scheduler.started,
-            "wait": {  # before the last model call: the debounce, then the previous generation stopping
-                "debounceMs": round(self.scheduler.last_debounce_s * 1000, 2),
-                "queueMs": round(self.scheduler.last_queue_s * 1000, 2),
-                "backgroundStopped": self.scheduler.background_stopped,  # warm/prefetch jobs a request stopped
-            },
-            "decode": {
-                "prefillTokens": self.prefill_tokens,
-                "tokens": self.decoded_tokens,
-                "wastedTokens": self.wasted_tokens,
-                "wastedGenerations": self.wasted_generations,
-                "chunks": self.chunks,
-                "interruptedPrefills": self.interrupted_prefills,
-                "draftTokens": self.drafted_tokens,
-                "draftsAccepted": self.accepted_drafts,
-                "warm": {"requests": self.warm_requests, "prefills": self.warm_prefills, "tokens": self.warm_tokens},
-                "prefetch": {"made": self.prefetches, "used": self.prefetches_used, "tokens": self.prefetch_tokens},
-            },
-            **self.caches.status(),
-            "context": self.context.status(),
-            "acceptance": self.acceptance.status(),
-            "settings": self.settings.to_dict(),
-            **health.process(),
-        }
-
-    def shutdown(self) -> None:
-        self.scheduler.shutdown()
-        self.host.close()
-        self.context.stop()
 
 
 # What each stage is called in a message to the user.
@@ -571,12 +399,12 @@ _STAGE_NAMES = {
 
 
 class _Stage:
-    """``with service._stage("prompt"):`` turns any failure of that stage into one message per
+    """``with pipeline._stage("prompt"):`` turns any failure of that stage into one message per
     kind and a :class:`RequestFailed` (the request answers empty). A stage that is not ``fatal``
     (context) is reported the same way, and the request goes on without what it would have added."""
 
-    def __init__(self, service: CompletionService, stage: str, fatal: bool = True) -> None:
-        self.service = service
+    def __init__(self, pipeline: Pipeline, stage: str, fatal: bool = True) -> None:
+        self.pipeline = pipeline
         self.stage = stage
         self.fatal = fatal
 
@@ -587,19 +415,26 @@ class _Stage:
         if exc is None or not isinstance(exc, Exception) or isinstance(exc, RequestFailed):
             return False
         if isinstance(exc, EngineError):  # a server's /tokenize failing: the engine's kind of failure
-            self.service._report_engine_error(exc)
+            self.pipeline._report_engine_error(exc)
         else:
             log.error("%s failed", self.stage, exc_info=exc)
             name = type(exc).__name__
             what = _STAGE_NAMES.get(self.stage, self.stage)
             outcome = "the suggestion was skipped" if self.fatal else "suggestions go on without it"
-            self.service.notifier.once(
+            self.pipeline.session.notifier.once(
                 f"{self.stage}:{name}",
                 f"codellama-ls: {what} failed ({name}); {outcome}. The server log has the details.",
             )
         if not self.fatal:
             return True
         raise RequestFailed() from exc
+
+
+def edit(cursor: Cursor, suggestion: postprocess.Suggestion, result: GenerationResult | None) -> Answer:
+    """A suggestion as an edit of the cursor line, in the document's line endings."""
+    text = suggestion.text.replace("\n", cursor.eol) if cursor.eol != "\n" else suggestion.text
+    end = cursor.index + suggestion.replace
+    return Answer(text, cursor.line, cursor.index, end, result, cursor.line_text)
 
 
 def distinct(suggestions: Iterable[postprocess.Suggestion | None]) -> list[postprocess.Suggestion]:
