@@ -41,26 +41,55 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from functools import cached_property, lru_cache
+from dataclasses import replace
+from functools import lru_cache
 
-from codellama_ls.documents import Cursor
-from codellama_ls.languages import LANGUAGES
-from codellama_ls.lines import DEFAULT_INDENT_WIDTH, TAB_WIDTH, detect_indent
+from codellama_ls.lines import TAB_WIDTH
+from codellama_ls.postprocess.cursor import Context, Cutter, Step, Suggestion, _extras
+from codellama_ls.postprocess.text import (
+    _CLOSE,
+    _CLOSER_WORDS,
+    _CONTINUATION,
+    _FENCE,
+    _OPEN,
+    _QUOTES,
+    _code,
+    _echo_key,
+    _indent,
+    _lead,
+    _line_starts,
+    _meaningful,
+    _open_string,
+)
 
-_OPEN = "([{"
-_CLOSE = ")]}"
-_PAIR = {")": "(", "]": "[", "}": "{"}
-_QUOTES = "\"'`"
-_TAIL_PUNCT = ";,:"  # may follow closing brackets at the end of a line: `foo(|);`
-# A line that continues the statement of the block above it rather than leaving it.
-_CONTINUATION = re.compile(r"^(?:[)\]}]\s*)?(?:else|elif|except|finally|catch)\b")
-_CLOSER_WORDS = ("end", "fi", "done", "esac", "endif", "endfor", "endwhile", "endfunction")
+__all__ = [
+    "STEPS",
+    "Context",
+    "Cutter",
+    "Step",
+    "Suggestion",
+    "auto_closed",
+    "close_line",
+    "echo",
+    "fence",
+    "line_comment",
+    "line_loop",
+    "line_suffix_overlap",
+    "minimum",
+    "postprocess",
+    "repetition",
+    "scope",
+    "single_line",
+    "stop_check",
+    "suffix_overlap",
+    "token_limit",
+    "whitespace",
+]
+
 # A line that closes a block: `}`, `)`, `});`, `end`...
 _CLOSING = re.compile(r"^(?:[)\]}]|(?:" + "|".join(_CLOSER_WORDS) + r")\b)")
 _KEYWORDS = ("else", "elif", "except", "finally", "catch", *_CLOSER_WORDS)
 _WORD = re.compile(r"\w+")
-_TRAILING_COMMENT = re.compile(r"\s+(?:#|//).*$")
 # A line ending like this opens a block (its body is indented deeper).
 _OPENERS = ("{", "(", "[", ":")
 # A line ending like this opens a block of statements (a body follows).
@@ -92,234 +121,6 @@ TAIL_SHORT = 5
 TAIL_LONG = 3
 TAIL_SAME = 24  # one character repeated this long at the very end (`1000000000000000000000000...`)
 _RUNS = [re.compile(rf"(.{{{k}}})\1{{2,}}") for k in range(1, LOOP_UNIT + 1)]  # a unit three times or more
-_STYLE_LINES = 400  # lines around the cursor used to detect the indentation style
-# Indentation unit (in spaces) when the document has no indented line yet; languages that indent with tabs.
-_DEFAULT_UNIT = {i: len(lang.indent) for lang in LANGUAGES for i in lang.ids if lang.indent and lang.indent != "\t"}
-_TAB_LANGUAGES = tuple(i for lang in LANGUAGES for i in lang.ids if lang.indent == "\t")
-# Line comments by language id; a language not listed (or with other markers) gets both.
-_HASH_COMMENTS = tuple(i for lang in LANGUAGES for i in lang.ids if lang.comments == ("#",))
-_SLASH_COMMENTS = tuple(i for lang in LANGUAGES for i in lang.ids if lang.comments == ("//",))
-# Languages with no line comment (`#` is a Markdown heading, a CSS id).
-_NO_LINE_COMMENTS = tuple(i for lang in LANGUAGES for i in lang.ids if not lang.comments)
-_MARKDOWN = ("markdown", "mdx")
-# A Markdown code fence line: what chat-tuned models write around (or after) code.
-_FENCE = re.compile(r"[ \t]*(?:```|~~~)")
-_TRIPLE_QUOTES = ('"""', "'''")
-_BACKTICK_STRINGS = ("javascript", "javascriptreact", "typescript", "typescriptreact", "go")
-# Quotes that open a string on one line; Rust's `'` is mostly a lifetime, Go's and JS's backtick a string.
-_LINE_QUOTES = {"rust": '"', "go": "\"'`", "javascript": "\"'`", "javascriptreact": "\"'`", "typescript": "\"'`"}
-_LINE_QUOTES["typescriptreact"] = _LINE_QUOTES["typescript"]
-
-
-@dataclass(frozen=True)
-class Context:
-    """The cursor's surroundings (LF line endings), the document's language id, and whether
-    decoding stopped at the token limit (``maxNewTokens``) rather than where the model ended."""
-
-    prefix: str
-    suffix: str
-    language_id: str = ""
-    truncated: bool = False
-
-    @classmethod
-    def from_cursor(cls, cursor: Cursor) -> Context:
-        return cls(cursor.prefix, cursor.suffix, cursor.language_id)
-
-    @cached_property
-    def line_prefix(self) -> str:
-        return self.prefix[self.prefix.rfind("\n") + 1 :]
-
-    @cached_property
-    def line_suffix(self) -> str:
-        nl = self.suffix.find("\n")
-        return self.suffix if nl < 0 else self.suffix[:nl]
-
-    @cached_property
-    def mode(self) -> str:
-        """``single`` (code after the cursor), ``closers`` (only `)]}`, quotes, `;` after it) or ``multi``."""
-        rest = self.line_suffix.strip()
-        if not rest:
-            return "multi"
-        if all(c in _CLOSE or c in _QUOTES or c in _TAIL_PUNCT or c.isspace() for c in rest):
-            return "closers"
-        return "single"
-
-    @property
-    def single_line(self) -> bool:
-        """Mid-line with code after the cursor: only the rest of this line makes sense."""
-        return self.mode == "single"
-
-    @cached_property
-    def need(self) -> str:
-        """The brackets and quotes after the cursor that a suggestion must close (closers mode)."""
-        if self.mode != "closers":
-            return ""
-        return "".join(c for c in self.line_suffix if c in _CLOSE or c in _QUOTES)
-
-    @cached_property
-    def open_quote(self) -> str | None:
-        """The quote of a string the cursor is inside, when the rest of the line closes it."""
-        best, where = None, -1
-        closing = self.need if self.mode == "closers" else self.line_suffix if self.mode == "single" else ""
-        for q in set(closing) & set(_QUOTES):
-            if _unescaped(self.line_prefix, q) % 2 == 1 and self.line_prefix.rfind(q) > where:
-                best, where = q, self.line_prefix.rfind(q)
-        return best
-
-    @cached_property
-    def in_line_comment(self) -> bool:
-        """Is the cursor inside a line comment (after ``#`` or ``//``, not in a string)?"""
-        line = self.line_prefix
-        lang = self.language_id
-        if lang in _NO_LINE_COMMENTS:
-            return False
-        markers = ("#",) if lang in _HASH_COMMENTS else ("//",) if lang in _SLASH_COMMENTS else ("#", "//")
-        if not any(m in line for m in markers):
-            return False
-        quotes = _LINE_QUOTES.get(lang, "\"'")
-        in_str: str | None = None
-        i = 0
-        while i < len(line):
-            ch = line[i]
-            if in_str:
-                if ch == "\\":
-                    i += 1
-                elif ch == in_str:
-                    in_str = None
-            elif ch in quotes:
-                in_str = ch
-            elif line.startswith(markers, i):
-                return True
-            i += 1
-        return False
-
-    @cached_property
-    def fences(self) -> str:
-        """What a Markdown fence line (```` ``` ````) in the output is here: ``code`` (not code:
-        the answer ends before it), ``text`` (Markdown prose, or inside a multi-line string:
-        content), ``block`` (inside a fenced block of a Markdown document: it closes the block)."""
-        if self.language_id in _MARKDOWN:
-            inside = sum(1 for line in self.prefix.split("\n") if _FENCE.match(line)) % 2 == 1
-            return "block" if inside else "text"
-        return "text" if _open_string(self.prefix, self.language_id) else "code"
-
-    @cached_property
-    def next_lines(self) -> list[str]:
-        """The lines after the cursor line (a window, enough for the filters)."""
-        nl = self.suffix.find("\n")
-        if nl < 0:
-            return []
-        return self.suffix[nl + 1 :].split("\n", _STYLE_LINES)[:_STYLE_LINES]
-
-    @cached_property
-    def next_nonblank(self) -> list[str]:
-        return [line.rstrip() for line in self.next_lines if line.strip()]
-
-    @cached_property
-    def echo_target(self) -> tuple[int, str] | None:
-        """The next non-blank line after the cursor line, as ``_echo_key`` sees it."""
-        for line in self.next_lines:
-            if line.strip():
-                return _echo_key(line)
-        return None
-
-    @cached_property
-    def indent_style(self) -> tuple[bool | None, int]:
-        """(uses tabs, spaces per level); tabs is None when nothing near the cursor is indented."""
-        before = self.prefix[-_STYLE_LINES * 80 :].split("\n")[-_STYLE_LINES:]
-        style = detect_indent([*before, *self.next_lines], _DEFAULT_UNIT.get(self.language_id, DEFAULT_INDENT_WIDTH))
-        if style.tabs is None and self.language_id in _TAB_LANGUAGES:
-            return True, style.width
-        return style.tabs, style.width
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """Text to insert at the cursor (LF), replacing ``replace`` characters after it on its line."""
-
-    text: str
-    replace: int = 0
-
-
-Step = Callable[[Suggestion, Context], Suggestion]
-# Where the suggestion ends in the text generated so far (``final``: the text is complete);
-# ``None`` while undecided. A decision never changes when more text arrives.
-Finder = Callable[[str, Context, bool], "int | None"]
-Head = Callable[[str, Context], str]
-
-
-class Cutter:
-    """A step that only cuts the text, where its finder says; ``stop_check`` asks the finder too."""
-
-    def __init__(self, find: Finder, doc: str, *, partial: bool = False, head: Head | None = None) -> None:
-        self.find = find
-        self.partial = partial  # decides on the unfinished last line too (else on whole lines only)
-        # Rewrites the start of the text before this finder and every later one (``fence``
-        # drops an opening fence line); ``stop_check`` applies it too, so finders see the same text.
-        self.head = head
-        self.__name__ = find.__name__.strip("_").removesuffix("_end")
-        self.__doc__ = doc
-
-    def __call__(self, s: Suggestion, ctx: Context) -> Suggestion:
-        text = s.text if self.head is None else self.head(s.text, ctx)
-        end = self.find(text, ctx, True)
-        return replace(s, text=text if end is None else text[:end])
-
-    def __repr__(self) -> str:
-        return self.__name__
-
-
-# -- helpers -----------------------------------------------------------------------------
-def _unescaped(text: str, quote: str) -> int:
-    count, i = 0, 0
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        count += text[i] == quote
-        i += 1
-    return count
-
-
-def _open_string(text: str, language_id: str) -> bool:
-    """Does ``text`` leave a multi-line string open (triple quotes, a JS template, a Go raw string)?"""
-    if any(text.count(q) % 2 for q in _TRIPLE_QUOTES):
-        return True
-    return language_id in _BACKTICK_STRINGS and text.replace("```", "").count("`") % 2 == 1
-
-
-def _indent(line: str) -> int:
-    width = 0
-    for ch in line:
-        if ch == " ":
-            width += 1
-        elif ch == "\t":
-            width += TAB_WIDTH
-        else:
-            break
-    return width
-
-
-def _echo_key(line: str) -> tuple[int, str]:
-    """A line with its whitespace normalised: indentation width and words one space apart."""
-    return _indent(line), " ".join(line.split())
-
-
-def _lead(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
-def _code(line: str) -> str:
-    """The line without a trailing ``#``/``//`` comment (roughly; enough to see how it ends)."""
-    return _TRAILING_COMMENT.sub("", line.rstrip())
-
-
-def _line_starts(lines: list[str]) -> list[int]:
-    starts, pos = [], 0
-    for line in lines:
-        starts.append(pos)
-        pos += len(line) + 1
-    return starts
 
 
 def _may_be_special(partial: str) -> bool:
@@ -333,38 +134,6 @@ def _may_be_special(partial: str) -> bool:
     if m.end() < len(partial):
         return word in _KEYWORDS
     return any(k.startswith(word) for k in _KEYWORDS)
-
-
-def _extras(text: str, ctx: Context) -> list[tuple[int, str]]:
-    """Closing brackets and quotes in ``text`` that close something opened before the cursor."""
-    out: list[tuple[int, str]] = []
-    stack: list[str] = []
-    in_str = ctx.open_quote
-    outer = in_str is not None
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if in_str:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == in_str:
-                if outer:
-                    out.append((i, ch))
-                in_str, outer = None, False
-            elif ch == "\n" and in_str != "`":
-                in_str, outer = None, False
-        elif ch in _QUOTES:
-            in_str = ch
-        elif ch in _OPEN:
-            stack.append(ch)
-        elif ch in _CLOSE:
-            if stack and stack[-1] == _PAIR[ch]:
-                stack.pop()
-            else:
-                out.append((i, ch))
-        i += 1
-    return out
 
 
 # -- 1. token limit ----------------------------------------------------------------------
@@ -590,10 +359,6 @@ scope = Cutter(
 
 
 # -- 8. repetition ----------------------------------------------------------------------
-def _meaningful(line: str) -> bool:
-    return any(c.isalpha() or c == "_" for c in line)
-
-
 # A line that sets a key or a name: `KEY: value`, `"key": 1,`, `x = 1;`, `- name: web`, `x := f()`.
 _DEFINITION = re.compile(r"^\s*(?:-\s+)?([\"']?)([A-Za-z_$][\w.$-]*)\1\s*(?::=|:(?!:)|=(?!=))\s*(\S.*)$")
 
