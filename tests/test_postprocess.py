@@ -19,9 +19,9 @@ def ctx_at(doc: str, lang: str = "") -> Context:
     return Context(before, after, lang)
 
 
-def test_readme_quality_table_lists_every_step_in_order() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("## Quality") :].split("**Early stop.**")[0]
+def test_quality_page_table_lists_every_step_in_order() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "quality.md").read_text(encoding="utf-8")
+    table = page[page.index("# Quality") :].split("**Early stop.**")[0]
     rows = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
     assert rows == [step.__name__ for step in STEPS]
 

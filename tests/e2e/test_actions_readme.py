@@ -1,6 +1,6 @@
-"""The README's code-action transcripts are real runs: this test makes each one again through the real
-server (listing, resolving or running the command, applying the edit as an editor would) against the
-stand-in TGI server with canned Instruct answers, and checks that README.md shows exactly that.
+"""The code-action transcripts of docs/code-actions.md are real runs: this test makes each one again through
+the real server (listing, resolving or running the command, applying the edit as an editor would) against
+the stand-in TGI server with canned Instruct answers, and checks that the page shows exactly that.
 
 ``python -m tests.e2e.test_actions_readme`` prints the transcripts (to paste after a change).
 """
@@ -22,6 +22,7 @@ from tests.support.lsp import lsp_session, open_doc
 from tests.support.tiny_model import TOKENIZER_DIR, have_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
+DOC = "docs/code-actions.md"  # where the transcripts are shown
 
 GEOMETRY = """import math
 
@@ -176,10 +177,10 @@ def _json(rng: types.Range) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-async def test_readme_transcripts_are_real_runs(tokenizer_dir: Path) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+async def test_documented_transcripts_are_real_runs(tokenizer_dir: Path) -> None:
+    page = (ROOT / DOC).read_text(encoding="utf-8")
     for name, transcript in (await transcripts(tokenizer_dir)).items():
-        assert f"````text\n{transcript}````" in readme, f"README's {name} transcript differs; now:\n{transcript}"
+        assert f"````text\n{transcript}````" in page, f"{DOC}'s {name} transcript differs; now:\n{transcript}"
 
 
 if __name__ == "__main__":
