@@ -378,6 +378,9 @@ def warm_lines(editor: Editor, name: str) -> list[str]:
 
 @pytest.mark.slow
 def test_the_cursor_resting_or_entering_a_buffer_sends_codellama_warm(editor):
+    # the first buffer was entered before the server started: the plugin says so once attached
+    editor.wait("a warm for the buffer that started the server", lambda: warm_lines(editor, "start.py"))
+
     open_python(editor, "rest.py", "import os\n\n\ndef f(a, b):\n    return a\n", {})
     # entering the buffer: at once
     editor.wait("a warm on entering the buffer", lambda: warm_lines(editor, "rest.py"))
@@ -399,11 +402,20 @@ def test_the_cursor_resting_or_entering_a_buffer_sends_codellama_warm(editor):
     editor.wait("insert mode", lambda: editor.mode() == "i")
     editor.wait("a warm in insert mode", lambda: len(warm_lines(editor, "rest.py")) == count + 1)
     count += 1
+    # leaving insert mode drops the empty line's indent and moves the cursor: a rest there too
     editor.input("<Esc>")
     editor.wait("normal mode", lambda: editor.mode() == "n")
+    editor.wait("a warm after leaving insert mode", lambda: len(warm_lines(editor, "rest.py")) == count + 1)
+    count += 1
+    place = (editor.tick(), editor.cursor())
 
-    # entering the buffer again from another one
+    # entering the buffer again from another one: the same place of the same text, so only the
+    # entering says where the cursor rests (the server computed another buffer's prompt meanwhile)
     open_python(editor, "other.py", "x = 1\n", {})
     editor.nvim.command(f"buffer {editor.tmp / 'rest.py'}")
-    editor.wait("a warm on entering the buffer again", lambda: len(warm_lines(editor, "rest.py")) >= count + 1)
+    assert (editor.tick(), editor.cursor()) == place
+    editor.wait("a warm on entering the buffer again", lambda: len(warm_lines(editor, "rest.py")) == count + 1)
+    count += 1
+    editor.nvim.command("sleep 600m")
+    assert len(warm_lines(editor, "rest.py")) == count
     assert editor.status()["decode"]["warm"]["requests"] >= count
