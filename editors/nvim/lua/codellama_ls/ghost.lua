@@ -7,6 +7,7 @@
 -- Positions kept here are 0-based rows and byte columns (what the extmark and buffer APIs use);
 -- LSP positions are converted with the client's negotiated offset encoding.
 local text = require("codellama_ls.text")
+local attached = require("codellama_ls.buffers").new("codellama_ls.ghost")
 
 local api = vim.api
 local METHOD = "textDocument/inlineCompletion"
@@ -52,7 +53,7 @@ local M = {
 ---@field events table[]
 
 ---@type table<integer, codellama_ls.BufState>
-local buffers = {}
+local buffers = attached.states
 
 local function note(st, event)
   event.time = vim.uv.hrtime() / 1e6
@@ -278,12 +279,8 @@ end
 ---@param step? integer when cycling: show the suggestion after (1) or before (-1) the one shown
 ---@return boolean sent
 function M.request(bufnr, kind, step)
-  local st = buffers[bufnr]
-  if not st or not insert_mode() or api.nvim_get_current_buf() ~= bufnr then
-    return false
-  end
-  local client = vim.lsp.get_client_by_id(st.client_id)
-  if not client or client:is_stopped() then
+  local st, client = attached:current(bufnr)
+  if not st or not client or not insert_mode() then
     return false
   end
   cancel_pending(st)
@@ -439,17 +436,13 @@ end
 ---@param bufnr integer
 ---@param client_id integer
 function M.attach(bufnr, client_id)
-  local st = buffers[bufnr]
-  if st then
-    st.client_id = client_id
+  local st, created = attached:attach(bufnr, client_id, function()
+    return { bufnr = bufnr, events = {} }
+  end)
+  if not created then
     return
   end
-  st = { bufnr = bufnr, client_id = client_id, events = {} }
-  buffers[bufnr] = st
-  local group = api.nvim_create_augroup("codellama_ls.ghost." .. bufnr, { clear = true })
-  local function on(events, fn)
-    api.nvim_create_autocmd(events, { group = group, buffer = bufnr, callback = fn })
-  end
+  local on = attached:autocmds(bufnr)
   on({ "TextChangedI", "TextChangedP" }, function()
     on_change(st)
   end)
@@ -465,13 +458,8 @@ function M.attach(bufnr, client_id)
 end
 
 function M.detach(bufnr)
-  local st = buffers[bufnr]
-  if not st then
-    return
-  end
-  M.dismiss(bufnr)
-  buffers[bufnr] = nil
-  pcall(api.nvim_del_augroup_by_name, "codellama_ls.ghost." .. bufnr)
+  M.dismiss(bufnr) -- does nothing when not attached
+  attached:detach(bufnr)
 end
 
 function M.set_enabled(on)

@@ -4,11 +4,12 @@
 -- mode) and at once on entering a buffer. The server does this work only when no request waits.
 local api = vim.api
 local METHOD = "codellama/warm"
+local attached = require("codellama_ls.buffers").new("codellama_ls.warm")
 
 local M = { enabled = true, delay_ms = 300, sent = 0 }
 
 ---@type table<integer, { client_id: integer, timer: uv.uv_timer_t?, last: string? }>
-local buffers = {}
+local buffers = attached.states
 
 local function stop_timer(st)
   if st.timer then
@@ -20,12 +21,8 @@ end
 
 --- Send `codellama/warm` for the cursor of `bufnr` (when it is the current buffer), once per place.
 function M.send(bufnr)
-  local st = buffers[bufnr]
-  if not st or not M.enabled or api.nvim_get_current_buf() ~= bufnr then
-    return false
-  end
-  local client = vim.lsp.get_client_by_id(st.client_id)
-  if not client or client:is_stopped() then
+  local st, client = attached:current(bufnr)
+  if not st or not client or not M.enabled then
     return false
   end
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
@@ -67,50 +64,31 @@ end
 ---@param bufnr integer
 ---@param client_id integer
 function M.attach(bufnr, client_id)
-  local st = buffers[bufnr]
-  if st then
-    st.client_id = client_id
-  else
-    st = { client_id = client_id }
-    buffers[bufnr] = st
-  end
-  local group = api.nvim_create_augroup("codellama_ls.warm." .. bufnr, { clear = true })
-  api.nvim_create_autocmd({ "CursorMoved", "CursorMovedI" }, {
-    group = group,
-    buffer = bufnr,
-    callback = function()
-      schedule(bufnr, M.delay_ms)
-    end,
-  })
-  api.nvim_create_autocmd("BufEnter", {
-    group = group,
-    buffer = bufnr,
-    callback = function()
-      st.last = nil -- another buffer was computed meanwhile: say where this one rests again
-      schedule(bufnr, 0)
-    end,
-  })
-  api.nvim_create_autocmd({ "BufLeave", "BufUnload", "BufWipeout" }, {
-    group = group,
-    buffer = bufnr,
-    callback = function(args)
-      stop_timer(st)
-      if args.event ~= "BufLeave" then
-        M.detach(bufnr)
-      end
-    end,
-  })
+  local st = attached:attach(bufnr, client_id, function()
+    return {}
+  end)
+  local on = attached:autocmds(bufnr)
+  on({ "CursorMoved", "CursorMovedI" }, function()
+    schedule(bufnr, M.delay_ms)
+  end)
+  on("BufEnter", function()
+    st.last = nil -- another buffer was computed meanwhile: say where this one rests again
+    schedule(bufnr, 0)
+  end)
+  on({ "BufLeave", "BufUnload", "BufWipeout" }, function(args)
+    stop_timer(st)
+    if args.event ~= "BufLeave" then
+      M.detach(bufnr)
+    end
+  end)
   schedule(bufnr, 0) -- the buffer was entered before the client attached
 end
 
 function M.detach(bufnr)
-  local st = buffers[bufnr]
-  if not st then
-    return
+  local st = attached:detach(bufnr)
+  if st then
+    stop_timer(st)
   end
-  stop_timer(st)
-  buffers[bufnr] = nil
-  pcall(api.nvim_del_augroup_by_name, "codellama_ls.warm." .. bufnr)
 end
 
 return M
