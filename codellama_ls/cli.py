@@ -117,14 +117,16 @@ def setup_logging(args: argparse.Namespace) -> None:
 
 def log_to_client(*, stdio: bool) -> ClientLog:
     """While serving LSP the log reaches the editor as ``window/logMessage`` at each record's
-    level (see ``lsplog.py``); over stdio it leaves stderr, which editors show as errors.
+    level (see ``lsp/log.py``); over stdio it leaves stderr, which editors show as errors.
     ``--log-file`` keeps its file. No progress bars: the editor shows ``$/progress``."""
-    from codellama_ls.lsp.log import ClientLog, quiet_progress_bars
+    from codellama_ls.lsp.log import ClientLog, NoEchoes, quiet_progress_bars
 
     quiet_progress_bars()
     root = logging.getLogger()
     if stdio:
         root.handlers[:] = [h for h in root.handlers if type(h) is not logging.StreamHandler]
+    for kept in root.handlers:
+        kept.addFilter(NoEchoes())
     handler = ClientLog()
     handler.addFilter(MaskSecrets())
     root.addHandler(handler)

@@ -54,6 +54,19 @@ class _ClientFormat(logging.Formatter):
         return redact.without_paths(redact.mask(text))
 
 
+class NoEchoes(logging.Filter):
+    """Drops pygls' DEBUG traces of the ``window/logMessage`` notifications that carry our own
+    records: with ``--log-level DEBUG`` the log file would otherwise show every record three times."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] not in OWN_TRAFFIC:
+            return True
+        try:
+            return "window/logMessage" not in record.getMessage()
+        except Exception:  # a bad format string: let the handler report it
+            return True
+
+
 class ClientLog(logging.Handler):
     """A logging handler that sends records to the editor through ``send`` once connected.
 

@@ -53,6 +53,17 @@ def test_log_file_keeps_everything_with_timestamps(tmp_path, tiny_model):
     assert stderr.strip() == ""
 
 
+def test_a_debug_log_file_shows_each_record_once(tmp_path, tiny_model):
+    """pygls traces each window/logMessage it sends at DEBUG; those echoes of our own records stay out."""
+    log_file = tmp_path / "server.log"
+    _serve(tmp_path, tiny_model, "--log-file", str(log_file), "--log-level", "DEBUG")
+    text = log_file.read_text(encoding="utf-8")
+    assert "codellama_ls" in text and "pygls" in text  # DEBUG: our records and pygls' traffic both
+    assert "window/logMessage" not in text
+    ours = [line for line in text.splitlines() if " INFO codellama_ls" in line]
+    assert ours and len(ours) == len(set(ours))
+
+
 def test_complete_in_a_terminal_keeps_its_progress_bar(tmp_path, tiny_model):
     source = tmp_path / "area.py"
     source.write_text(SOURCE, encoding="utf-8")
