@@ -1,6 +1,6 @@
 """Code actions on the request side: which engine answers, the answer itself, and the plan it applies to.
 
-The LSP layer (``actions/lsp.py``) turns requests into calls here and results into workspace edits;
+The LSP layer (``lsp/actions.py``) turns requests into calls here and results into workspace edits;
 nothing here knows about protocol types.
 
 **Which engine.** Actions need Code Llama - Instruct (:func:`choose`): the completion engine when

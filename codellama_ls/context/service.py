@@ -1,6 +1,6 @@
 """Context from other files, as the server runs it: one index and one provider, fed by LSP events.
 
-The server (``server.py``) and the request pipeline (``completion.py``) only call this class:
+The server (``lsp/server.py``) and the request pipeline (``pipeline/completion.py``) only call this class:
 
 ==========================================  ==============================================
 event                                       call
