@@ -42,7 +42,8 @@ from codellama_ls.prompt.tokens import CodeTokenizer, TokenizerNotFound
 log = logging.getLogger(__name__)
 
 PREFILL_CHUNK = 256  # prompt tokens per forward pass: the longest a newer request waits for the worker
-DRAFT_TOKENS = 8  # prompt-lookup draft tokens checked in one forward pass
+DRAFT_TOKENS = 8  # prompt-lookup draft tokens checked in one forward pass, at most
+DRAFT_START = 2  # the first draft's length: it doubles while drafts are accepted, shrinks when one is not
 LOOKUP_NGRAM = 3  # the longest n-gram matched
 LOOKUP_MIN_NGRAM = 2  # one token matches almost anywhere: its drafts are mostly rejected, and cost a wider pass
 LOOKUP_WINDOW = 4096  # how far back (tokens) drafts are looked for, bounding the search per step
@@ -288,13 +289,14 @@ class LocalEngine(Engine):
 
         if req.max_new_tokens <= 0:
             return [generated], ["length"]
+        width = DRAFT_START
         while True:
             if req.cancel.is_set() or (deadline is not None and time.monotonic() > deadline):
                 return [generated], ["cancelled" if req.cancel.is_set() else "timeout"]
             reason = take(int(torch.argmax(logits).item()))
             if reason is not None:
                 return [generated], [reason]
-            draft = lookup(seq, min(DRAFT_TOKENS, req.max_new_tokens - len(generated)))
+            draft = lookup(seq, min(width, req.max_new_tokens - len(generated)))
             drafts[0] += len(draft)
             out = self.model(
                 input_ids=torch.tensor([[generated[-1], *draft]], device=self.device),
@@ -317,6 +319,8 @@ class LocalEngine(Engine):
                     return [generated], [reason]
             crop(cache, len(seq))  # drop the rejected drafts' positions
             logits = step[kept]
+            # Draft as far as drafts are being accepted: a rejected draft costs a wider pass for nothing.
+            width = min(DRAFT_TOKENS, width * 2) if kept == len(draft) else max(1, kept)
 
     def _decode(
         self, req: GenerationRequest, logits: Any, cache: Any, deadline: float | None
