@@ -1,10 +1,13 @@
-"""The one definition model (``codellama_ls/definitions.py``)."""
+"""The one definition model (``codellama_ls/definitions.py``) and its two users, context and code actions."""
 
 from __future__ import annotations
 
+import pytest
 from tree_sitter import Node
 
-from codellama_ls.definitions import declared, top_level, walk
+from codellama_ls.actions.syntax import Source, definitions, make_target
+from codellama_ls.context.definitions import extract_definitions
+from codellama_ls.definitions import IMPL, METHOD, MODULE, declared, last_row, top_level, walk
 from codellama_ls.syntax import parse
 
 PY = '''import os
@@ -188,6 +191,7 @@ def test_typescript_definitions() -> None:
         "overloaded function, double function, Klass class, Klass.m method, a variable, b function, "
         "declared function"
     )
+    assert extract_definitions("typescript", root("typescript", TS))["Klass"].kind == "class"  # in both users
 
 
 def test_go_methods_belong_to_their_receiver_type() -> None:
@@ -218,3 +222,35 @@ def test_cpp_definitions_through_namespaces_and_templates() -> None:
 def test_a_node_defines_nothing_outside_the_known_languages() -> None:
     tree = root("python", PY)
     assert declared(tree.named_children[1], "java") == [] and list(walk(tree, "java")) == []
+
+
+@pytest.mark.parametrize("lang", ["python", "typescript", "go", "rust"])
+def test_every_definition_actions_can_select_is_one_context_lists(lang: str) -> None:
+    text = SAMPLES[lang]
+    src = Source.from_text(text, lang)
+    found = list(walk(src.root, lang))
+    top = list(top_level(src.root.named_children, lang))
+    outlines = extract_definitions(lang, src.root)
+    targets = [make_target(src, node) for node in definitions(src)]
+    compared = 0
+    for target in targets:
+        d = next(d for d in found if d.node == target.node)  # the model's definition, same name and lines
+        assert (d.name, target.start_line, target.end_line) == (target.name, d.node.start_point[0], last_row(d.node))
+        if d not in top or d.kind in (METHOD, IMPL, MODULE):
+            continue  # members: context shows them in their type's outline
+        if next(first for first in top if first.name == d.name) != d:
+            continue  # an overload's implementation: context keeps a name's first definition
+        outline = outlines[target.name]
+        assert target.first_line <= outline.line <= outline.end <= target.end_line
+        # the same lines, but for a name of a Go group (context shows its spec; actions, the group)
+        assert outline.end == target.end_line or len(declared(target.node, lang)) > 1
+        compared += 1
+    assert len(targets) > compared >= 2
+
+
+@pytest.mark.parametrize("lang", SAMPLES)
+def test_context_lists_the_models_top_level_names(lang: str) -> None:
+    tree = root(lang, SAMPLES[lang])
+    names = {d.name for d in top_level(tree.named_children, lang) if d.kind not in (METHOD, IMPL, MODULE)}
+    listed = set(extract_definitions(lang, tree)) - {"default"}  # `export default X`: X under another name
+    assert listed == names
