@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from codellama_ls.context.analysis import analyse
-from codellama_ls.context.definitions import Definition
+from codellama_ls.context.definitions import Outline
 from tests.context_helpers import FIXTURES
 
 
-def symbols(lang: str, text: str, path: str | None = None) -> dict[str, Definition]:
+def symbols(lang: str, text: str, path: str | None = None) -> dict[str, Outline]:
     return analyse("k", lang, text, 0, path).symbols
 
 

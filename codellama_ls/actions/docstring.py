@@ -17,10 +17,10 @@ from codellama_ls.actions.syntax import (
     Target,
     definition_at,
     find_definition,
-    python_docstring,
 )
 from codellama_ls.actions.syntax import definitions as all_definitions
 from codellama_ls.actions.text import AnswerError, TextEdit, line_edits, reindent
+from codellama_ls.definitions import docstring as python_docstring
 from codellama_ls.lines import columns, indent_of
 from codellama_ls.syntax import node_text
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 
 import tree_sitter
 
+from codellama_ls import definitions as defs
 from codellama_ls import languages as table
 from codellama_ls import syntax
 from codellama_ls.actions.text import detect_unit
+from codellama_ls.definitions import Definition
 from codellama_ls.lines import detect_eol, indent_of, split_lines
 from codellama_ls.syntax import node_text
 
@@ -100,43 +103,26 @@ class Source:
 
     def last_row(self, node: tree_sitter.Node) -> int:
         """The last line a node is on (a node that ends at a line start ends on the line before)."""
-        row, col = node.end_point
-        return row - 1 if col == 0 and row > node.start_point[0] else row
+        return defs.last_row(node)
 
     def line_range(self, first: int, end: int) -> str:
         return "\n".join(self.lines[first:end])
 
 
 # -- definitions ----------------------------------------------------------------------------------
-
-_DEFINITIONS: dict[str, frozenset[str]] = {
-    "python": frozenset({"function_definition", "class_definition"}),
-    "javascript": frozenset(
-        {"function_declaration", "generator_function_declaration", "class_declaration", "method_definition"}
-    ),
-    "go": frozenset({"function_declaration", "method_declaration", "type_declaration"}),
-    "rust": frozenset(
-        {
-            "function_item",
-            "function_signature_item",
-            "struct_item",
-            "enum_item",
-            "union_item",
-            "trait_item",
-            "impl_item",
-            "mod_item",
-            "type_item",
-            "const_item",
-            "static_item",
-            "macro_definition",
-        }
-    ),
+# The definitions are those of the one model, ``defs`` (``codellama_ls.definitions``). An action can be
+# about a function, method or class, a Go type, or any Rust item; not a variable, a Python type alias or
+# a TypeScript interface, nor a TypeScript signature without a body (an overload, ``declare function``),
+# nor a JavaScript declaration of several names.
+_ACTIONABLE: dict[str, frozenset[str]] = {
+    "python": frozenset({defs.FUNCTION, defs.METHOD, defs.CLASS}),
+    "js": frozenset({defs.FUNCTION, defs.METHOD, defs.CLASS}),
+    "go": frozenset({defs.FUNCTION, defs.METHOD, defs.TYPE}),
+    "rust": defs.ALL_KINDS,
 }
-_DEFINITIONS["typescript"] = _DEFINITIONS["tsx"] = _DEFINITIONS["javascript"] | {"abstract_class_declaration"}
-_JS_VALUE_DEFINITIONS = frozenset({"arrow_function", "function_expression", "function", "generator_function", "class"})
 _FUNCTION_KINDS = ("function", "method")
 # Nodes that belong to the definition after them.
-_LEADING = frozenset({"comment", "line_comment", "block_comment", "decorator", "attribute_item"})
+_LEADING = defs.COMMENTS | defs.ATTRIBUTES
 
 
 @dataclass(frozen=True)
@@ -167,63 +153,40 @@ class Target:
         return self.kind in _FUNCTION_KINDS
 
 
+def _definition(node: tree_sitter.Node, lang: str) -> Definition | None:
+    """The definition ``node`` makes, if an action can be about it."""
+    return _actionable(defs.declared(node, lang), lang)
+
+
+def _actionable(found: list[Definition], lang: str) -> Definition | None:
+    """Of the definitions one node makes, the one an action can be about (the first of a Go group), or None."""
+    fam = defs.family(lang) or ""
+    if not found or found[0].kind not in _ACTIONABLE.get(fam, ()):
+        return None
+    if fam == "js" and (len(found) > 1 or found[0].body is None):
+        return None
+    return found[0]
+
+
 def definition_node(node: tree_sitter.Node, lang: str) -> bool:
-    if node.type in _DEFINITIONS[lang]:
-        return node.type != "mod_item" or node.child_by_field_name("body") is not None
-    if lang in JS_FAMILY and node.type in ("lexical_declaration", "variable_declaration"):
-        declarators = [c for c in node.named_children if c.type == "variable_declarator"]
-        value = declarators[0].child_by_field_name("value") if len(declarators) == 1 else None
-        return value is not None and value.type in _JS_VALUE_DEFINITIONS
-    return False
+    return _definition(node, lang) is not None
 
 
 def definition_name(node: tree_sitter.Node, lang: str) -> str:
-    if lang in JS_FAMILY and node.type in ("lexical_declaration", "variable_declaration"):
-        for child in node.named_children:
-            if child.type == "variable_declarator":
-                name = child.child_by_field_name("name")
-                return node_text(name) if name is not None else ""
-    if lang == "go" and node.type == "type_declaration":
-        spec = next((c for c in node.named_children if c.type in ("type_spec", "type_alias")), None)
-        name = spec.child_by_field_name("name") if spec is not None else None
-        return node_text(name) if name is not None else ""
-    if lang == "rust" and node.type == "impl_item":
-        name = node.child_by_field_name("type")
-        return node_text(name) if name is not None else ""
-    name = node.child_by_field_name("name")
-    return node_text(name) if name is not None else ""
+    definition = _definition(node, lang)
+    return definition.name if definition is not None else node_text(node.child_by_field_name("name"))
 
 
-def _definition_kind(node: tree_sitter.Node, lang: str) -> str:
-    t = node.type
-    if t in ("class_definition", "class_declaration", "abstract_class_declaration"):
-        return "class"
-    if lang in JS_FAMILY and t in ("lexical_declaration", "variable_declaration"):
-        declarator = next(c for c in node.named_children if c.type == "variable_declarator")
-        value = declarator.child_by_field_name("value")
-        return "class" if value is not None and value.type == "class" else "function"
-    if t in ("method_definition", "method_declaration"):
-        return "method"
-    if t in ("function_definition", "function_item", "function_signature_item"):
-        parent = node.parent
-        if parent is not None and parent.type == "decorated_definition":
-            parent = parent.parent
-        body, owner = ("block", "class_definition") if lang == "python" else ("declaration_list", "impl_item")
-        if parent is not None and parent.type == body and parent.parent is not None:
-            if parent.parent.type in (owner, "trait_item"):
-                return "method"
-        return "function"
-    if t in ("function_declaration", "generator_function_declaration"):
-        return "function"
-    return "item"
+def _definition_kind(definition: Definition, lang: str) -> str:
+    """function, method, class (Python and JavaScript), or item (Go and Rust types, Rust items)."""
+    if definition.kind in _FUNCTION_KINDS:
+        return definition.kind
+    return "class" if definition.kind == defs.CLASS and lang not in ("go", "rust") else "item"
 
 
 def outer_node(node: tree_sitter.Node, lang: str) -> tree_sitter.Node:
     """The node that carries a definition's decorators or ``export`` (itself when none)."""
-    parent = node.parent
-    if parent is not None and parent.type in ("decorated_definition", "export_statement"):
-        return parent
-    return node
+    return defs.wrapped(node)
 
 
 def _leading_run(node: tree_sitter.Node) -> list[tree_sitter.Node]:
@@ -264,7 +227,7 @@ def make_target(src: Source, node: tree_sitter.Node) -> Target:
     outer_line = outer.start_point[0]
     doc: tuple[int, int] | None = None
     if lang == "python":
-        string = python_docstring(node)
+        string = defs.docstring(node)
         if string is not None:
             doc = (string.start_point[0], src.last_row(string) + 1)
     else:
@@ -282,8 +245,9 @@ def make_target(src: Source, node: tree_sitter.Node) -> Target:
             doc = (docs[0].start_point[0], src.last_row(docs[-1]) + 1)
             if lang == "rust":
                 outer_line = min(outer_line, doc[0])
+    definition = _definition(node, lang)
     return Target(
-        kind=_definition_kind(node, lang),
+        kind=_definition_kind(definition, lang) if definition is not None else "item",
         name=definition_name(node, lang),
         start_line=start,
         end_line=end,
@@ -292,18 +256,6 @@ def make_target(src: Source, node: tree_sitter.Node) -> Target:
         doc=doc,
         node=node,
     )
-
-
-def python_docstring(node: tree_sitter.Node) -> tree_sitter.Node | None:
-    """The docstring string node of a Python function or class, if it has one."""
-    body = node.child_by_field_name("body")
-    if body is None:
-        return None
-    first = next((c for c in body.named_children if c.type != "comment"), None)
-    if first is None or first.type != "expression_statement" or first.named_child_count != 1:
-        return None
-    string = first.named_children[0]
-    return string if string.type in ("string", "concatenated_string") else None
 
 
 def _anchor(src: Source, line: int, char: int) -> tuple[int, int]:
@@ -359,7 +311,7 @@ def _unwrap(node: tree_sitter.Node, lang: str) -> tree_sitter.Node | None:
     """The definition inside an ``export``/decorated wrapper (or the node itself)."""
     if definition_node(node, lang):
         return node
-    if node.type in ("decorated_definition", "export_statement"):
+    if node.type in defs.WRAPPERS:
         for child in node.named_children:
             if definition_node(child, lang):
                 return child
@@ -368,12 +320,9 @@ def _unwrap(node: tree_sitter.Node, lang: str) -> tree_sitter.Node | None:
 
 def definitions(src: Source, node: tree_sitter.Node | None = None) -> Iterator[tree_sitter.Node]:
     """Every definition in the document (or under ``node``), outermost first."""
-    stack = [node if node is not None else src.root]
-    while stack:
-        current = stack.pop()
-        if definition_node(current, src.lang):
-            yield current
-        stack.extend(reversed(current.named_children))
+    for defining, found in groupby(defs.walk(node if node is not None else src.root, src.lang), key=lambda d: d.node):
+        if _actionable(list(found), src.lang) is not None:
+            yield defining
 
 
 def find_definition(src: Source, name: str, kinds: tuple[str, ...] | None = None) -> Target | None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from codellama_ls.context.definitions import Definition, extract_definitions
+from codellama_ls.context.definitions import Outline, extract_definitions
 from codellama_ls.context.imports import Binding, extract_bindings
 from codellama_ls.context.parsing import grammar_for, parse
 
@@ -26,7 +26,7 @@ class Analysis:
     version: int
     lines: list[str]
     bindings: list[Binding] = field(default_factory=list)
-    symbols: dict[str, Definition] = field(default_factory=dict)
+    symbols: dict[str, Outline] = field(default_factory=dict)
     package: str | None = None  # Go: the package clause
     windows: list[Window] | None = None  # open documents: identifier windows for similar code
 
@@ -35,7 +35,7 @@ class Analysis:
         return sum(len(line) + 1 for line in self.lines)
 
 
-Extractor = Callable[[str, Node], "tuple[list[Binding], dict[str, Definition], str | None]"]
+Extractor = Callable[[str, Node], "tuple[list[Binding], dict[str, Outline], str | None]"]
 
 
 def analyse(key: str, lang: str, text: str, version: int, path: str | None = None) -> Analysis:

@@ -11,7 +11,7 @@ What goes in, within ``budget_tokens`` (the ``contextTokens`` setting; 0 turns i
 1. **Definitions.** The identifiers on the cursor line and the lines just above it (nearest
    first) that the file imports from another workspace file, or that its own package (Go),
    its ``#include`` s (C/C++) or star imports provide, resolved through :mod:`.imports` to a
-   :class:`.definitions.Definition`. A name a module only re-exports is followed to where it
+   :class:`.definitions.Outline`. A name a module only re-exports is followed to where it
    is defined. Each gets its head (doc comment, signature, docstring) first; then, in order of
    priority, the whole definition, or the signatures of its members when the whole does not
    fit, or as many following lines as fit, always whole lines.
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 from codellama_ls.context.analysis import Analysis
 from codellama_ls.context.block import EMPTY, ContextBlock, ContextEntry
-from codellama_ls.context.definitions import Definition
+from codellama_ls.context.definitions import Outline
 from codellama_ls.context.files import looks_secret
 from codellama_ls.context.imports import Binding
 from codellama_ls.context.index import WorkspaceIndex
@@ -65,7 +65,7 @@ class Found:
 
     key: str
     analysis: Analysis
-    definition: Definition
+    definition: Outline
     symbol: str  # as written at the cursor
 
 
@@ -325,7 +325,7 @@ class ContextProvider:
         parses: dict[str, int] = {}
         texts: dict[str, int] = {}
         defs: list[_Snippet] = []
-        heads: list[tuple[_Snippet, Definition]] = []
+        heads: list[tuple[_Snippet, Outline]] = []
         for hit in found:  # 1. every definition's head, nearest name first
             d = hit.definition
             snippet = _Snippet(hit.key, hit.analysis.lines, [], "definition", hit.symbol)
@@ -404,7 +404,7 @@ class ContextProvider:
         text = "\n".join(lines) + "\n"
         return ContextBlock(text, tuple(entries), self._block_tokens(text, lines, tok, count))
 
-    def _extend(self, comment: str, snippet: _Snippet, d: Definition, share: int, count: Callable[[str], int]) -> int:
+    def _extend(self, comment: str, snippet: _Snippet, d: Outline, share: int, count: Callable[[str], int]) -> int:
         """Grow a definition's snippet within ``share`` tokens; the tokens spent.
 
         The whole definition if it fits, then members outside it (a Go type's methods, a Rust
