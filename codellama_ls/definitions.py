@@ -230,10 +230,14 @@ def docstring(node: Node) -> Node | None:
     body = node.child_by_field_name("body")
     if body is None:
         return None
-    first = next((c for c in body.named_children if c.type not in COMMENTS), None)
-    if first is None or first.type != "expression_statement" or first.named_child_count != 1:
+    return lone_string(next((c for c in body.named_children if c.type not in COMMENTS), None))
+
+
+def lone_string(statement: Node | None) -> Node | None:
+    """The string of a Python statement that is a string alone (what a docstring is), else None."""
+    if statement is None or statement.type != "expression_statement" or statement.named_child_count != 1:
         return None
-    string = first.named_children[0]
+    string = statement.named_children[0]
     return string if string.type in ("string", "concatenated_string") else None
 
 

@@ -21,6 +21,7 @@ from codellama_ls.actions.syntax import (
 from codellama_ls.actions.syntax import definitions as all_definitions
 from codellama_ls.actions.text import AnswerError, TextEdit, line_edits, reindent
 from codellama_ls.definitions import docstring as python_docstring
+from codellama_ls.definitions import lone_string
 from codellama_ls.lines import columns, indent_of
 from codellama_ls.syntax import node_text
 
@@ -77,10 +78,7 @@ def _python_doc(code: str, name: str) -> list[str]:
     else:
         string = next((s for s in map(python_docstring, all_definitions(ans)) if s is not None), None)
     if string is None:
-        first = next((c for c in ans.root.named_children if c.type != "comment"), None)
-        if first is not None and first.type == "expression_statement" and first.named_child_count == 1:
-            if first.named_children[0].type in ("string", "concatenated_string"):
-                string = first.named_children[0]
+        string = lone_string(next((c for c in ans.root.named_children if c.type != "comment"), None))
     if string is not None:
         row = string.start_point[0]
         lines = node_text(string).split("\n")

@@ -34,6 +34,7 @@ from codellama_ls.actions.syntax import (
     top_units,
 )
 from codellama_ls.actions.text import AnswerError, FileChange, TextEdit, reindent
+from codellama_ls.definitions import CLASS, KINDS, family
 from codellama_ls.lines import indent_of
 from codellama_ls.syntax import node_text
 
@@ -125,10 +126,11 @@ def import_name(target: Target, src: Source) -> str:
     """The name a test imports: a method's class (top-level), else the target itself."""
     if target.kind != "method" or target.node is None:
         return target.name
+    kinds = KINDS.get(family(src.lang) or "", {})
     node: tree_sitter.Node | None = target.node.parent
     outermost = target.name
     while node is not None:
-        if node.type in ("class_definition", "class_declaration", "abstract_class_declaration"):
+        if kinds.get(node.type) == CLASS:
             outermost = definition_name(node, src.lang)
         node = node.parent
     return outermost
