@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from codellama_ls.lsp import server as lsp_server
 from tests.support.nvim import (
     NVIM,
     PLUGIN,
@@ -363,8 +364,8 @@ def test_partial_accept_pieces(tmp_path):
 
 
 # The record the server's `codellama/warm` handler logs, in --log-file's format (cli.setup_logging):
-# `<date> <time> INFO codellama_ls.server: warm <uri> <what was done>`.
-WARM_RECORD = re.compile(r"\S+ \S+ INFO codellama_ls\.server: warm (?P<uri>file://\S+) (?P<done>.*)")
+# `<date> <time> INFO codellama_ls.lsp.server: warm <uri> <what was done>` (the handler's logger).
+WARM_RECORD = re.compile(rf"\S+ \S+ INFO {re.escape(lsp_server.log.name)}: warm (?P<uri>file://\S+) (?P<done>.*)")
 
 
 def warm_lines(editor: Editor, name: str) -> list[str]:
