@@ -161,7 +161,7 @@ def test_chat_prompt_goes_raw_in_metas_format(engine: OllamaEngine, server: Fake
     assert engine.tokenizer is not None
     messages = [Message("system", "Answer with code."), Message("user", "Write add(a, b)."), Message("assistant", "ok")]
     messages.append(Message("user", "Now sub."))
-    chat = build_chat_prompt(engine.tokenizer, messages, 1000).request_prompt()
+    chat = build_chat_prompt(engine.tokenizer, messages, 1000)
     server.queue(ROUTE, Stream(tokens(" def", " sub"), "stop"))
     result = engine.generate(request(chat, max_new_tokens=200))
     body = server.generations()[-1].body

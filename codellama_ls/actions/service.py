@@ -349,7 +349,7 @@ class ActionService:
 
         def job(cancel: threading.Event) -> Any:
             request = GenerationRequest(
-                prompt=chat.request_prompt(),
+                prompt=chat,
                 max_new_tokens=limit,
                 temperature=s.temperature,
                 top_p=s.top_p,

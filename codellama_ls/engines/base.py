@@ -11,6 +11,7 @@ from typing import Any
 
 from codellama_ls.config import Settings
 from codellama_ls.notify import ProgressFn as ProgressFn  # engines and callers name it from here too
+from codellama_ls.prompt.chat import ChatPrompt
 from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.tokens import PromptTokenizer
 
@@ -34,6 +35,10 @@ class Cancelled(Exception):
     """The request was superseded or cancelled while generating."""
 
 
+# What engines generate from: an infilling prompt (its answer ends at ``▁<EOT>``), or a chat prompt
+# for Code Llama - Instruct (its answer ends at EOS). Engines tell them apart by type.
+EnginePrompt = Prompt | ChatPrompt
+
 # Decides from the text generated so far whether the suggestion is complete.
 StopCheck = Callable[[str], bool]
 
@@ -46,7 +51,7 @@ SAMPLE_TOP_P = 0.95
 
 @dataclass
 class GenerationRequest:
-    prompt: Prompt
+    prompt: EnginePrompt
     max_new_tokens: int
     temperature: float = 0.0
     top_p: float = 0.95

@@ -26,12 +26,10 @@ from collections import OrderedDict
 from typing import Any
 
 from codellama_ls.config import Settings
-from codellama_ls.engines.base import Cancelled, EngineError, EngineState, GenerationRequest
+from codellama_ls.engines.base import Cancelled, EngineError, EnginePrompt, EngineState, GenerationRequest
 from codellama_ls.engines.http import EventStream
-from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
+from codellama_ls.engines.remote import _TEXT_MARGIN, Group, Piece, RemoteEngine, stop_texts
 from codellama_ls.engines.server_tokenizer import LlamaCppTokenizer
-from codellama_ls.prompt.chat import CHAT_FORMAT
-from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.tokens import PromptTokenizer
 
 log = logging.getLogger(__name__)
@@ -132,7 +130,7 @@ class LlamaCppEngine(RemoteEngine):
         return computed if isinstance(computed, int) else 0
 
     def open(
-        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+        self, prompt: EnginePrompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         tok = self.tokenizer
         content: list[int] | str
@@ -141,7 +139,7 @@ class LlamaCppEngine(RemoteEngine):
             self.prompts["ids"] += 1
         else:  # only with an estimating tokenizer (a server whose /tokenize failed)
             prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
-            sent = self.send_chat(prompt) if prompt.format == CHAT_FORMAT else self.send_text(prompt)
+            sent = self.send(prompt)
             content, prompt_tokens = sent.text, len(sent.ids) or len(prompt.ids)
         sampling = group.temperature > 0
         body: dict[str, Any] = {
@@ -157,7 +155,7 @@ class LlamaCppEngine(RemoteEngine):
             "min_p": 0.0,
             "top_p": group.top_p if sampling and 0 < group.top_p < 1 else 1.0,
             "repeat_penalty": 1.0,
-            "stop": [] if prompt.format == CHAT_FORMAT else list(STOP),
+            "stop": stop_texts(prompt),
             # The first sample on the document's slot (its cache); the others on any idle slot.
             "id_slot": self.slot(req.key) if group.first == 0 else -1,
         }

@@ -16,11 +16,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, EngineError, GenerationRequest
+from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, EngineError, EnginePrompt, GenerationRequest
 from codellama_ls.engines.http import EventStream
-from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
-from codellama_ls.prompt.chat import CHAT_FORMAT
-from codellama_ls.prompt.fim import Prompt
+from codellama_ls.engines.remote import _TEXT_MARGIN, Group, Piece, RemoteEngine, stop_texts
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +73,7 @@ class OpenAIEngine(RemoteEngine):
         return [Group(0, 1, req.temperature, req.top_p), *rest]
 
     def open(
-        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+        self, prompt: EnginePrompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         tok = self.tokenizer
         if self.accepts_ids is not False and tok is not None and tok.exact:
@@ -93,7 +91,7 @@ class OpenAIEngine(RemoteEngine):
                 return stream, len(prompt.ids)
         if self.max_input is not None or self.max_total is not None:
             prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
-        sent = self.send_chat(prompt) if prompt.format == CHAT_FORMAT else self.send_text(prompt)
+        sent = self.send(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         body = self._body(sent.text, req, prompt_tokens, group)
         return self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline), prompt_tokens
@@ -108,8 +106,9 @@ class OpenAIEngine(RemoteEngine):
             "temperature": group.temperature,
             "stream": True,
         }
-        if req.prompt.format != CHAT_FORMAT:  # an Instruct answer ends at EOS, where servers stop anyway
-            body["stop"] = list(STOP)
+        stops = stop_texts(req.prompt)
+        if stops:
+            body["stop"] = stops
         if group.count > 1:
             body["n"] = group.count
         if group.temperature > 0 and 0 < group.top_p < 1:

@@ -31,6 +31,7 @@ from codellama_ls.engines.base import (
     Cancelled,
     Engine,
     EngineError,
+    EnginePrompt,
     EngineState,
     GenerationRequest,
     GenerationResult,
@@ -39,7 +40,7 @@ from codellama_ls.engines.base import (
 )
 from codellama_ls.engines.http import ContextOverflow, Deadline, EventStream, Http, base_url, check_url
 from codellama_ls.engines.server_tokenizer import ASCII_CHARS_PER_TOKEN, EstimatingTokenizer, ServerTokenizer
-from codellama_ls.prompt.chat import CHAT_FORMAT, server_text
+from codellama_ls.prompt.chat import ChatPrompt, server_text
 from codellama_ls.prompt.fim import Prompt, build_prompt
 from codellama_ls.prompt.text import TextPrompt, text_prompt
 from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer, TokenizerNotFound
@@ -323,17 +324,17 @@ class RemoteEngine(Engine):
 
     def _stream(
         self,
-        prompt: Prompt,
+        prompt: EnginePrompt,
         req: GenerationRequest,
         group: Group,
         checks: list[StopCheck | None],
         deadline: float | None,
     ) -> _Samples:
         """Send one request for ``group`` and read its stream: each sample's text ends at the
-        server's stop, at ``<EOT>``, at its early-stop check, or at the cancel flag."""
+        server's stop, at a stop text (``<EOT>``), at its early-stop check, or at the cancel flag."""
         n = group.count
         out = _Samples([""] * n, ["length"] * n, prompt_tokens=len(prompt.ids), done=[False] * n)
-        chat = req.prompt.format == CHAT_FORMAT  # an Instruct answer: it ends at EOS, not at <EOT>
+        stops = stop_texts(prompt)
         cut = False  # we stop reading before the server is done: the connection is shut down
         finished = False
         try:
@@ -343,7 +344,7 @@ class RemoteEngine(Engine):
                 stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
             except EngineError as exc:
                 # Raises ``exc`` again where a smaller prompt would not help.
-                prompt = self.refit(prompt, exc, chat, req.max_new_tokens)
+                prompt = self.refit(prompt, exc, req.max_new_tokens)
                 stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
             with stream:
                 for event in stream:
@@ -352,7 +353,7 @@ class RemoteEngine(Engine):
                         stream.drain()
                         break
                     for piece in self.parse(_json(event, self.http.label)):
-                        cut = self._take(piece, out, req, checks[group.first : group.first + n], chat) or cut
+                        cut = self._take(piece, out, req, checks[group.first : group.first + n], stops) or cut
                     if all(out.done):
                         finished = True
                         if not cut:  # every sample ended by the server: keep the connection for reuse
@@ -372,7 +373,7 @@ class RemoteEngine(Engine):
             out.error = exc
         return out
 
-    def refit(self, prompt: Prompt, exc: EngineError, chat: bool, max_new_tokens: int) -> Prompt:
+    def refit(self, prompt: EnginePrompt, exc: EngineError, max_new_tokens: int) -> EnginePrompt:
         """The prompt to retry with once after ``exc``, or ``exc`` raised again.
 
         "Too long for the context" (:class:`ContextOverflow`) teaches the context size, when the
@@ -380,7 +381,7 @@ class RemoteEngine(Engine):
         estimate that the server rejected is retried at half its size. Chat prompts are built
         within the server's limits and are not re-cut.
         """
-        if chat or len(prompt.ids) < 16:
+        if isinstance(prompt, ChatPrompt) or len(prompt.ids) < 16:
             raise exc
         if isinstance(exc, ContextOverflow):
             if exc.n_ctx:
@@ -413,7 +414,9 @@ class RemoteEngine(Engine):
         return min(wanted, n_ctx // 2) if n_ctx else 0
 
     @staticmethod
-    def _take(piece: Piece, out: _Samples, req: GenerationRequest, checks: list[StopCheck | None], chat: bool) -> bool:
+    def _take(
+        piece: Piece, out: _Samples, req: GenerationRequest, checks: list[StopCheck | None], stops: list[str]
+    ) -> bool:
         """Add a streamed piece to its sample; True when we end that sample before the server does."""
         i = piece.index
         if not 0 <= i < len(out.texts) or out.done[i]:
@@ -426,10 +429,11 @@ class RemoteEngine(Engine):
             out.texts[i] += piece.text
             out.pieces += 1
         check = checks[i]
-        if not chat and EOT_TEXT in out.texts[i]:  # a server that streams the stop text itself: we end it
-            out.texts[i] = out.texts[i][: out.texts[i].index(EOT_TEXT)].removesuffix(" ")
-            out.reasons[i], out.done[i] = "eot", True
-            return True
+        for stop in stops:
+            if stop in out.texts[i]:  # a server that streams the stop text itself: we end it
+                out.texts[i] = out.texts[i][: out.texts[i].index(stop)].removesuffix(" ")
+                out.reasons[i], out.done[i] = "eot", True
+                return True
         if piece.stop is not None:  # the server ended it
             out.reasons[i], out.done[i] = piece.stop, True
             return False
@@ -441,7 +445,7 @@ class RemoteEngine(Engine):
         return False
 
     def open(
-        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+        self, prompt: EnginePrompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         """Start the streaming request for ``group``'s samples; returns the stream and the
         prompt's length in tokens."""
@@ -450,6 +454,10 @@ class RemoteEngine(Engine):
     def parse(self, data: Any) -> list[Piece]:
         """Turn one event's JSON into pieces (raises EngineError for error events)."""
         raise NotImplementedError
+
+    def send(self, prompt: EnginePrompt) -> TextPrompt:
+        """The prompt as text, for a server that takes no ids."""
+        return self.send_chat(prompt) if isinstance(prompt, ChatPrompt) else self.send_text(prompt)
 
     def send_text(self, prompt: Prompt) -> TextPrompt:
         """The prompt as text, checked against the server's tokenization where one is known."""
@@ -460,7 +468,7 @@ class RemoteEngine(Engine):
         self.prompts["exact" if sent.exact else "adjusted" if sent.adjusted else "inexact"] += 1
         return sent
 
-    def send_chat(self, prompt: Prompt) -> TextPrompt:
+    def send_chat(self, prompt: ChatPrompt) -> TextPrompt:
         """A chat prompt as text (see :func:`codellama_ls.prompt.chat.server_text`), checked like ``send_text``."""
         text = server_text(prompt)
         tok = self.tokenizer
@@ -475,13 +483,13 @@ class RemoteEngine(Engine):
         limits = [n for n in (self.max_input, self.max_total and self.max_total - max_new_tokens) if n]
         return max(min(limits), 16) if limits else None
 
-    def fit(self, prompt: Prompt, margin: int = 0, max_new_tokens: int | None = None) -> Prompt:
+    def fit(self, prompt: EnginePrompt, margin: int = 0, max_new_tokens: int | None = None) -> EnginePrompt:
         """Re-trim a prompt that the server's max input would reject (limits learnt late); where the
         server has one context for prompt and answer, room for the answer stays free.
 
         Chat prompts are built within the server's limits (``chat_limit``) and never re-cut here.
         """
-        if prompt.format == CHAT_FORMAT:
+        if isinstance(prompt, ChatPrompt):
             return prompt
         limit = self.max_input
         if limit is None and self.max_total is not None:  # one context for both: leave room for the answer
@@ -534,6 +542,12 @@ class RemoteEngine(Engine):
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         self.http.close()
+
+
+def stop_texts(prompt: EnginePrompt) -> list[str]:
+    """What a server is asked to stop at: an infill ends with ``<EOT>``; an Instruct answer ends at
+    EOS, where servers stop anyway."""
+    return [] if isinstance(prompt, ChatPrompt) else list(STOP)
 
 
 def _json(event: Any, label: str) -> Any:
