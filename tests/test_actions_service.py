@@ -242,7 +242,8 @@ async def test_an_action_on_the_local_completion_model_is_not_dropped_by_typing(
     chat, fim = engine.requests
     assert isinstance(chat.prompt, ChatPrompt)
     assert (chat.max_new_tokens, chat.timeout_s, chat.key) == (512, None, "codellama-ls:actions")
-    assert chat.should_stop is not None and not chat.should_stop("```python\n")  # no early stop for answers
+    [check] = chat.stop_checks()
+    assert check is not None and not check("```python\n")  # no early stop for answers
     assert isinstance(fim.prompt, Prompt) and fim.prompt.format == "spm" and not shown
 
 

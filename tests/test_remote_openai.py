@@ -87,7 +87,7 @@ def test_stop_text_streamed_by_the_server_is_cut(engine: OpenAIEngine, server: F
 def test_early_stop_closes_the_stream(engine: OpenAIEngine, server: FakeServer) -> None:
     prompt, _ = vector_prompt(engine)
     server.queue("/v1/completions", Stream(tokens(*[" x\n"] * 50), delay=0.05))
-    result = engine.generate(request(prompt, should_stop=lambda text: "\n" in text))
+    result = engine.generate(request(prompt, stop_check=lambda: lambda text: "\n" in text))
     assert result.stop_reason == "early" and result.text == " x\n"
     log = server.streams[-1]
     assert log.done.wait(10) and log.disconnected and log.sent < log.total

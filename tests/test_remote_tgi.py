@@ -153,7 +153,7 @@ def test_hf_token_variable_is_used(server: FakeServer, tokenizer_dir: Path, monk
 def test_early_stop_closes_the_stream(engine: RemoteEngine, server: FakeServer) -> None:
     many = tokens(*[" x"] * 60)
     server.queue("/generate_stream", Stream(many, delay=0.05))
-    result = engine.generate(request(spm(engine), should_stop=lambda text: text.count("x") >= 3))
+    result = engine.generate(request(spm(engine), stop_check=lambda: lambda text: text.count("x") >= 3))
     assert result.stop_reason == "early" and result.text == " x x x"
     log = server.streams[-1]
     assert log.done.wait(10)
@@ -183,7 +183,7 @@ def test_cancel_mid_stream(engine: RemoteEngine, server: FakeServer) -> None:
         return False
 
     server.queue("/generate_stream", Stream(tokens(*[" z"] * 40), delay=0.05))
-    result = engine.generate(request(spm(engine), cancel=cancel, should_stop=stop_after_two))
+    result = engine.generate(request(spm(engine), cancel=cancel, stop_check=lambda: stop_after_two))
     assert result.stop_reason == "cancelled" and result.text == " z z"
     assert server.streams[-1].done.wait(10) and server.streams[-1].disconnected
 

@@ -354,7 +354,7 @@ class ActionService:
                 temperature=s.temperature,
                 top_p=s.top_p,
                 cancel=cancel,
-                should_stop=counted,
+                stop_check=lambda: counted,
                 timeout_s=None,
                 key=KV_KEY,
             )

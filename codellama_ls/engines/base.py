@@ -56,20 +56,20 @@ class GenerationRequest:
     temperature: float = 0.0
     top_p: float = 0.95
     cancel: threading.Event = field(default_factory=threading.Event)
-    should_stop: StopCheck | None = None
+    # Makes the early-stop check of one sample: called once per sample (or stream), since a check
+    # may remember the text it saw. None: no early stop.
+    stop_check: Callable[[], StopCheck] | None = None
     timeout_s: float | None = None
     key: str = ""  # the document the request belongs to (per-document caches)
     samples: int = 1  # suggestions wanted: the first decoded as a single request would be, the others sampled
-    # A fresh early-stop check for each sample after the first (checks may remember the text they saw).
-    new_stop_check: Callable[[], StopCheck] | None = None
     # False for work nobody asked for yet (a prefetch): kept out of ``generations`` and ``history``,
     # which count and describe the answers to requests.
     counted: bool = True
 
     def stop_checks(self) -> list[StopCheck | None]:
-        """One early-stop check per sample; the first is ``should_stop``."""
-        make = self.new_stop_check
-        return [self.should_stop, *((make() if make else self.should_stop) for _ in range(self.samples - 1))]
+        """A fresh early-stop check for each sample."""
+        make = self.stop_check
+        return [make() if make is not None else None for _ in range(self.samples)]
 
     def sampling(self, index: int) -> tuple[float, float]:
         """(temperature, top_p) of sample ``index``: the request's own for the first; the

@@ -270,7 +270,7 @@ class LocalEngine(Engine):
         tok = self.code_tokenizer
         assert tok is not None
         stop_ids = {i for i in (tok.special.eot, tok.special.eos) if i is not None}
-        check = req.should_stop
+        [check] = req.stop_checks()  # one sample
         generated: list[int] = []
         seq = list(ids)  # the prompt and the answer so far: where drafts are looked up
 

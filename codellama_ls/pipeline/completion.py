@@ -327,12 +327,11 @@ class Pipeline:
             temperature=s.temperature,
             top_p=s.top_p,
             cancel=cancel,
-            should_stop=self._stop_check(ctx),
+            stop_check=lambda: self._stop_check(ctx),
             timeout_s=s.generation_timeout_ms / 1000,
             key=uri,
             samples=samples,
             counted=counted,
-            new_stop_check=lambda: self._stop_check(ctx),
         )
 
     def _stop_check(self, ctx: postprocess.Context) -> StopCheck:
