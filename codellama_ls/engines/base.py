@@ -121,7 +121,7 @@ class Engine:
         self.state = EngineState.IDLE
         self.error: str | None = None
         self.tokenizer: PromptTokenizer | None = None
-        self.context_length: int | None = None
+        self._context_length: int | None = None  # the model's, where the engine reads it on load
         self.model_id: str = ""
         # Recent generations, newest last: what tests, `codellama/status` and benchmarks read.
         self.history: deque[GenerationResult] = deque(maxlen=64)
@@ -171,6 +171,12 @@ class Engine:
                 "seconds": round(last.seconds, 4),
             },
         }
+
+    @property
+    def context_length(self) -> int | None:
+        """Tokens of context for a prompt and its answer (None: unknown); what prompt budgets
+        (:func:`codellama_ls.prompt.fim.prompt_budget`) are computed from."""
+        return self._context_length
 
     def chat_limit(self, max_new_tokens: int) -> int | None:
         """The longest chat prompt (code actions) that leaves room for ``max_new_tokens`` (None: unknown)."""

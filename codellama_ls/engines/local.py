@@ -111,7 +111,7 @@ class LocalEngine(Engine):
             report("Loading model weights", 20)
             self.model, self.device = self._load_model()
             config = self.model.config
-            self.context_length = getattr(config, "max_position_embeddings", None)
+            self._context_length = getattr(config, "max_position_embeddings", None)
             report("Model ready", 100)
             self.state = EngineState.READY
             self.error = None

@@ -133,10 +133,6 @@ class RemoteEngine(Engine):
             return self.max_total
         return min(self.max_total, self.max_input + self.settings.max_new_tokens)
 
-    @context_length.setter
-    def context_length(self, value: int | None) -> None:
-        """Derived from the server's limits; the base class's assignment is ignored."""
-
     # -- loading -------------------------------------------------------------------------
     def load(self, progress: ProgressFn | None = None) -> None:
         report = progress or (lambda message, pct: None)
