@@ -16,6 +16,7 @@ from codellama_ls.engines import create_engine
 from codellama_ls.engines import remote as remote_mod
 from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
 from codellama_ls.engines.remote import RemoteEngine
+from codellama_ls.pipeline.completion import generate_fitted
 from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
 from codellama_ls.prompt.text import fim_text
 from codellama_ls.prompt.tokens import CodeTokenizer
@@ -65,12 +66,12 @@ def test_info_is_read_once_and_fits_the_prompt_budget(server: FakeServer, tokeni
 
 def test_a_prompt_over_the_servers_max_input_is_trimmed(server: FakeServer, tokenizer_dir: Path) -> None:
     server.max_input, server.max_total = 64, 96
-    eng = engine_for(server, tokenizer_dir)
+    eng = engine_for(server, tokenizer_dir, maxNewTokens=32)  # the pipeline's budget: min(64, 96 - 32)
     prefix = "".join(f"x{i} = {i}\n" for i in range(200))
     big = build_prompt(eng.tokenizer, prefix, "\n", fmt="spm", budget=2048)  # built before the limits were known
     assert len(big.ids) > 64
     server.queue("/generate_stream", Stream(tokens(" 1"), finish="length"))
-    eng.generate(request(big, max_new_tokens=128))
+    generate_fitted(eng, request(big, max_new_tokens=128), eng.settings)  # as the pipeline asks
     sent = server.seen_on("/generate_stream")[-1].body
     assert len(server.token_ids(sent["inputs"])) <= 64
     assert sent["inputs"].endswith("x199 = 199\n")  # the lines nearest the cursor are kept

@@ -31,6 +31,16 @@ class EngineError(RuntimeError):
         self.kind = kind
 
 
+class PromptTooLong(EngineError):
+    """The engine cannot take this prompt (its limits, learnt late or from the server's refusal):
+    whoever built it builds it again within at most ``limit`` tokens and asks once more. Engines
+    never cut prompts themselves."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message, "context")
+        self.limit = limit
+
+
 class Cancelled(Exception):
     """The request was superseded or cancelled while generating."""
 
@@ -107,7 +117,10 @@ class Engine:
     """Base class: state, tokenizer, settings, notices and the generation entry point.
 
     The pipeline relies on exactly these members; engines override ``load``, ``generate``,
-    ``close`` and, where they keep derived state, ``configure`` and ``status``.
+    ``close`` and, where they keep derived state, ``configure`` and ``status``; engines whose limits
+    are not one model context (servers) override ``context_length`` and ``prompt_limit``.
+    Prompts are built and fitted by their callers within these limits; an engine that finds one too
+    long raises :class:`PromptTooLong` and never cuts it itself.
     """
 
     name = "engine"
@@ -178,9 +191,14 @@ class Engine:
         (:func:`codellama_ls.prompt.fim.prompt_budget`) are computed from."""
         return self._context_length
 
+    def prompt_limit(self, max_new_tokens: int) -> int | None:
+        """The most prompt tokens that leave room for ``max_new_tokens`` (None: unknown)."""
+        return self.context_length - max_new_tokens if self.context_length else None
+
     def chat_limit(self, max_new_tokens: int) -> int | None:
         """The longest chat prompt (code actions) that leaves room for ``max_new_tokens`` (None: unknown)."""
-        return max(self.context_length - max_new_tokens, 16) if self.context_length else None
+        limit = self.prompt_limit(max_new_tokens)
+        return max(limit, 16) if limit is not None else None
 
     @property
     def ready(self) -> bool:

@@ -7,7 +7,7 @@ What the native API gives over the OpenAI route (``engine: openai`` also works w
 - each document keeps its own slot (``id_slot``) on a server started with ``--parallel N``,
   so switching files does not throw away the other file's cache (least recently used
   documents give their slot up first);
-- the context size comes from ``/props`` and a prompt is fitted to it before it is sent;
+- the context size comes from ``/props``, and prompts are built to fit it;
   ``/health`` answering 503 while the model loads shows as loading, not as a failure;
 - the tokenizer is the server's own ``/tokenize`` (the GGUF's vocabulary, exact for Code
   Llama's infill pieces); no local tokenizer is needed, a ``tokenizer`` setting still wins;
@@ -113,7 +113,8 @@ class LlamaCppEngine(RemoteEngine):
             self.refresh_info()
             if tok is None or not tok.exact:
                 return 0
-            prompt = self.fit(request.prompt)
+            prompt = request.prompt
+            self.check_fit(prompt, request.max_new_tokens)
             body = {
                 "prompt": prompt.ids,
                 "n_predict": 0,
@@ -138,7 +139,7 @@ class LlamaCppEngine(RemoteEngine):
             content, prompt_tokens = prompt.ids, len(prompt.ids)
             self.prompts["ids"] += 1
         else:  # only with an estimating tokenizer (a server whose /tokenize failed)
-            prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
+            self.check_fit(prompt, req.max_new_tokens, _TEXT_MARGIN)
             sent = self.send(prompt)
             content, prompt_tokens = sent.text, len(sent.ids) or len(prompt.ids)
         sampling = group.temperature > 0

@@ -205,7 +205,7 @@ class OllamaEngine(RemoteEngine):
     ) -> tuple[EventStream, int]:
         """One sample per request: several suggestions are parallel requests."""
         self._wait_for_preload(req, deadline)
-        prompt = self.fit(prompt, _TEXT_MARGIN)
+        self.check_fit(prompt, req.max_new_tokens, _TEXT_MARGIN)
         sent = self.send(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         predict = self.new_tokens(req, prompt_tokens)

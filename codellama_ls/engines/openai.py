@@ -6,8 +6,9 @@ greedy request of its own and the others one sampled request with ``n`` (OpenAI'
 shares one temperature); their streams interleave, told apart by ``choices[i].index``.
 A server that rejects ids (TGI's route takes only strings) gets the text form from
 :mod:`codellama_ls.prompt.text`, and the engine remembers that. A prompt the server finds longer
-than its context is another matter (:class:`~codellama_ls.engines.http.ContextOverflow`): it is
-cut to the context the server names and sent again, still as ids. The context size comes from
+than its context is another matter (:class:`~codellama_ls.engines.http.ContextOverflow`): the
+engine learns the context the server names and raises :class:`~codellama_ls.engines.base.PromptTooLong`,
+and the pipeline builds the prompt again to fit it, sent again as ids. The context size comes from
 vLLM's ``max_model_len`` or llama.cpp's ``meta.n_ctx`` in ``/v1/models``.
 """
 
@@ -89,8 +90,7 @@ class OpenAIEngine(RemoteEngine):
                 self.accepts_ids = True
                 self.prompts["ids"] += 1
                 return stream, len(prompt.ids)
-        if self.max_input is not None or self.max_total is not None:
-            prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
+        self.check_fit(prompt, req.max_new_tokens, _TEXT_MARGIN)
         sent = self.send(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         body = self._body(sent.text, req, prompt_tokens, group)

@@ -36,12 +36,13 @@ from codellama_ls.engines.base import (
     GenerationRequest,
     GenerationResult,
     ProgressFn,
+    PromptTooLong,
     StopCheck,
 )
 from codellama_ls.engines.http import ContextOverflow, Deadline, EventStream, Http, base_url, check_url
 from codellama_ls.engines.server_tokenizer import ASCII_CHARS_PER_TOKEN, EstimatingTokenizer, ServerTokenizer
 from codellama_ls.prompt.chat import ChatPrompt, server_text
-from codellama_ls.prompt.fim import Prompt, build_prompt
+from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.text import TextPrompt, text_prompt
 from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer, TokenizerNotFound
 
@@ -132,6 +133,20 @@ class RemoteEngine(Engine):
         if self.max_input is None:
             return self.max_total
         return min(self.max_total, self.max_input + self.settings.max_new_tokens)
+
+    def prompt_limit(self, max_new_tokens: int) -> int | None:
+        """The most prompt tokens the server takes with ``max_new_tokens`` to generate (None: unknown)."""
+        limits = [n for n in (self.max_input, self.max_total and self.max_total - max_new_tokens) if n]
+        return min(limits) if limits else None
+
+    def input_limit(self, max_new_tokens: int) -> int | None:
+        """The most prompt tokens the server accepts at all: its max input, else (one context for
+        prompt and answer) its context less the room kept for the answer (None: unknown)."""
+        if self.max_input is not None:
+            return self.max_input
+        if self.max_total is not None:
+            return self.max_total - max(1, self.answer_room(max_new_tokens))
+        return None
 
     # -- loading -------------------------------------------------------------------------
     def load(self, progress: ProgressFn | None = None) -> None:
@@ -251,7 +266,8 @@ class RemoteEngine(Engine):
             if req.cancel.is_set():
                 raise Cancelled()
             self.refresh_info()
-            prompt = self.fit(req.prompt, max_new_tokens=req.max_new_tokens)
+            prompt = req.prompt
+            self.check_fit(prompt, req.max_new_tokens)
             for group in groups[1:]:  # the other samples stream in parallel, each stopped on its own
                 stop = threading.Event()
                 sub = dataclasses.replace(req, cancel=stop)
@@ -339,9 +355,10 @@ class RemoteEngine(Engine):
             try:
                 stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
             except EngineError as exc:
-                # Raises ``exc`` again where a smaller prompt would not help.
-                prompt = self.refit(prompt, exc, req.max_new_tokens)
-                stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
+                smaller = self.too_long(prompt, exc, req.max_new_tokens)
+                if smaller is exc:
+                    raise
+                raise smaller from exc
             with stream:
                 for event in stream:
                     if event.data.strip() == "[DONE]":
@@ -369,38 +386,35 @@ class RemoteEngine(Engine):
             out.error = exc
         return out
 
-    def refit(self, prompt: EnginePrompt, exc: EngineError, max_new_tokens: int) -> EnginePrompt:
-        """The prompt to retry with once after ``exc``, or ``exc`` raised again.
+    def too_long(self, prompt: EnginePrompt, exc: EngineError, max_new_tokens: int) -> EngineError:
+        """What to raise for ``exc`` from sending ``prompt``: :class:`PromptTooLong` where a smaller
+        prompt is worth one more try (the pipeline builds it), else ``exc`` itself.
 
         "Too long for the context" (:class:`ContextOverflow`) teaches the context size, when the
-        server names it, and the prompt is cut to fit it with room for the answer; a prompt cut by
-        estimate that the server rejected is retried at half its size. Chat prompts are built
+        server names it, and asks for a prompt that fits it with room for the answer; a prompt cut by
+        estimate that the server rejected is asked for at half its size. Chat prompts are built
         within the server's limits and are not re-cut.
         """
-        if isinstance(prompt, ChatPrompt) or len(prompt.ids) < 16:
-            raise exc
+        if isinstance(exc, PromptTooLong) or isinstance(prompt, ChatPrompt) or len(prompt.ids) < 16:
+            return exc
         if isinstance(exc, ContextOverflow):
             if exc.n_ctx:
                 self.max_total = min(self.max_total or exc.n_ctx, exc.n_ctx)
                 if self.max_input is not None and self.max_input >= exc.n_ctx:
-                    self.max_input = None  # one context for prompt and answer: ``fit`` keeps room for both
-            smaller = self.fit(prompt, max_new_tokens=max_new_tokens)
-            if len(smaller.ids) >= len(prompt.ids):
-                smaller = self.trim(prompt, len(prompt.ids) // 2)
+                    self.max_input = None  # one context for prompt and answer: room is kept for both
+            limit = self.input_limit(max_new_tokens)
+            if limit is None or limit >= len(prompt.ids):
+                limit = len(prompt.ids) // 2
             log.info(
-                "%s found a prompt of %d tokens too long (%s); retrying with %d",
-                self.label,
-                len(prompt.ids),
-                exc,
-                len(smaller.ids),
+                "%s found a prompt of %d tokens too long (%s); asking for %d", self.label, len(prompt.ids), exc, limit
             )
-            return smaller
+            return PromptTooLong(str(exc), limit)
         tok = self.tokenizer
         if exc.kind != "validation" or tok is None or tok.exact or len(prompt.ids) < 64:
-            raise exc
+            return exc
         # A prompt cut by estimate that the server found too long: once more at half the size.
-        log.info("%s rejected an estimated prompt (%s); retrying at half its size", self.label, exc)
-        return self.trim(prompt, len(prompt.ids) // 2)
+        log.info("%s rejected an estimated prompt (%s); asking for half its size", self.label, exc)
+        return PromptTooLong(str(exc), len(prompt.ids) // 2)
 
     def answer_room(self, max_new_tokens: int | None = None) -> int:
         """Tokens kept free after a prompt for the answer (``maxNewTokens`` unless given), within a
@@ -474,39 +488,18 @@ class RemoteEngine(Engine):
         self.prompts["chatExact" if exact else "chatInexact"] += 1
         return TextPrompt(text, exact, False, ids)
 
-    def chat_limit(self, max_new_tokens: int) -> int | None:
-        """The longest chat prompt the server takes with ``max_new_tokens`` to generate (None: unknown)."""
-        limits = [n for n in (self.max_input, self.max_total and self.max_total - max_new_tokens) if n]
-        return max(min(limits), 16) if limits else None
-
-    def fit(self, prompt: EnginePrompt, margin: int = 0, max_new_tokens: int | None = None) -> EnginePrompt:
-        """Re-trim a prompt that the server's max input would reject (limits learnt late); where the
-        server has one context for prompt and answer, room for the answer stays free.
-
-        Chat prompts are built within the server's limits (``chat_limit``) and never re-cut here.
-        """
+    def check_fit(self, prompt: EnginePrompt, max_new_tokens: int, margin: int = 0) -> None:
+        """Raise :class:`PromptTooLong` for an infilling prompt the server would reject (built before
+        its limits were known); ``margin``: tokens a prompt sent as text may grow by when the server
+        tokenizes it. Chat prompts are built within the server's limits (``chat_limit``) and go as they are."""
         if isinstance(prompt, ChatPrompt):
-            return prompt
-        limit = self.max_input
-        if limit is None and self.max_total is not None:  # one context for both: leave room for the answer
-            limit = self.max_total - max(1, self.answer_room(max_new_tokens))
-        if limit is None or len(prompt.ids) + margin <= limit:
-            return prompt
-        return self.trim(prompt, max(limit - margin, 8))
-
-    def trim(self, prompt: Prompt, budget: int) -> Prompt:
-        """The same prompt built again within ``budget`` tokens."""
-        tok = self.tokenizer
-        assert tok is not None
-        return build_prompt(
-            tok,
-            prompt.prefix,
-            prompt.suffix,
-            fmt=prompt.format,
-            budget=budget,
-            prefix_share=self.settings.prefix_share,
-            context=prompt.context_block,
-        )
+            return
+        limit = self.input_limit(max_new_tokens)
+        if limit is not None and len(prompt.ids) + margin > limit:
+            raise PromptTooLong(
+                f"codellama-ls: {self.label} at {self.http.shown} takes at most {limit} prompt tokens",
+                max(limit - margin, 8),
+            )
 
     def new_tokens(self, req: GenerationRequest, prompt_tokens: int) -> int:
         """max_new_tokens, within the server's max total tokens."""

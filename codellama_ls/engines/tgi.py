@@ -40,8 +40,7 @@ class TGIEngine(RemoteEngine):
         self, prompt: EnginePrompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         """One sample per request: several suggestions are parallel requests (TGI batches them)."""
-        if self.max_input is not None:
-            prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
+        self.check_fit(prompt, req.max_new_tokens, _TEXT_MARGIN)
         sent = self.send(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         sampling = group.temperature > 0
