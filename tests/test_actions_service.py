@@ -20,7 +20,8 @@ from codellama_ls.engines.openai import OpenAIEngine
 from codellama_ls.lsp.actions import ClientSupport
 from codellama_ls.notify import Notifier
 from codellama_ls.pipeline.completion import Pipeline
-from codellama_ls.prompt.chat import CHAT_FORMAT, build_chat_prompt, parse_messages, server_text
+from codellama_ls.prompt.chat import ChatPrompt, build_chat_prompt, parse_messages, server_text
+from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.tokens import CodeTokenizer
 from codellama_ls.session import Session
 from tests.support.fake_engine import FakeEngine
@@ -151,7 +152,7 @@ def test_text_for_servers_gives_the_reference_ids(tok, dialogs, tokenizer_dir):
     server = FakeServer(tokenizer_dir)  # only its tokenizer, as TGI loads tokenizer.json
     exact = 0
     for case in dialogs:
-        prompt = build_chat_prompt(tok, parse_messages(case["messages"]), 100_000).request_prompt()
+        prompt = build_chat_prompt(tok, parse_messages(case["messages"]), 100_000)
         special = any(t in m["content"] for m in case["messages"] for t in ("<s>", "</s>"))
         assert (server.token_ids(server_text(prompt)) == case["ids"]) is not special, case["source"]
         exact += not special
@@ -159,8 +160,7 @@ def test_text_for_servers_gives_the_reference_ids(tok, dialogs, tokenizer_dir):
 
 
 def chat_request(tok: CodeTokenizer, text: str = "Write a haiku about tabs.", **kw: Any) -> GenerationRequest:
-    prompt = build_chat_prompt(tok, parse_messages([{"role": "user", "content": text}]), 4096).request_prompt()
-    assert prompt.format == CHAT_FORMAT
+    prompt = build_chat_prompt(tok, parse_messages([{"role": "user", "content": text}]), 4096)
     return GenerationRequest(prompt=prompt, max_new_tokens=kw.pop("max_new_tokens", 512), **kw)
 
 
@@ -220,7 +220,7 @@ async def test_an_action_on_the_local_completion_model_is_not_dropped_by_typing(
     release = threading.Event()
 
     def script(request: GenerationRequest) -> str:
-        if request.prompt.format == CHAT_FORMAT:
+        if isinstance(request.prompt, ChatPrompt):
             release.wait(30)
             return '```python\n"""Hypotenuse."""\n```'
         return "compute()"
@@ -240,21 +240,18 @@ async def test_an_action_on_the_local_completion_model_is_not_dropped_by_typing(
     assert outcome is not None and outcome.result.changes  # the action was not superseded
     assert (await asyncio.wait_for(suggestion, 30)) is not None
     chat, fim = engine.requests
-    assert (chat.prompt.format, chat.max_new_tokens, chat.timeout_s, chat.key) == (
-        "chat",
-        512,
-        None,
-        "codellama-ls:actions",
-    )
-    assert chat.should_stop is not None and not chat.should_stop("```python\n")  # no early stop for answers
-    assert fim.prompt.format == "spm" and not shown
+    assert isinstance(chat.prompt, ChatPrompt)
+    assert (chat.max_new_tokens, chat.timeout_s, chat.key) == (512, None, "codellama-ls:actions")
+    [check] = chat.stop_checks()
+    assert check is not None and not check("```python\n")  # no early stop for answers
+    assert isinstance(fim.prompt, Prompt) and fim.prompt.format == "spm" and not shown
 
 
 async def test_a_suggestion_queued_behind_a_long_action_says_so(tok):
     release = threading.Event()
 
     def script(request: GenerationRequest) -> str:
-        if request.prompt.format == CHAT_FORMAT:
+        if isinstance(request.prompt, ChatPrompt):
             release.wait(30)
         return '```python\n"""Hypotenuse."""\n```'
 

@@ -32,7 +32,7 @@ def _prompt(engine: LocalEngine, cursor: int, typed: str = "", budget: int = 500
 
 def _run(engine: LocalEngine, prompt: Prompt, key: str, stop_after: int | None = None):
     stop = None if stop_after is None else (lambda text, n=stop_after: len(text) >= n)
-    return engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=8, key=key, should_stop=stop))
+    return engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=8, key=key, stop_check=lambda: stop))
 
 
 @pytest.fixture(scope="module")

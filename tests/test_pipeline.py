@@ -167,7 +167,7 @@ async def test_local_engine_stops_at_eot_and_counts_tokens(tiny_model):
     again = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=5))
     assert again.text == result.text
     # A stop check ends decoding after the first token.
-    early = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=5, should_stop=lambda text: True))
+    early = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=5, stop_check=lambda: lambda text: True))
     assert early.new_tokens == 1 and early.stop_reason == "early"
     # A raised cancel flag ends it before any token.
     cancel = threading.Event()

@@ -83,9 +83,9 @@ def test_prompt_lookup_keeps_the_early_stop_and_the_token_limit(engine: LocalEng
     prompt = _prompt(engine, case["prefix"], case["suffix"])
     for tokens in (1, 2, 5, 13):
         engine.prompt_lookup = False
-        plain = _generate(engine, prompt, tokens=tokens, should_stop=lambda text: len(text) >= 9)
+        plain = _generate(engine, prompt, tokens=tokens, stop_check=lambda: lambda text: len(text) >= 9)
         engine.prompt_lookup = True
-        fast = _generate(engine, prompt, tokens=tokens, should_stop=lambda text: len(text) >= 9)
+        fast = _generate(engine, prompt, tokens=tokens, stop_check=lambda: lambda text: len(text) >= 9)
         assert (fast.text, fast.stop_reason) == (plain.text, plain.stop_reason)
 
 

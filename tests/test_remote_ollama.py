@@ -161,7 +161,7 @@ def test_chat_prompt_goes_raw_in_metas_format(engine: OllamaEngine, server: Fake
     assert engine.tokenizer is not None
     messages = [Message("system", "Answer with code."), Message("user", "Write add(a, b)."), Message("assistant", "ok")]
     messages.append(Message("user", "Now sub."))
-    chat = build_chat_prompt(engine.tokenizer, messages, 1000).request_prompt()
+    chat = build_chat_prompt(engine.tokenizer, messages, 1000)
     server.queue(ROUTE, Stream(tokens(" def", " sub"), "stop"))
     result = engine.generate(request(chat, max_new_tokens=200))
     body = server.generations()[-1].body
@@ -255,7 +255,7 @@ def test_stream_cut_off_mid_answer(engine: OllamaEngine, server: FakeServer) -> 
 # -- cancellation --------------------------------------------------------------------------------
 def test_early_stop_and_cancel_close_the_stream(engine: OllamaEngine, server: FakeServer) -> None:
     server.queue(ROUTE, Stream(tokens(*[" x"] * 60), delay=0.05))
-    result = engine.generate(request(spm(engine), should_stop=lambda text: text.count("x") >= 3))
+    result = engine.generate(request(spm(engine), stop_check=lambda: lambda text: text.count("x") >= 3))
     assert result.stop_reason == "early" and result.text == " x x x"
     assert server.streams[-1].done.wait(10) and server.streams[-1].disconnected
     assert server.streams[-1].sent < server.streams[-1].total

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
+from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest, PromptTooLong
 from codellama_ls.engines.openai import OpenAIEngine
+from codellama_ls.pipeline.completion import generate_fitted
 from codellama_ls.prompt.fim import Prompt, build_prompt
 from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
 from tests.support.tiny_model import VECTORS
@@ -87,7 +88,7 @@ def test_stop_text_streamed_by_the_server_is_cut(engine: OpenAIEngine, server: F
 def test_early_stop_closes_the_stream(engine: OpenAIEngine, server: FakeServer) -> None:
     prompt, _ = vector_prompt(engine)
     server.queue("/v1/completions", Stream(tokens(*[" x\n"] * 50), delay=0.05))
-    result = engine.generate(request(prompt, should_stop=lambda text: "\n" in text))
+    result = engine.generate(request(prompt, stop_check=lambda: lambda text: "\n" in text))
     assert result.stop_reason == "early" and result.text == " x\n"
     log = server.streams[-1]
     assert log.done.wait(10) and log.disconnected and log.sent < log.total
@@ -163,21 +164,26 @@ def test_a_prompt_too_long_is_fitted_and_sent_again_as_ids(
     engine: OpenAIEngine, server: FakeServer, answer: dict[str, Any]
 ) -> None:
     """A server whose context is smaller than it said (or did not say) refuses a long prompt: the
-    engine learns the context, cuts the prompt to fit with room for the answer and sends it again
-    as ids; it does not take the refusal for "ids not accepted" and never falls back to text."""
+    engine learns the context and asks for a prompt that fits with room for the answer, which the
+    pipeline builds and it sends again as ids; it does not take the refusal for "ids not accepted"
+    and never falls back to text."""
     prompt, reference = vector_prompt(engine)
     assert len(prompt.ids) > 512
     server.queue("/v1/completions", Reply(400, answer), Stream(tokens(" bar"), finish="length"))
     server.queue("/v1/completions", Stream(tokens(" baz"), finish="length"))
-    assert engine.generate(request(prompt)).text == " bar"
+    assert generate_fitted(engine, request(prompt), engine.settings).text == " bar"
     bodies = [s.body for s in server.seen_on("/v1/completions")]
     assert bodies[0]["prompt"] == reference
     fitted = bodies[1]["prompt"]
     assert isinstance(fitted, list) and len(fitted) + bodies[1]["max_tokens"] <= 512 and bodies[1]["max_tokens"] == 32
     assert fitted[:2] == reference[:2] and fitted[-1] == reference[-1]  # BOS ▁<PRE> ... ▁<MID>, cut in between
     assert engine.accepts_ids is True and engine.context_length == 512
-    # The next prompt is built within the learnt context by the pipeline; the engine fits it at once too.
-    assert engine.generate(request(prompt)).text == " baz"
+    # The next prompt is built within the learnt context by the pipeline; the engine cuts no prompt
+    # itself: one built before is refused before it is sent, and the pipeline builds it again.
+    with pytest.raises(PromptTooLong) as raised:
+        engine.generate(request(prompt))
+    assert raised.value.limit == 512 - 32 and len(server.seen_on("/v1/completions")) == 2
+    assert generate_fitted(engine, request(prompt), engine.settings).text == " baz"
     third = server.seen_on("/v1/completions")[2].body
     assert isinstance(third["prompt"], list) and len(third["prompt"]) + third["max_tokens"] <= 512
     assert third["max_tokens"] == 32

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, GenerationRequest
+from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, GenerationRequest, StopCheck
 from codellama_ls.engines.remote import RemoteEngine
 from codellama_ls.prompt.fim import Prompt, build_prompt
 from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
@@ -78,7 +78,7 @@ def test_tgi_each_sample_stops_early_on_its_own_and_a_failed_one_is_left_out(
         return Stream(tokens(" x", "\n", " y", *[" z"] * 40), delay=0.02)
 
     server.responders["/generate_stream"] = answer
-    result = engine.generate(_request(engine, samples=3, should_stop=lambda t: "\n" in t))
+    result = engine.generate(_request(engine, samples=3, stop_check=lambda: lambda t: "\n" in t))
     assert len(result.texts) == 2  # the refused sample is left out, the others are complete
     assert all(t == " x\n" for t in result.texts) and result.stop_reason == "early"
     for log in server.streams:
@@ -127,7 +127,8 @@ def test_openai_with_a_temperature_is_one_request_whose_choices_interleave(
     engine = _engine(server, tokenizer_dir, "openai")
     choices = [tokens(" a", "\n", " never"), tokens(" b", " c", "\n", " never"), tokens(" d", "\n")]
     server.queue("/v1/completions", Stream([], finish="stop", choices=choices, delay=0.02))
-    result = engine.generate(_request(engine, samples=3, temperature=0.5, top_p=0.9, should_stop=lambda t: "\n" in t))
+    newline: StopCheck = lambda t: "\n" in t  # noqa: E731
+    result = engine.generate(_request(engine, samples=3, temperature=0.5, top_p=0.9, stop_check=lambda: newline))
     [body] = [s.body for s in server.seen_on("/v1/completions")]
     assert body["n"] == 3 and body["temperature"] == 0.5 and body["top_p"] == 0.9
     assert result.texts == [" a\n", " b c\n", " d\n"]  # each choice ends at its own newline

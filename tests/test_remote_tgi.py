@@ -16,6 +16,7 @@ from codellama_ls.engines import create_engine
 from codellama_ls.engines import remote as remote_mod
 from codellama_ls.engines.base import EngineError, EngineState, GenerationRequest
 from codellama_ls.engines.remote import RemoteEngine
+from codellama_ls.pipeline.completion import generate_fitted
 from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
 from codellama_ls.prompt.text import fim_text
 from codellama_ls.prompt.tokens import CodeTokenizer
@@ -65,12 +66,12 @@ def test_info_is_read_once_and_fits_the_prompt_budget(server: FakeServer, tokeni
 
 def test_a_prompt_over_the_servers_max_input_is_trimmed(server: FakeServer, tokenizer_dir: Path) -> None:
     server.max_input, server.max_total = 64, 96
-    eng = engine_for(server, tokenizer_dir)
+    eng = engine_for(server, tokenizer_dir, maxNewTokens=32)  # the pipeline's budget: min(64, 96 - 32)
     prefix = "".join(f"x{i} = {i}\n" for i in range(200))
     big = build_prompt(eng.tokenizer, prefix, "\n", fmt="spm", budget=2048)  # built before the limits were known
     assert len(big.ids) > 64
     server.queue("/generate_stream", Stream(tokens(" 1"), finish="length"))
-    eng.generate(request(big, max_new_tokens=128))
+    generate_fitted(eng, request(big, max_new_tokens=128), eng.settings)  # as the pipeline asks
     sent = server.seen_on("/generate_stream")[-1].body
     assert len(server.token_ids(sent["inputs"])) <= 64
     assert sent["inputs"].endswith("x199 = 199\n")  # the lines nearest the cursor are kept
@@ -153,7 +154,7 @@ def test_hf_token_variable_is_used(server: FakeServer, tokenizer_dir: Path, monk
 def test_early_stop_closes_the_stream(engine: RemoteEngine, server: FakeServer) -> None:
     many = tokens(*[" x"] * 60)
     server.queue("/generate_stream", Stream(many, delay=0.05))
-    result = engine.generate(request(spm(engine), should_stop=lambda text: text.count("x") >= 3))
+    result = engine.generate(request(spm(engine), stop_check=lambda: lambda text: text.count("x") >= 3))
     assert result.stop_reason == "early" and result.text == " x x x"
     log = server.streams[-1]
     assert log.done.wait(10)
@@ -183,7 +184,7 @@ def test_cancel_mid_stream(engine: RemoteEngine, server: FakeServer) -> None:
         return False
 
     server.queue("/generate_stream", Stream(tokens(*[" z"] * 40), delay=0.05))
-    result = engine.generate(request(spm(engine), cancel=cancel, should_stop=stop_after_two))
+    result = engine.generate(request(spm(engine), cancel=cancel, stop_check=lambda: stop_after_two))
     assert result.stop_reason == "cancelled" and result.text == " z z"
     assert server.streams[-1].done.wait(10) and server.streams[-1].disconnected
 

@@ -65,14 +65,13 @@ def test_several_samples_share_one_prefill_and_the_first_is_the_greedy_answer(en
 
 def test_each_sample_ends_on_its_own(engine):
     engine.kv.clear()
-    counts = iter([2, 3, 4])
+    counts = iter([5, 2, 3, 4])
     request = GenerationRequest(
         prompt=_prompt(engine),
         max_new_tokens=20,
         key="a",
         samples=4,
-        should_stop=_after(5),
-        new_stop_check=lambda: _after(next(counts)),
+        stop_check=lambda: _after(next(counts)),
     )
     result = engine.generate(request)
     assert result.stop_reason == "early"
@@ -107,7 +106,12 @@ def test_cancel_stops_every_sample(engine):
 
     result = engine.generate(
         GenerationRequest(
-            prompt=_prompt(engine), max_new_tokens=200, key="a", samples=3, cancel=cancel, should_stop=cancel_at_third
+            prompt=_prompt(engine),
+            max_new_tokens=200,
+            key="a",
+            samples=3,
+            cancel=cancel,
+            stop_check=lambda: cancel_at_third,
         )
     )
     assert result.stop_reason == "cancelled"

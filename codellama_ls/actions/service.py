@@ -349,12 +349,12 @@ class ActionService:
 
         def job(cancel: threading.Event) -> Any:
             request = GenerationRequest(
-                prompt=chat.request_prompt(),
+                prompt=chat,
                 max_new_tokens=limit,
                 temperature=s.temperature,
                 top_p=s.top_p,
                 cancel=cancel,
-                should_stop=counted,
+                stop_check=lambda: counted,
                 timeout_s=None,
                 key=KV_KEY,
             )

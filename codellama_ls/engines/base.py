@@ -11,6 +11,7 @@ from typing import Any
 
 from codellama_ls.config import Settings
 from codellama_ls.notify import ProgressFn as ProgressFn  # engines and callers name it from here too
+from codellama_ls.prompt.chat import ChatPrompt
 from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.tokens import PromptTokenizer
 
@@ -30,9 +31,23 @@ class EngineError(RuntimeError):
         self.kind = kind
 
 
+class PromptTooLong(EngineError):
+    """The engine cannot take this prompt (its limits, learnt late or from the server's refusal):
+    whoever built it builds it again within at most ``limit`` tokens and asks once more. Engines
+    never cut prompts themselves."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message, "context")
+        self.limit = limit
+
+
 class Cancelled(Exception):
     """The request was superseded or cancelled while generating."""
 
+
+# What engines generate from: an infilling prompt (its answer ends at ``▁<EOT>``), or a chat prompt
+# for Code Llama - Instruct (its answer ends at EOS). Engines tell them apart by type.
+EnginePrompt = Prompt | ChatPrompt
 
 # Decides from the text generated so far whether the suggestion is complete.
 StopCheck = Callable[[str], bool]
@@ -46,25 +61,25 @@ SAMPLE_TOP_P = 0.95
 
 @dataclass
 class GenerationRequest:
-    prompt: Prompt
+    prompt: EnginePrompt
     max_new_tokens: int
     temperature: float = 0.0
     top_p: float = 0.95
     cancel: threading.Event = field(default_factory=threading.Event)
-    should_stop: StopCheck | None = None
+    # Makes the early-stop check of one sample: called once per sample (or stream), since a check
+    # may remember the text it saw. None: no early stop.
+    stop_check: Callable[[], StopCheck] | None = None
     timeout_s: float | None = None
     key: str = ""  # the document the request belongs to (per-document caches)
     samples: int = 1  # suggestions wanted: the first decoded as a single request would be, the others sampled
-    # A fresh early-stop check for each sample after the first (checks may remember the text they saw).
-    new_stop_check: Callable[[], StopCheck] | None = None
     # False for work nobody asked for yet (a prefetch): kept out of ``generations`` and ``history``,
     # which count and describe the answers to requests.
     counted: bool = True
 
     def stop_checks(self) -> list[StopCheck | None]:
-        """One early-stop check per sample; the first is ``should_stop``."""
-        make = self.new_stop_check
-        return [self.should_stop, *((make() if make else self.should_stop) for _ in range(self.samples - 1))]
+        """A fresh early-stop check for each sample."""
+        make = self.stop_check
+        return [make() if make is not None else None for _ in range(self.samples)]
 
     def sampling(self, index: int) -> tuple[float, float]:
         """(temperature, top_p) of sample ``index``: the request's own for the first; the
@@ -102,7 +117,10 @@ class Engine:
     """Base class: state, tokenizer, settings, notices and the generation entry point.
 
     The pipeline relies on exactly these members; engines override ``load``, ``generate``,
-    ``close`` and, where they keep derived state, ``configure`` and ``status``.
+    ``close`` and, where they keep derived state, ``configure`` and ``status``; engines whose limits
+    are not one model context (servers) override ``context_length`` and ``prompt_limit``.
+    Prompts are built and fitted by their callers within these limits; an engine that finds one too
+    long raises :class:`PromptTooLong` and never cuts it itself.
     """
 
     name = "engine"
@@ -116,7 +134,7 @@ class Engine:
         self.state = EngineState.IDLE
         self.error: str | None = None
         self.tokenizer: PromptTokenizer | None = None
-        self.context_length: int | None = None
+        self._context_length: int | None = None  # the model's, where the engine reads it on load
         self.model_id: str = ""
         # Recent generations, newest last: what tests, `codellama/status` and benchmarks read.
         self.history: deque[GenerationResult] = deque(maxlen=64)
@@ -167,9 +185,20 @@ class Engine:
             },
         }
 
+    @property
+    def context_length(self) -> int | None:
+        """Tokens of context for a prompt and its answer (None: unknown); what prompt budgets
+        (:func:`codellama_ls.prompt.fim.prompt_budget`) are computed from."""
+        return self._context_length
+
+    def prompt_limit(self, max_new_tokens: int) -> int | None:
+        """The most prompt tokens that leave room for ``max_new_tokens`` (None: unknown)."""
+        return self.context_length - max_new_tokens if self.context_length else None
+
     def chat_limit(self, max_new_tokens: int) -> int | None:
         """The longest chat prompt (code actions) that leaves room for ``max_new_tokens`` (None: unknown)."""
-        return max(self.context_length - max_new_tokens, 16) if self.context_length else None
+        limit = self.prompt_limit(max_new_tokens)
+        return max(limit, 16) if limit is not None else None
 
     @property
     def ready(self) -> bool:

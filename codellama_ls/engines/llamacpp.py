@@ -7,7 +7,7 @@ What the native API gives over the OpenAI route (``engine: openai`` also works w
 - each document keeps its own slot (``id_slot``) on a server started with ``--parallel N``,
   so switching files does not throw away the other file's cache (least recently used
   documents give their slot up first);
-- the context size comes from ``/props`` and a prompt is fitted to it before it is sent;
+- the context size comes from ``/props``, and prompts are built to fit it;
   ``/health`` answering 503 while the model loads shows as loading, not as a failure;
 - the tokenizer is the server's own ``/tokenize`` (the GGUF's vocabulary, exact for Code
   Llama's infill pieces); no local tokenizer is needed, a ``tokenizer`` setting still wins;
@@ -26,12 +26,10 @@ from collections import OrderedDict
 from typing import Any
 
 from codellama_ls.config import Settings
-from codellama_ls.engines.base import Cancelled, EngineError, EngineState, GenerationRequest
+from codellama_ls.engines.base import Cancelled, EngineError, EnginePrompt, EngineState, GenerationRequest
 from codellama_ls.engines.http import EventStream
-from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
+from codellama_ls.engines.remote import _TEXT_MARGIN, Group, Piece, RemoteEngine, stop_texts
 from codellama_ls.engines.server_tokenizer import LlamaCppTokenizer
-from codellama_ls.prompt.chat import CHAT_FORMAT
-from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.tokens import PromptTokenizer
 
 log = logging.getLogger(__name__)
@@ -115,7 +113,8 @@ class LlamaCppEngine(RemoteEngine):
             self.refresh_info()
             if tok is None or not tok.exact:
                 return 0
-            prompt = self.fit(request.prompt)
+            prompt = request.prompt
+            self.check_fit(prompt, request.max_new_tokens)
             body = {
                 "prompt": prompt.ids,
                 "n_predict": 0,
@@ -132,7 +131,7 @@ class LlamaCppEngine(RemoteEngine):
         return computed if isinstance(computed, int) else 0
 
     def open(
-        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+        self, prompt: EnginePrompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         tok = self.tokenizer
         content: list[int] | str
@@ -140,8 +139,8 @@ class LlamaCppEngine(RemoteEngine):
             content, prompt_tokens = prompt.ids, len(prompt.ids)
             self.prompts["ids"] += 1
         else:  # only with an estimating tokenizer (a server whose /tokenize failed)
-            prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
-            sent = self.send_chat(prompt) if prompt.format == CHAT_FORMAT else self.send_text(prompt)
+            self.check_fit(prompt, req.max_new_tokens, _TEXT_MARGIN)
+            sent = self.send(prompt)
             content, prompt_tokens = sent.text, len(sent.ids) or len(prompt.ids)
         sampling = group.temperature > 0
         body: dict[str, Any] = {
@@ -157,7 +156,7 @@ class LlamaCppEngine(RemoteEngine):
             "min_p": 0.0,
             "top_p": group.top_p if sampling and 0 < group.top_p < 1 else 1.0,
             "repeat_penalty": 1.0,
-            "stop": [] if prompt.format == CHAT_FORMAT else list(STOP),
+            "stop": stop_texts(prompt),
             # The first sample on the document's slot (its cache); the others on any idle slot.
             "id_slot": self.slot(req.key) if group.first == 0 else -1,
         }

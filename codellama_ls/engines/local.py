@@ -112,7 +112,7 @@ class LocalEngine(Engine):
             report("Loading model weights", 20)
             self.model, self.device = self._load_model()
             config = self.model.config
-            self.context_length = getattr(config, "max_position_embeddings", None)
+            self._context_length = getattr(config, "max_position_embeddings", None)
             report("Model ready", 100)
             self.state = EngineState.READY
             self.error = None
@@ -271,7 +271,7 @@ class LocalEngine(Engine):
         tok = self.code_tokenizer
         assert tok is not None
         stop_ids = {i for i in (tok.special.eot, tok.special.eos) if i is not None}
-        check = req.should_stop
+        [check] = req.stop_checks()  # one sample
         generated: list[int] = []
         seq = list(ids)  # the prompt and the answer so far: where drafts are looked up
 

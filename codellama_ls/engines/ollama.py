@@ -28,12 +28,10 @@ import time
 from typing import Any
 
 from codellama_ls.config import Settings
-from codellama_ls.engines.base import Cancelled, EngineError, GenerationRequest, ProgressFn
+from codellama_ls.engines.base import Cancelled, EngineError, EnginePrompt, GenerationRequest, ProgressFn
 from codellama_ls.engines.http import Deadline, EventStream
-from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
+from codellama_ls.engines.remote import _TEXT_MARGIN, Group, Piece, RemoteEngine, stop_texts
 from codellama_ls.engines.server_tokenizer import CODE_LLAMA_SPECIAL, EstimatingTokenizer
-from codellama_ls.prompt.chat import CHAT_FORMAT
-from codellama_ls.prompt.fim import Prompt
 
 log = logging.getLogger(__name__)
 
@@ -203,13 +201,12 @@ class OllamaEngine(RemoteEngine):
         return min(want, self.max_total) if self.max_total else want
 
     def open(
-        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+        self, prompt: EnginePrompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         """One sample per request: several suggestions are parallel requests."""
         self._wait_for_preload(req, deadline)
-        chat = prompt.format == CHAT_FORMAT
-        prompt = self.fit(prompt, _TEXT_MARGIN)
-        sent = self.send_chat(prompt) if chat else self.send_text(prompt)
+        self.check_fit(prompt, req.max_new_tokens, _TEXT_MARGIN)
+        sent = self.send(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         predict = self.new_tokens(req, prompt_tokens)
         options: dict[str, Any] = {
@@ -217,8 +214,9 @@ class OllamaEngine(RemoteEngine):
             "num_ctx": self.num_ctx(prompt_tokens + predict + _TEXT_MARGIN),
             "temperature": group.temperature,  # 0: greedy
         }
-        if not chat:  # an Instruct answer ends at EOS, where Ollama stops anyway
-            options["stop"] = list(STOP)
+        stops = stop_texts(prompt)
+        if stops:
+            options["stop"] = stops
         if group.temperature > 0:
             options["top_p"] = group.top_p
         body: dict[str, Any] = {

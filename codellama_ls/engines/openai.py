@@ -6,8 +6,9 @@ greedy request of its own and the others one sampled request with ``n`` (OpenAI'
 shares one temperature); their streams interleave, told apart by ``choices[i].index``.
 A server that rejects ids (TGI's route takes only strings) gets the text form from
 :mod:`codellama_ls.prompt.text`, and the engine remembers that. A prompt the server finds longer
-than its context is another matter (:class:`~codellama_ls.engines.http.ContextOverflow`): it is
-cut to the context the server names and sent again, still as ids. The context size comes from
+than its context is another matter (:class:`~codellama_ls.engines.http.ContextOverflow`): the
+engine learns the context the server names and raises :class:`~codellama_ls.engines.base.PromptTooLong`,
+and the pipeline builds the prompt again to fit it, sent again as ids. The context size comes from
 vLLM's ``max_model_len`` or llama.cpp's ``meta.n_ctx`` in ``/v1/models``.
 """
 
@@ -16,11 +17,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, EngineError, GenerationRequest
+from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, EngineError, EnginePrompt, GenerationRequest
 from codellama_ls.engines.http import EventStream
-from codellama_ls.engines.remote import _TEXT_MARGIN, STOP, Group, Piece, RemoteEngine
-from codellama_ls.prompt.chat import CHAT_FORMAT
-from codellama_ls.prompt.fim import Prompt
+from codellama_ls.engines.remote import _TEXT_MARGIN, Group, Piece, RemoteEngine, stop_texts
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ class OpenAIEngine(RemoteEngine):
         return [Group(0, 1, req.temperature, req.top_p), *rest]
 
     def open(
-        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+        self, prompt: EnginePrompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         tok = self.tokenizer
         if self.accepts_ids is not False and tok is not None and tok.exact:
@@ -91,9 +90,8 @@ class OpenAIEngine(RemoteEngine):
                 self.accepts_ids = True
                 self.prompts["ids"] += 1
                 return stream, len(prompt.ids)
-        if self.max_input is not None or self.max_total is not None:
-            prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
-        sent = self.send_chat(prompt) if prompt.format == CHAT_FORMAT else self.send_text(prompt)
+        self.check_fit(prompt, req.max_new_tokens, _TEXT_MARGIN)
+        sent = self.send(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         body = self._body(sent.text, req, prompt_tokens, group)
         return self.http.stream("/v1/completions", body, cancel=req.cancel, deadline=deadline), prompt_tokens
@@ -108,8 +106,9 @@ class OpenAIEngine(RemoteEngine):
             "temperature": group.temperature,
             "stream": True,
         }
-        if req.prompt.format != CHAT_FORMAT:  # an Instruct answer ends at EOS, where servers stop anyway
-            body["stop"] = list(STOP)
+        stops = stop_texts(req.prompt)
+        if stops:
+            body["stop"] = stops
         if group.count > 1:
             body["n"] = group.count
         if group.temperature > 0 and 0 < group.top_p < 1:

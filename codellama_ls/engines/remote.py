@@ -31,16 +31,18 @@ from codellama_ls.engines.base import (
     Cancelled,
     Engine,
     EngineError,
+    EnginePrompt,
     EngineState,
     GenerationRequest,
     GenerationResult,
     ProgressFn,
+    PromptTooLong,
     StopCheck,
 )
 from codellama_ls.engines.http import ContextOverflow, Deadline, EventStream, Http, base_url, check_url
 from codellama_ls.engines.server_tokenizer import ASCII_CHARS_PER_TOKEN, EstimatingTokenizer, ServerTokenizer
-from codellama_ls.prompt.chat import CHAT_FORMAT, server_text
-from codellama_ls.prompt.fim import Prompt, build_prompt
+from codellama_ls.prompt.chat import ChatPrompt, server_text
+from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.text import TextPrompt, text_prompt
 from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer, TokenizerNotFound
 
@@ -132,9 +134,19 @@ class RemoteEngine(Engine):
             return self.max_total
         return min(self.max_total, self.max_input + self.settings.max_new_tokens)
 
-    @context_length.setter
-    def context_length(self, value: int | None) -> None:
-        """Derived from the server's limits; the base class's assignment is ignored."""
+    def prompt_limit(self, max_new_tokens: int) -> int | None:
+        """The most prompt tokens the server takes with ``max_new_tokens`` to generate (None: unknown)."""
+        limits = [n for n in (self.max_input, self.max_total and self.max_total - max_new_tokens) if n]
+        return min(limits) if limits else None
+
+    def input_limit(self, max_new_tokens: int) -> int | None:
+        """The most prompt tokens the server accepts at all: its max input, else (one context for
+        prompt and answer) its context less the room kept for the answer (None: unknown)."""
+        if self.max_input is not None:
+            return self.max_input
+        if self.max_total is not None:
+            return self.max_total - max(1, self.answer_room(max_new_tokens))
+        return None
 
     # -- loading -------------------------------------------------------------------------
     def load(self, progress: ProgressFn | None = None) -> None:
@@ -254,7 +266,8 @@ class RemoteEngine(Engine):
             if req.cancel.is_set():
                 raise Cancelled()
             self.refresh_info()
-            prompt = self.fit(req.prompt, max_new_tokens=req.max_new_tokens)
+            prompt = req.prompt
+            self.check_fit(prompt, req.max_new_tokens)
             for group in groups[1:]:  # the other samples stream in parallel, each stopped on its own
                 stop = threading.Event()
                 sub = dataclasses.replace(req, cancel=stop)
@@ -323,17 +336,17 @@ class RemoteEngine(Engine):
 
     def _stream(
         self,
-        prompt: Prompt,
+        prompt: EnginePrompt,
         req: GenerationRequest,
         group: Group,
         checks: list[StopCheck | None],
         deadline: float | None,
     ) -> _Samples:
         """Send one request for ``group`` and read its stream: each sample's text ends at the
-        server's stop, at ``<EOT>``, at its early-stop check, or at the cancel flag."""
+        server's stop, at a stop text (``<EOT>``), at its early-stop check, or at the cancel flag."""
         n = group.count
         out = _Samples([""] * n, ["length"] * n, prompt_tokens=len(prompt.ids), done=[False] * n)
-        chat = req.prompt.format == CHAT_FORMAT  # an Instruct answer: it ends at EOS, not at <EOT>
+        stops = stop_texts(prompt)
         cut = False  # we stop reading before the server is done: the connection is shut down
         finished = False
         try:
@@ -342,9 +355,10 @@ class RemoteEngine(Engine):
             try:
                 stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
             except EngineError as exc:
-                # Raises ``exc`` again where a smaller prompt would not help.
-                prompt = self.refit(prompt, exc, chat, req.max_new_tokens)
-                stream, out.prompt_tokens = self.open(prompt, req, deadline, group)
+                smaller = self.too_long(prompt, exc, req.max_new_tokens)
+                if smaller is exc:
+                    raise
+                raise smaller from exc
             with stream:
                 for event in stream:
                     if event.data.strip() == "[DONE]":
@@ -352,7 +366,7 @@ class RemoteEngine(Engine):
                         stream.drain()
                         break
                     for piece in self.parse(_json(event, self.http.label)):
-                        cut = self._take(piece, out, req, checks[group.first : group.first + n], chat) or cut
+                        cut = self._take(piece, out, req, checks[group.first : group.first + n], stops) or cut
                     if all(out.done):
                         finished = True
                         if not cut:  # every sample ended by the server: keep the connection for reuse
@@ -372,38 +386,35 @@ class RemoteEngine(Engine):
             out.error = exc
         return out
 
-    def refit(self, prompt: Prompt, exc: EngineError, chat: bool, max_new_tokens: int) -> Prompt:
-        """The prompt to retry with once after ``exc``, or ``exc`` raised again.
+    def too_long(self, prompt: EnginePrompt, exc: EngineError, max_new_tokens: int) -> EngineError:
+        """What to raise for ``exc`` from sending ``prompt``: :class:`PromptTooLong` where a smaller
+        prompt is worth one more try (the pipeline builds it), else ``exc`` itself.
 
         "Too long for the context" (:class:`ContextOverflow`) teaches the context size, when the
-        server names it, and the prompt is cut to fit it with room for the answer; a prompt cut by
-        estimate that the server rejected is retried at half its size. Chat prompts are built
+        server names it, and asks for a prompt that fits it with room for the answer; a prompt cut by
+        estimate that the server rejected is asked for at half its size. Chat prompts are built
         within the server's limits and are not re-cut.
         """
-        if chat or len(prompt.ids) < 16:
-            raise exc
+        if isinstance(exc, PromptTooLong) or isinstance(prompt, ChatPrompt) or len(prompt.ids) < 16:
+            return exc
         if isinstance(exc, ContextOverflow):
             if exc.n_ctx:
                 self.max_total = min(self.max_total or exc.n_ctx, exc.n_ctx)
                 if self.max_input is not None and self.max_input >= exc.n_ctx:
-                    self.max_input = None  # one context for prompt and answer: ``fit`` keeps room for both
-            smaller = self.fit(prompt, max_new_tokens=max_new_tokens)
-            if len(smaller.ids) >= len(prompt.ids):
-                smaller = self.trim(prompt, len(prompt.ids) // 2)
+                    self.max_input = None  # one context for prompt and answer: room is kept for both
+            limit = self.input_limit(max_new_tokens)
+            if limit is None or limit >= len(prompt.ids):
+                limit = len(prompt.ids) // 2
             log.info(
-                "%s found a prompt of %d tokens too long (%s); retrying with %d",
-                self.label,
-                len(prompt.ids),
-                exc,
-                len(smaller.ids),
+                "%s found a prompt of %d tokens too long (%s); asking for %d", self.label, len(prompt.ids), exc, limit
             )
-            return smaller
+            return PromptTooLong(str(exc), limit)
         tok = self.tokenizer
         if exc.kind != "validation" or tok is None or tok.exact or len(prompt.ids) < 64:
-            raise exc
+            return exc
         # A prompt cut by estimate that the server found too long: once more at half the size.
-        log.info("%s rejected an estimated prompt (%s); retrying at half its size", self.label, exc)
-        return self.trim(prompt, len(prompt.ids) // 2)
+        log.info("%s rejected an estimated prompt (%s); asking for half its size", self.label, exc)
+        return PromptTooLong(str(exc), len(prompt.ids) // 2)
 
     def answer_room(self, max_new_tokens: int | None = None) -> int:
         """Tokens kept free after a prompt for the answer (``maxNewTokens`` unless given), within a
@@ -413,7 +424,9 @@ class RemoteEngine(Engine):
         return min(wanted, n_ctx // 2) if n_ctx else 0
 
     @staticmethod
-    def _take(piece: Piece, out: _Samples, req: GenerationRequest, checks: list[StopCheck | None], chat: bool) -> bool:
+    def _take(
+        piece: Piece, out: _Samples, req: GenerationRequest, checks: list[StopCheck | None], stops: list[str]
+    ) -> bool:
         """Add a streamed piece to its sample; True when we end that sample before the server does."""
         i = piece.index
         if not 0 <= i < len(out.texts) or out.done[i]:
@@ -426,10 +439,11 @@ class RemoteEngine(Engine):
             out.texts[i] += piece.text
             out.pieces += 1
         check = checks[i]
-        if not chat and EOT_TEXT in out.texts[i]:  # a server that streams the stop text itself: we end it
-            out.texts[i] = out.texts[i][: out.texts[i].index(EOT_TEXT)].removesuffix(" ")
-            out.reasons[i], out.done[i] = "eot", True
-            return True
+        for stop in stops:
+            if stop in out.texts[i]:  # a server that streams the stop text itself: we end it
+                out.texts[i] = out.texts[i][: out.texts[i].index(stop)].removesuffix(" ")
+                out.reasons[i], out.done[i] = "eot", True
+                return True
         if piece.stop is not None:  # the server ended it
             out.reasons[i], out.done[i] = piece.stop, True
             return False
@@ -441,7 +455,7 @@ class RemoteEngine(Engine):
         return False
 
     def open(
-        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+        self, prompt: EnginePrompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         """Start the streaming request for ``group``'s samples; returns the stream and the
         prompt's length in tokens."""
@@ -450,6 +464,10 @@ class RemoteEngine(Engine):
     def parse(self, data: Any) -> list[Piece]:
         """Turn one event's JSON into pieces (raises EngineError for error events)."""
         raise NotImplementedError
+
+    def send(self, prompt: EnginePrompt) -> TextPrompt:
+        """The prompt as text, for a server that takes no ids."""
+        return self.send_chat(prompt) if isinstance(prompt, ChatPrompt) else self.send_text(prompt)
 
     def send_text(self, prompt: Prompt) -> TextPrompt:
         """The prompt as text, checked against the server's tokenization where one is known."""
@@ -460,7 +478,7 @@ class RemoteEngine(Engine):
         self.prompts["exact" if sent.exact else "adjusted" if sent.adjusted else "inexact"] += 1
         return sent
 
-    def send_chat(self, prompt: Prompt) -> TextPrompt:
+    def send_chat(self, prompt: ChatPrompt) -> TextPrompt:
         """A chat prompt as text (see :func:`codellama_ls.prompt.chat.server_text`), checked like ``send_text``."""
         text = server_text(prompt)
         tok = self.tokenizer
@@ -470,39 +488,18 @@ class RemoteEngine(Engine):
         self.prompts["chatExact" if exact else "chatInexact"] += 1
         return TextPrompt(text, exact, False, ids)
 
-    def chat_limit(self, max_new_tokens: int) -> int | None:
-        """The longest chat prompt the server takes with ``max_new_tokens`` to generate (None: unknown)."""
-        limits = [n for n in (self.max_input, self.max_total and self.max_total - max_new_tokens) if n]
-        return max(min(limits), 16) if limits else None
-
-    def fit(self, prompt: Prompt, margin: int = 0, max_new_tokens: int | None = None) -> Prompt:
-        """Re-trim a prompt that the server's max input would reject (limits learnt late); where the
-        server has one context for prompt and answer, room for the answer stays free.
-
-        Chat prompts are built within the server's limits (``chat_limit``) and never re-cut here.
-        """
-        if prompt.format == CHAT_FORMAT:
-            return prompt
-        limit = self.max_input
-        if limit is None and self.max_total is not None:  # one context for both: leave room for the answer
-            limit = self.max_total - max(1, self.answer_room(max_new_tokens))
-        if limit is None or len(prompt.ids) + margin <= limit:
-            return prompt
-        return self.trim(prompt, max(limit - margin, 8))
-
-    def trim(self, prompt: Prompt, budget: int) -> Prompt:
-        """The same prompt built again within ``budget`` tokens."""
-        tok = self.tokenizer
-        assert tok is not None
-        return build_prompt(
-            tok,
-            prompt.prefix,
-            prompt.suffix,
-            fmt=prompt.format,
-            budget=budget,
-            prefix_share=self.settings.prefix_share,
-            context=prompt.context_block,
-        )
+    def check_fit(self, prompt: EnginePrompt, max_new_tokens: int, margin: int = 0) -> None:
+        """Raise :class:`PromptTooLong` for an infilling prompt the server would reject (built before
+        its limits were known); ``margin``: tokens a prompt sent as text may grow by when the server
+        tokenizes it. Chat prompts are built within the server's limits (``chat_limit``) and go as they are."""
+        if isinstance(prompt, ChatPrompt):
+            return
+        limit = self.input_limit(max_new_tokens)
+        if limit is not None and len(prompt.ids) + margin > limit:
+            raise PromptTooLong(
+                f"codellama-ls: {self.label} at {self.http.shown} takes at most {limit} prompt tokens",
+                max(limit - margin, 8),
+            )
 
     def new_tokens(self, req: GenerationRequest, prompt_tokens: int) -> int:
         """max_new_tokens, within the server's max total tokens."""
@@ -534,6 +531,12 @@ class RemoteEngine(Engine):
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         self.http.close()
+
+
+def stop_texts(prompt: EnginePrompt) -> list[str]:
+    """What a server is asked to stop at: an infill ends with ``<EOT>``; an Instruct answer ends at
+    EOS, where servers stop anyway."""
+    return [] if isinstance(prompt, ChatPrompt) else list(STOP)
 
 
 def _json(event: Any, label: str) -> Any:

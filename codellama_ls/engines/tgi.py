@@ -12,11 +12,9 @@ from typing import Any
 
 from huggingface_hub import TextGenerationStreamOutput
 
-from codellama_ls.engines.base import EngineError, GenerationRequest
+from codellama_ls.engines.base import EngineError, EnginePrompt, GenerationRequest
 from codellama_ls.engines.http import EventStream
-from codellama_ls.engines.remote import _TEXT_MARGIN, EOT_TEXT, STOP, Group, Piece, RemoteEngine
-from codellama_ls.prompt.chat import CHAT_FORMAT
-from codellama_ls.prompt.fim import Prompt
+from codellama_ls.engines.remote import _TEXT_MARGIN, EOT_TEXT, Group, Piece, RemoteEngine, stop_texts
 
 _FINISH = {"length": "length", "eos_token": "eos", "stop_sequence": "eot"}
 
@@ -39,18 +37,16 @@ class TGIEngine(RemoteEngine):
         self.max_total = _int(info.get("max_total_tokens"))
 
     def open(
-        self, prompt: Prompt, req: GenerationRequest, deadline: float | None, group: Group
+        self, prompt: EnginePrompt, req: GenerationRequest, deadline: float | None, group: Group
     ) -> tuple[EventStream, int]:
         """One sample per request: several suggestions are parallel requests (TGI batches them)."""
-        chat = prompt.format == CHAT_FORMAT
-        if self.max_input is not None:
-            prompt = self.fit(prompt, _TEXT_MARGIN, req.max_new_tokens)
-        sent = self.send_chat(prompt) if chat else self.send_text(prompt)
+        self.check_fit(prompt, req.max_new_tokens, _TEXT_MARGIN)
+        sent = self.send(prompt)
         prompt_tokens = len(sent.ids) or len(prompt.ids)
         sampling = group.temperature > 0
         parameters: dict[str, Any] = {
             "max_new_tokens": self.new_tokens(req, prompt_tokens),
-            "stop": [] if chat else list(STOP),  # an Instruct answer ends at EOS, which TGI stops at
+            "stop": stop_texts(prompt),
             "details": True,
             "return_full_text": False,
             "do_sample": sampling,

@@ -22,6 +22,7 @@ from typing import Any
 from lsprotocol import types
 
 from codellama_ls import postprocess, redact
+from codellama_ls.config import Settings
 from codellama_ls.context.block import EMPTY, ContextBlock
 from codellama_ls.documents import Cursor, units
 from codellama_ls.engines.base import (
@@ -30,6 +31,7 @@ from codellama_ls.engines.base import (
     EngineError,
     GenerationRequest,
     GenerationResult,
+    PromptTooLong,
     StopCheck,
 )
 from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
@@ -83,17 +85,9 @@ class Pipeline:
         s = self.session.settings
         if self._memo is None or self._memo.tok is not tok:
             self._memo = MemoTokenizer(tok)  # same ids; a keystroke re-tokenizes only its own line
-        budget = prompt_budget(s.max_prompt_tokens, self.session.engine.context_length, s.max_new_tokens)
-        return build_prompt(
-            self._memo,
-            cursor.prefix,
-            cursor.suffix,
-            fmt=s.fim_format,
-            budget=budget,
-            prefix_share=s.prefix_share,
-            stable_cut=True,  # typing at the cursor keeps the start of the prompt: its KV cache stays valid
-            context=self._context_block(cursor, self._memo, budget),
-        )
+        budget = fim_budget(s, self.session.engine)
+        context = self._context_block(cursor, self._memo, budget)
+        return fit_prompt(self._memo, s, cursor.prefix, cursor.suffix, budget, context)
 
     def _context_block(self, cursor: Cursor, tok: PromptTokenizer, budget: int) -> ContextBlock:
         """Code from other files for this cursor, within ``contextTokens`` (and half the prompt, which
@@ -164,7 +158,7 @@ class Pipeline:
             return answers
 
         def job(cancel: threading.Event) -> GenerationResult:
-            result = engine.generate(self._request(prompt, ctx, uri, cancel, samples=samples))
+            result = generate_fitted(engine, self._request(prompt, ctx, uri, cancel, samples=samples), s)
             self.session.counters.count(result, cancel)
             return result
 
@@ -234,7 +228,8 @@ class Pipeline:
             ctx = postprocess.Context.from_cursor(after)
 
             def job(cancel: threading.Event) -> GenerationResult:
-                result = engine.generate(self._request(prompt, ctx, uri, cancel, counted=False))
+                request = self._request(prompt, ctx, uri, cancel, counted=False)
+                result = generate_fitted(engine, request, self.session.settings)
                 self.session.counters.count(result, prefetch=True)
                 return result
 
@@ -327,12 +322,11 @@ class Pipeline:
             temperature=s.temperature,
             top_p=s.top_p,
             cancel=cancel,
-            should_stop=self._stop_check(ctx),
+            stop_check=lambda: self._stop_check(ctx),
             timeout_s=s.generation_timeout_ms / 1000,
             key=uri,
             samples=samples,
             counted=counted,
-            new_stop_check=lambda: self._stop_check(ctx),
         )
 
     def _stop_check(self, ctx: postprocess.Context) -> StopCheck:
@@ -428,6 +422,46 @@ class _Stage:
         if not self.fatal:
             return True
         raise RequestFailed() from exc
+
+
+def fim_budget(settings: Settings, engine: Engine) -> int:
+    """The prompt budget: the settings' within the engine's limits as they are now."""
+    return prompt_budget(settings.max_prompt_tokens, engine.context_length, settings.max_new_tokens)
+
+
+def fit_prompt(
+    tok: PromptTokenizer, settings: Settings, prefix: str, suffix: str, budget: int, context: ContextBlock
+) -> Prompt:
+    """The infilling prompt for ``prefix``/``suffix`` within ``budget``: how every prompt is built and,
+    when an engine asks for a smaller one, built again."""
+    return build_prompt(
+        tok,
+        prefix,
+        suffix,
+        fmt=settings.fim_format,
+        budget=budget,
+        prefix_share=settings.prefix_share,
+        stable_cut=True,  # typing at the cursor keeps the start of the prompt: its KV cache stays valid
+        context=context,
+    )
+
+
+def generate_fitted(engine: Engine, request: GenerationRequest, settings: Settings) -> GenerationResult:
+    """``engine.generate(request)``; an infilling prompt the engine finds too long (:class:`PromptTooLong`:
+    limits learnt after it was built, or from the server's refusal) is built again once, within the
+    engine's limits as they are now and the limit it asks for, and generated from once more."""
+    try:
+        return engine.generate(request)
+    except PromptTooLong as exc:
+        prompt, tok = request.prompt, engine.tokenizer
+        if not isinstance(prompt, Prompt) or tok is None:
+            raise
+        budget = min(fim_budget(settings, engine), exc.limit)
+        smaller = fit_prompt(tok, settings, prompt.prefix, prompt.suffix, budget, prompt.context_block)
+        log.info(
+            "%s asked for a prompt of at most %d tokens; built one of %d", engine.name, exc.limit, len(smaller.ids)
+        )
+        return engine.generate(replace(request, prompt=smaller))
 
 
 def edit(cursor: Cursor, suggestion: postprocess.Suggestion, result: GenerationResult | None) -> Answer:

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from codellama_ls.prompt.fim import Prompt
-
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant")
 
@@ -93,7 +91,9 @@ class Dialog:
 
 @dataclass
 class ChatPrompt:
-    """What ``codellama/instructPrompt`` answers; ``messages`` are the ones kept after trimming."""
+    """A chat prompt as engines take it and ``codellama/instructPrompt`` answers it; ``messages`` are
+    the ones kept after trimming. Its answer ends at EOS (no infilling stop), and it is built within
+    the engine's limits (``Engine.chat_limit``), never re-cut by an engine."""
 
     ids: list[int]
     text: str
@@ -103,23 +103,15 @@ class ChatPrompt:
     def to_json(self) -> dict[str, Any]:
         return {"ids": self.ids, "text": self.text, "truncated": self.truncated}
 
-    def request_prompt(self) -> Prompt:
-        """This prompt as engines take it: format ``chat``, the ids, and the display text as ``prefix``."""
-        return Prompt(CHAT_FORMAT, self.text, "", list(self.ids), self.truncated)
 
-
-# ``Prompt.format`` of a chat prompt: engines generate to EOS, without infilling stops or trimming.
-CHAT_FORMAT = "chat"
-
-
-def server_text(prompt: Prompt) -> str:
+def server_text(prompt: ChatPrompt) -> str:
     """A chat prompt as text for a server that tokenizes it and adds BOS itself (TGI, vLLM).
 
     The display text without its leading ``<s>``: a server's tokenizer reads the ``</s><s>``
     between turns as EOS and BOS and starts each turn with the implied ``▁``, which gives the
     reference ids, unless a message itself contains ``<s>`` or ``</s>`` (then read as specials too).
     """
-    return prompt.prefix.removeprefix(BOS_TEXT)
+    return prompt.text.removeprefix(BOS_TEXT)
 
 
 def parse_messages(data: Any) -> list[Message]:

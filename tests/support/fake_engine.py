@@ -14,10 +14,11 @@ from collections.abc import Callable
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from codellama_ls.engines.base import Engine, EngineState, GenerationRequest, GenerationResult, ProgressFn
+from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer
 
 # What the engine answers: one output per request in order (an exception is raised instead),
-# a map from a text in the prompt's prefix to the output, or a function of the request. An
+# a map from a text in the prompt's prefix (a chat prompt's text) to the output, or a function of the request. An
 # output is a text, or a list of texts: one per sample of a request for several suggestions
 # (a request for fewer gets the first ones).
 Output = str | list[str]
@@ -109,7 +110,9 @@ class FakeEngine(Engine):
         if isinstance(script, str):
             return script
         if isinstance(script, dict):
-            return next(out for key, out in script.items() if key in request.prompt.prefix)
+            prompt = request.prompt
+            text = prompt.prefix if isinstance(prompt, Prompt) else prompt.text
+            return next(out for key, out in script.items() if key in text)
         if isinstance(script, list):
             out = script.pop(0)
             if isinstance(out, BaseException):
