@@ -105,6 +105,7 @@ class OllamaEngine(RemoteEngine):
         self.model_num_ctx: int | None = None  # a num_ctx the model's Modelfile sets
         self._preloaded = threading.Event()  # set: no load of the model in flight
         self._preloaded.set()
+        self._closed = threading.Event()  # set by close(): a preload in flight ends, silently
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, progress: ProgressFn | None = None) -> None:
@@ -121,10 +122,11 @@ class OllamaEngine(RemoteEngine):
             body["keep_alive"] = keep_alive(self.settings.keep_alive)
         started = time.perf_counter()
         try:
-            self.http.json("POST", "/api/generate", body, retries=0, read_s=PRELOAD_TIMEOUT_S)
+            self.http.json("POST", "/api/generate", body, cancel=self._closed, retries=0, read_s=PRELOAD_TIMEOUT_S)
             log.info("Ollama loaded %s in %.1fs", self.model_name, time.perf_counter() - started)
         except Exception as exc:  # EngineError, or the client closed under it by close()
-            log.info("Ollama did not load %s ahead: %s", self.model_name, exc)
+            if not self._closed.is_set():  # after close() nobody wants to hear of it
+                log.info("Ollama did not load %s ahead: %s", self.model_name, exc)
         finally:
             self._preloaded.set()
 
@@ -245,6 +247,7 @@ class OllamaEngine(RemoteEngine):
         return out
 
     def close(self) -> None:
+        self._closed.set()
         super().close()  # closing the client ends a preload in flight
         self._preloaded.set()
 
