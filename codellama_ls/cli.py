@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from lsprotocol import types
 
     from codellama_ls.documents import Cursor, Document
-    from codellama_ls.engines.base import ProgressFn
     from codellama_ls.lsp.log import ClientLog
+    from codellama_ls.notify import ProgressFn
     from codellama_ls.pipeline.completion import Pipeline
     from codellama_ls.prompt.fim import Prompt
     from codellama_ls.prompt.tokens import PromptTokenizer

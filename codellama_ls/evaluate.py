@@ -35,8 +35,8 @@ from typing import IO, Any
 from lsprotocol import types
 
 from codellama_ls.config import Settings
-from codellama_ls.engines.base import Engine, EngineError, EngineState, ProgressFn
-from codellama_ls.notify import Notifier
+from codellama_ls.engines.base import Engine, EngineError, EngineState
+from codellama_ls.notify import Notifier, ProgressFn
 from codellama_ls.pipeline.completion import Pipeline
 from codellama_ls.session import Session
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codellama_ls.config import Settings
-from codellama_ls.notify import ProgressFn as ProgressFn  # engines and callers name it from here too
+from codellama_ls.notify import ProgressFn
 from codellama_ls.prompt.chat import ChatPrompt
 from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.tokens import PromptTokenizer

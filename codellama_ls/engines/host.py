@@ -25,9 +25,8 @@ from codellama_ls.engines.base import (
     EngineState,
     GenerationRequest,
     GenerationResult,
-    ProgressFn,
 )
-from codellama_ls.notify import Notifier
+from codellama_ls.notify import Notifier, ProgressFn
 from codellama_ls.pipeline.scheduler import Scheduler
 
 log = logging.getLogger(__name__)

@@ -34,9 +34,9 @@ from codellama_ls.engines.base import (
     EngineState,
     GenerationRequest,
     GenerationResult,
-    ProgressFn,
 )
 from codellama_ls.engines.kvcache import PrefixCache, crop, expand
+from codellama_ls.notify import ProgressFn
 from codellama_ls.prompt.tokens import CodeTokenizer, TokenizerNotFound
 
 log = logging.getLogger(__name__)

@@ -28,10 +28,11 @@ import time
 from typing import Any
 
 from codellama_ls.config import Settings
-from codellama_ls.engines.base import Cancelled, EngineError, EnginePrompt, GenerationRequest, ProgressFn
+from codellama_ls.engines.base import Cancelled, EngineError, EnginePrompt, GenerationRequest
 from codellama_ls.engines.http import Deadline, EventStream
 from codellama_ls.engines.remote import _TEXT_MARGIN, Group, Piece, RemoteEngine, stop_texts
 from codellama_ls.engines.server_tokenizer import CODE_LLAMA_SPECIAL, EstimatingTokenizer
+from codellama_ls.notify import ProgressFn
 
 log = logging.getLogger(__name__)
 

@@ -35,12 +35,12 @@ from codellama_ls.engines.base import (
     EngineState,
     GenerationRequest,
     GenerationResult,
-    ProgressFn,
     PromptTooLong,
     StopCheck,
 )
 from codellama_ls.engines.http import ContextOverflow, Deadline, EventStream, Http, base_url, check_url
 from codellama_ls.engines.server_tokenizer import ASCII_CHARS_PER_TOKEN, EstimatingTokenizer, ServerTokenizer
+from codellama_ls.notify import ProgressFn
 from codellama_ls.prompt.chat import ChatPrompt, server_text
 from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.text import TextPrompt, text_prompt

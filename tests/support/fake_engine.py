@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from codellama_ls.engines.base import Engine, EngineState, GenerationRequest, GenerationResult, ProgressFn
+from codellama_ls.engines.base import Engine, EngineState, GenerationRequest, GenerationResult
+from codellama_ls.notify import ProgressFn
 from codellama_ls.prompt.fim import Prompt
 from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer
 
