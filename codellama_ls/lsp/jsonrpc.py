@@ -1,6 +1,6 @@
 """JSON-RPC rules: which messages are valid, how to describe a bad one, strict value types.
 
-Used by the hardened protocol in ``pygls_adapter.py``: malformed messages are answered with
+Used by the hardened protocol in ``adapter.py``: malformed messages are answered with
 the error the JSON-RPC and LSP specifications name (ParseError, InvalidRequest, InvalidParams,
 ServerNotInitialized) instead of pygls' silence, which leaves a client's request waiting
 forever. Nothing here touches pygls internals.
