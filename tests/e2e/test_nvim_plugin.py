@@ -226,7 +226,13 @@ def test_typing_on_cancels_the_request_in_flight(editor):
     assert [first, "cancel"] in editor.lua("return _G.lsp_requests")
     assert f'Cancelled request with id "{first}"' in editor.server_log.read_text()
     assert editor.outcome(first) is None  # Neovim swallows the RequestCancelled answer
-    assert editor.status()["decode"]["wastedGenerations"] == wasted + 1
+    # "scheduled" counts a job handed to the worker; a warm-up the plugin asked for (the cursor rested)
+    # may still hold the worker then, and a job "b" stops while it waits is dropped without running.
+    # Either way nothing of the first is shown; if it ran, it was stopped and counts as wasted.
+    after = editor.status()
+    ran = after["generations"] - generations  # the second's, and the first's if it reached the model
+    assert ran in (1, 2), after
+    assert after["decode"]["wastedGenerations"] == wasted + ran - 1, after["decode"]
 
     # A change the plugin is not told about (no autocommands, like `:noautocmd` edits of other
     # plugins) makes the answer in flight stale: it is dropped, not shown.
@@ -243,10 +249,11 @@ def test_typing_on_cancels_the_request_in_flight(editor):
     assert not editor.info()["extmarks"]
     shown = [e["id"] for e in editor.events() if e["event"] == "show"]
     assert first not in shown and third not in shown
-    # Three generations: the cancelled one (stopped early) and the two answered ones.
+    # The two answered generations, and the cancelled one if it reached the model (stopped early).
     answered = [e for e in editor.events() if e["event"] == "show" or e.get("reason") not in (None, "cancelled")]
     status = editor.status()
-    assert status["generations"] - generations == len(answered) + 1 == 3, (generations, status, editor.dump())
+    assert len(answered) == 2, editor.dump()
+    assert status["generations"] - generations == len(answered) + ran - 1, (generations, status, editor.dump())
     editor.lua("vim.o.eventignore = ''")
 
     # Settings change while the server runs (workspace/didChangeConfiguration).
