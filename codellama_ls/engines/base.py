@@ -128,6 +128,9 @@ class Engine:
     # server is shared and each request costs a round trip, so it is worth waiting for; an
     # in-process engine starts at once, because a newer keystroke stops it within one token.
     needs_debounce = True
+    # Whether the engine keeps computed prompts (a KV cache, a server's slots) that ``warm`` fills and
+    # the next request reuses; the pipeline warms and prefetches only for such engines.
+    keeps_prompts = False
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()

@@ -40,6 +40,7 @@ _STOP = {"eos": "eos", "word": "eot", "limit": "length"}
 
 class LlamaCppEngine(RemoteEngine):
     name = "llamacpp"
+    keeps_prompts = True  # each document's slot keeps its prompt (cache_prompt)
     label = "llama-server"
     route_suffixes = ("/completion", "/v1/completions", "/v1", "/health", "/props")
 

@@ -83,6 +83,7 @@ class LocalEngine(Engine):
 
     name = "local"
     needs_debounce = False  # a newer keystroke stops a generation within one token
+    keeps_prompts = True  # the KV cache of each document's last prompts (kvcache.py)
     prefill_chunk = PREFILL_CHUNK
     prompt_lookup = True  # greedy single suggestions draft from the prompt (the benchmark compares it off)
 

@@ -193,7 +193,7 @@ class Pipeline:
             return "nothing to do: suggestions are off"
         if not engine.ready or engine.tokenizer is None:
             return "nothing to do: the model is not ready"
-        if not warms(engine):
+        if not engine.keeps_prompts:
             return f"nothing to do: the {engine.name} engine keeps no prompt cache"
         with self._stage("prompt"):
             prompt = self.build(cursor, engine.tokenizer)
@@ -215,7 +215,7 @@ class Pipeline:
         """Compute, when the engine is idle, the answer at the end of ``shown`` in the document as if it
         were accepted, into the completion cache: Tab and the next keystroke are then answered from memory."""
         engine = self.session.engine
-        if not warms(engine) or engine.tokenizer is None or not shown.text:
+        if not engine.keeps_prompts or engine.tokenizer is None or not shown.text:
             return
         after = replace(
             cursor, prefix=cursor.prefix + shown.text, suffix=cursor.suffix[shown.replace :], line_text="", index=0
@@ -478,11 +478,6 @@ def distinct(suggestions: Iterable[postprocess.Suggestion | None]) -> list[postp
         if suggestion is not None and suggestion not in out:
             out.append(suggestion)
     return out
-
-
-def warms(engine: Engine) -> bool:
-    """Whether ``engine`` keeps a prompt cache worth warming (it overrides ``Engine.warm``)."""
-    return type(engine).warm is not Engine.warm
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:
