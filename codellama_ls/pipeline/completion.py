@@ -133,7 +133,7 @@ class Pipeline:
             self.session.scheduler.cancel(uri)
             # into the completion cache as well, once the answer is out (pygls sends it in a later callback)
             asyncio.get_running_loop().call_later(0.01, self._cache_typed, cursor, typed)
-            return self._show(uri, cursor, typed, None, "typed", arrived)
+            return self._show(uri, cursor, ctx, typed, None, "typed", arrived)
         engine = self.session.engine
         if not engine.ready:
             self.session.host.report_unready()
@@ -152,7 +152,7 @@ class Pipeline:
             if key in self._prefetched:
                 del self._prefetched[key]
                 self.session.counters.prefetches_used += 1
-            answers = self._show(uri, cursor, list(cached.suggestions[:samples]), cached.result, "cache", arrived)
+            answers = self._show(uri, cursor, ctx, list(cached.suggestions[:samples]), cached.result, "cache", arrived)
             if cached.suggestions:  # accepting this one may follow (Tab, Tab, ...)
                 self._prefetch(uri, cursor, cached.suggestions[0])
             return answers
@@ -176,7 +176,7 @@ class Pipeline:
                 for text, reason in zip(result.texts, result.stop_reasons, strict=True)
             )
         self.session.caches.results.put(key, suggestions, result, samples)
-        answers = self._show(uri, cursor, suggestions, result, "model", arrived)
+        answers = self._show(uri, cursor, ctx, suggestions, result, "model", arrived)
         if suggestions:
             self._prefetch(uri, cursor, suggestions[0])
         return answers
@@ -365,14 +365,15 @@ class Pipeline:
         self,
         uri: str,
         cursor: Cursor,
+        ctx: postprocess.Context,
         suggestions: list[postprocess.Suggestion],
         result: GenerationResult | None,
         source: str,
         arrived: float,
     ) -> list[Answer]:
-        """Answer with ``suggestions``, remember them as on screen (for typing through) and
-        count them as shown (each gets the id the editor reports acceptance with)."""
-        self.session.caches.typed.remember(uri, postprocess.Context.from_cursor(cursor), suggestions)
+        """Answer with ``suggestions`` at ``cursor`` (analysed as ``ctx``), remember them as on screen
+        (for typing through) and count them as shown (each gets the id the editor reports acceptance with)."""
+        self.session.caches.typed.remember(uri, ctx, suggestions)
         ms = elapsed_ms(arrived)
         self.session.caches.answered(source, ms)
         answers = [edit(cursor, suggestion, result) for suggestion in suggestions]
