@@ -459,24 +459,32 @@ def run_naive(model_dir: Path, records: list[Record], settings: dict) -> list[di
 
 
 # -- prompt orders: tokens each model call must compute -------------------------------------
-def replay_orders(model_dir: Path, records: list[Record], settings: dict) -> list[dict]:
-    """Run the (b) session's model calls through the engine (prefill only) with other prompt orders."""
-    import dataclasses
-
+def replay_engine(model_dir: Path, settings: dict) -> tuple[Any, Any, int]:
+    """The local engine on ``model_dir`` as the server runs it, a memo tokenizer and the prompt budget,
+    for replaying the session's model calls in this process."""
     import torch
 
     from codellama_ls.config import Settings
-    from codellama_ls.engines.base import GenerationRequest
     from codellama_ls.engines.local import LocalEngine
-    from codellama_ls.prompt.fim import build_prompt, prompt_budget
+    from codellama_ls.prompt.fim import prompt_budget
     from codellama_ls.prompt.memo import MemoTokenizer
 
     torch.set_num_threads(settings["threads"])
     engine = LocalEngine(Settings(model=str(model_dir), device="cpu"))
     engine.load()
     assert engine.tokenizer is not None
-    tok = MemoTokenizer(engine.tokenizer)
     budget = prompt_budget(settings["maxPromptTokens"], engine.context_length, settings["maxNewTokens"])
+    return engine, MemoTokenizer(engine.tokenizer), budget
+
+
+def replay_orders(model_dir: Path, records: list[Record], settings: dict) -> list[dict]:
+    """Run the (b) session's model calls through the engine (prefill only) with other prompt orders."""
+    import dataclasses
+
+    from codellama_ls.engines.base import GenerationRequest
+    from codellama_ls.prompt.fim import build_prompt
+
+    engine, tok, budget = replay_engine(model_dir, settings)
     calls = [r for r in records if r.source == "model"]
     rows = []
     for fmt, stable in (("spm", True), ("spm", False), ("psm", True)):
@@ -516,20 +524,10 @@ def replay_lookup(model_dir: Path, records: list[Record], settings: dict, limit:
     """The (b) session's model calls (up to ``limit``) through the engine, greedy, without early stop,
     prompt lookup off and on: decode tokens per second, drafts, identical text. Each prompt is warmed
     first (prefill only), so the generation's time is its decoding. Also the time of one prefill chunk."""
-    import torch
-
-    from codellama_ls.config import Settings
     from codellama_ls.engines.base import GenerationRequest
-    from codellama_ls.engines.local import LocalEngine
-    from codellama_ls.prompt.fim import build_prompt, prompt_budget
-    from codellama_ls.prompt.memo import MemoTokenizer
+    from codellama_ls.prompt.fim import build_prompt
 
-    torch.set_num_threads(settings["threads"])
-    engine = LocalEngine(Settings(model=str(model_dir), device="cpu"))
-    engine.load()
-    assert engine.tokenizer is not None
-    tok = MemoTokenizer(engine.tokenizer)
-    budget = prompt_budget(settings["maxPromptTokens"], engine.context_length, settings["maxNewTokens"])
+    engine, tok, budget = replay_engine(model_dir, settings)
     calls = [r for r in records if r.source == "model"][:limit]
     rows, chunk_ms = [], []
     for record in calls:
