@@ -13,11 +13,18 @@ from codellama_ls.engines import create_engine
 from codellama_ls.engines import remote as remote_mod
 from codellama_ls.engines.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, EngineError, EngineState, GenerationRequest
 from codellama_ls.engines.ollama import OllamaEngine, hub_id
-from codellama_ls.engines.remote import RemoteEngine
 from codellama_ls.prompt.chat import Message, build_chat_prompt, server_text
 from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
 from codellama_ls.prompt.text import fim_text
-from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
+from tests.support.fake_remote import (  # noqa: F401
+    FakeServer,
+    Reply,
+    Stream,
+    engine_for,
+    reuse_tokenizers,
+    spm,
+    tokens,
+)
 
 ROUTE = "/api/generate"
 
@@ -43,11 +50,6 @@ def engine(server: FakeServer, tokenizer_dir: Path):
     eng = ollama(server, tokenizer_dir)
     yield eng
     eng.close()
-
-
-def spm(engine: RemoteEngine, prefix: str = "def add(a, b):\n    return ", suffix: str = "\n") -> Prompt:
-    assert engine.tokenizer is not None
-    return build_prompt(engine.tokenizer, prefix, suffix, fmt="spm")
 
 
 # -- the request -----------------------------------------------------------------------------

@@ -20,7 +20,15 @@ from codellama_ls.pipeline.completion import generate_fitted
 from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
 from codellama_ls.prompt.text import fim_text
 from codellama_ls.prompt.tokens import CodeTokenizer
-from tests.support.fake_remote import FakeServer, Reply, Stream, engine_for, reuse_tokenizers, tokens  # noqa: F401
+from tests.support.fake_remote import (  # noqa: F401
+    FakeServer,
+    Reply,
+    Stream,
+    engine_for,
+    reuse_tokenizers,
+    spm,
+    tokens,
+)
 
 EOT = 32010
 from tests.support.tiny_model import VECTORS  # noqa: E402
@@ -41,11 +49,6 @@ def engine(server: FakeServer, tokenizer_dir: Path) -> RemoteEngine:
     eng = engine_for(server, tokenizer_dir)
     yield eng
     eng.close()
-
-
-def spm(engine: RemoteEngine, prefix: str = "def add(a, b):\n    return ", suffix: str = "\n") -> Prompt:
-    assert engine.tokenizer is not None
-    return build_prompt(engine.tokenizer, prefix, suffix, fmt="spm")
 
 
 # -- /info and limits ------------------------------------------------------------------------

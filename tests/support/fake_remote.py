@@ -36,6 +36,7 @@ from tokenizers import Tokenizer
 from codellama_ls.config import Settings
 from codellama_ls.engines import create_engine
 from codellama_ls.engines.remote import RemoteEngine
+from codellama_ls.prompt.fim import Prompt, build_prompt
 from codellama_ls.prompt.tokens import CodeTokenizer
 
 
@@ -500,3 +501,9 @@ def reuse_tokenizers(monkeypatch: pytest.MonkeyPatch) -> None:
         return _loaded[name_or_path]
 
     monkeypatch.setattr(CodeTokenizer, "load", staticmethod(load))
+
+
+def spm(engine: RemoteEngine, prefix: str = "def add(a, b):\n    return ", suffix: str = "\n") -> Prompt:
+    """A suffix-first prompt built with the engine's own tokenizer (the remote engines' tests' usual prompt)."""
+    assert engine.tokenizer is not None
+    return build_prompt(engine.tokenizer, prefix, suffix, fmt="spm")
