@@ -30,7 +30,8 @@ from codellama_ls.prompt.tokens import CodeTokenizer, PromptTokenizer
 @dataclass
 class Counters:
     """The model's work, for ``codellama/status`` and the bench: what was computed, and how much of it
-    nobody saw. Updated from the worker thread only (one writer)."""
+    nobody saw. Each counter has one writer: ``count`` and the warm-up figures run on the worker
+    thread, the requests, prefetches made and prefetches used on the event loop."""
 
     prefill_tokens: int = 0  # prompt tokens computed
     decoded_tokens: int = 0  # tokens decoded for requests
