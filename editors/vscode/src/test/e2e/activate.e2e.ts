@@ -152,13 +152,17 @@ describe('the extension in a stand-in VS Code', { skip, timeout: 180_000 }, () =
   });
 
   it('toggles suggestions off and on with the command', async () => {
+    // A document of its own: in `doc` the text typed after an explicit request may follow several of
+    // the (sampled) suggestions shown there, and typing through keeps every one it follows.
+    const other = new fake.TextDocument(fake.Uri.file('/tmp/codellama-vscode-e2e/toggle.py'), 'python', 1, 'def mul(a, b):\n    return \n');
+    fake.openDocument(other);
     await fake.commands.executeCommand('codellama-ls.toggle');
     assert.equal(fake.settings['codellama.enable'], false);
     await until('the off state', () => status().text === '$(circle-slash) Code Llama');
-    assert.deepEqual(await suggest(doc, 1, 12), []);
+    assert.deepEqual(await suggest(other, 1, 11), []);
     await fake.commands.executeCommand('codellama-ls.toggle');
     await until('ready again', () => status().text === '$(check) Code Llama');
-    assert.equal((await suggest(doc, 1, 12)).length, 1);
+    assert.equal((await suggest(other, 1, 11)).length, 1);
   });
 
   it('Edit Selection asks for an instruction and the server edits through workspace/applyEdit', async () => {
