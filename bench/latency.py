@@ -694,9 +694,9 @@ def report(
 
 def work_rows(server: dict, lookup: dict | None) -> list[str]:
     """Rows of the (b) column for the work done ahead and in pieces (issue 21): warm-ups, prefill
-    chunks and the prefills a newer request stopped, prefetches, and the answers after a Tab."""
+    chunks and the prefills a newer request stopped, prefetches, look-aheads, and the answers after a Tab."""
     decode = server["status"]["decode"]
-    warm, prefetch = decode.get("warm", {}), decode.get("prefetch", {})
+    warm, prefetch, ahead = decode.get("warm", {}), decode.get("prefetch", {}), decode.get("ahead", {})
     tabs = server.get("tabs", [])
     tab_ms, on_ms = [t["tab_ms"] for t in tabs], [t["on_ms"] for t in tabs]
     tab_sources = {k: sum(t["tab_source"] == k for t in tabs) for k in ("typed", "cache", "model")}
@@ -711,6 +711,9 @@ def work_rows(server: dict, lookup: dict | None) -> list[str]:
         f"{decode.get('interruptedPrefills', 0)} / {server['status']['wait'].get('backgroundStopped', 0)} |",
         f"| prefetches (the answer after accepting the shown one): made / used / tokens decoded | – | "
         f"{prefetch.get('made', 0)} / {prefetch.get('used', 0)} / {prefetch.get('tokens', 0)} |",
+        f"| look-aheads (the prompt after the next step of its cut, while the user rests): computed / prompt "
+        f"tokens / used by a request | – | {ahead.get('prefills', 0)} / {ahead.get('tokens', 0)} / "
+        f"{server['status'].get('kvCache', {}).get('aheadUsed', 0)} |",
         f"| Tab after a 1 s pause, then the next keystroke: answer after Tab p50 / max; after the keystroke "
         f"p50 / max ({len(tabs)} rounds) | – | {pct(tab_ms, 50):.1f} / {max(tab_ms, default=float('nan')):.1f} ms "
         f"({tab_sources['cache']} cached, {tab_sources['model']} model); {pct(on_ms, 50):.1f} / "

@@ -47,6 +47,8 @@ class Counters:
     prefetches: int = 0  # answers made ahead for after an accept
     prefetches_used: int = 0
     prefetch_tokens: int = 0  # decoded by prefetches (their prompt tokens count in prefill_tokens)
+    ahead_prefills: int = 0  # look-aheads computed (the prompt after the next step of a moving cut)
+    ahead_tokens: int = 0  # their prompt tokens (used ones: ``kvCache.aheadUsed``)
 
     def count(self, result: GenerationResult, cancel: threading.Event | None = None, *, prefetch: bool = False) -> None:
         """Count one generation; a request's decoded tokens are wasted when it was cancelled or timed out."""
@@ -75,6 +77,7 @@ class Counters:
             "draftsAccepted": self.accepted_drafts,
             "warm": {"requests": self.warm_requests, "prefills": self.warm_prefills, "tokens": self.warm_tokens},
             "prefetch": {"made": self.prefetches, "used": self.prefetches_used, "tokens": self.prefetch_tokens},
+            "ahead": {"prefills": self.ahead_prefills, "tokens": self.ahead_tokens},
         }
 
 

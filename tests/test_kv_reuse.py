@@ -11,7 +11,7 @@ from codellama_ls.config import Settings
 from codellama_ls.engines.base import GenerationRequest
 from codellama_ls.engines.kvcache import MIN_REUSE, PER_DOCUMENT, cache_length, common_prefix
 from codellama_ls.engines.local import LocalEngine
-from codellama_ls.prompt.fim import Prompt, build_prompt
+from codellama_ls.prompt.fim import Prompt, build_prompt, next_cut_prompt
 
 # A frozen copy of an earlier completion.py: real code whose cursor places the tests know.
 SOURCE = (Path(__file__).parent / "fixtures" / "kv_reuse_sample.py.txt").read_text(encoding="utf-8")
@@ -161,3 +161,65 @@ def test_a_re_cut_prompt_reuses_the_suffix_and_replaces_the_old_one(engines):
     got, want = _run(reuse, other, "doc"), _run(fresh, other, "doc")
     assert got.text == want.text and got.prefill_tokens == len(other.ids) - shared
     assert [e.ids for e in reuse.kv.entries("doc")] == [other.ids]
+
+
+TYPING = "        value = compute(first, second)\n        if value:\n            return value\n" * 6
+
+
+def _ahead(engine: LocalEngine, cursor: int, budget: int = 500) -> Prompt:
+    assert engine.tokenizer is not None
+    ahead = next_cut_prompt(engine.tokenizer, SOURCE[:cursor], SOURCE[cursor:], fmt="spm", budget=budget)
+    assert ahead is not None
+    return ahead
+
+
+def _warm_ahead(engine: LocalEngine, prompt: Prompt, key: str) -> int:
+    return engine.warm(GenerationRequest(prompt=prompt, max_new_tokens=8, key=key), ahead=True)
+
+
+def _typed_to_the_next_step(engine: LocalEngine, cursor: int) -> tuple[str, Prompt]:
+    """The shortest start of TYPING after which the prompt's cut has moved on, and that prompt."""
+    first = _prompt(engine, cursor)
+    start = cursor - len(first.prefix)
+    for i in range(1, len(TYPING) + 1):
+        prompt = _prompt(engine, cursor, TYPING[:i])
+        if cursor + i - len(prompt.prefix) > start or prompt.suffix != first.suffix:
+            return TYPING[:i], prompt
+    raise AssertionError("typing never moved the cut")
+
+
+def test_a_look_ahead_makes_the_next_step_cost_what_was_typed(engines):
+    """Computed while the user rests, the prompt after the next cut turns the step's prefill from the
+    whole prefix into what was typed since; the output is a full prefill's, the prompt in use stays."""
+    reuse, fresh = engines
+    assert reuse.tokenizer is not None
+    here = SOURCE.index("    def status")
+    at_rest, ahead = _prompt(reuse, here), _ahead(reuse, here)
+    _run(reuse, at_rest, "doc")
+    shared = common_prefix(at_rest.ids, ahead.ids)
+    assert _warm_ahead(reuse, ahead, "doc") == len(ahead.ids) - shared  # from what the two share
+    assert _warm_ahead(reuse, ahead, "doc") == 0  # there already
+    assert _run(reuse, at_rest, "doc").prefill_tokens == 1  # the prompt in use is whole
+    typed, step = _typed_to_the_next_step(reuse, here)
+    got, want = _run(reuse, step, "doc"), _run(fresh, step, "doc")
+    assert (got.text, got.stop_reason) == (want.text, want.stop_reason)
+    assert len(step.ids) - common_prefix(at_rest.ids, step.ids) > 300  # what the step costs without it
+    assert got.prefill_tokens <= len(reuse.tokenizer.encode(typed)) + 3
+    assert reuse.kv.status()["aheadUsed"] == 1
+
+
+def test_a_look_ahead_never_pushes_out_a_prompt_in_use(engines):
+    engine = _limit(engines[0], kv_cache_mb=1)  # 1 KiB a token: two prompts of ~440 tokens fit, not three
+    here, there = SOURCE.index("    def status"), SOURCE.index("    async def suggest")
+    in_use = [_prompt(engine, there, budget=450), _prompt(engine, here, budget=450)]
+    for prompt in in_use:
+        _run(engine, prompt, "doc")
+    assert _warm_ahead(engine, _ahead(engine, here, budget=450), "doc") == 0  # no room: nothing computed
+    assert [e.ids for e in engine.kv.entries("doc")] == [p.ids for p in in_use]
+    # With room for it, a look-ahead is the first to go when a prompt in use needs the memory.
+    engine.kv.clear()
+    _run(engine, in_use[1], "doc")
+    assert _warm_ahead(engine, _ahead(engine, here, budget=450), "doc") > 0
+    assert len(engine.kv.entries("doc")) == 2
+    _run(engine, in_use[0], "doc")
+    assert [e.ids for e in engine.kv.entries("doc")] == [in_use[1].ids, in_use[0].ids]

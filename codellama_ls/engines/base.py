@@ -131,6 +131,9 @@ class Engine:
     # Whether the engine keeps computed prompts (a KV cache, a server's slots) that ``warm`` fills and
     # the next request reuses; the pipeline warms and prefetches only for such engines.
     keeps_prompts = False
+    # Whether it can also keep a look-ahead (``warm(..., ahead=True)``) beside the prompt in use: a
+    # server slot holds one prompt, so only the in-process KV cache can.
+    keeps_look_ahead = False
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
@@ -211,10 +214,14 @@ class Engine:
         """Load weights/tokenizer (blocking; the server calls it in a worker thread)."""
         raise NotImplementedError
 
-    def warm(self, request: GenerationRequest) -> int:
+    def warm(self, request: GenerationRequest, *, ahead: bool = False) -> int:
         """Compute ``request.prompt`` into the engine's cache without answering: the cursor rests
         there, so the next real request at that place skips the prefill. Runs only when no real
-        request waits; returns the prompt tokens computed. Engines without a cache do nothing."""
+        request waits; returns the prompt tokens computed. Engines without a cache do nothing.
+
+        ``ahead``: a prompt the user has not reached yet (:func:`prompt.fim.next_cut_prompt`), kept
+        beside the current one without displacing it; only engines that say ``keeps_look_ahead``
+        are asked."""
         return 0
 
     def generate(self, request: GenerationRequest) -> GenerationResult:

@@ -8,6 +8,11 @@ the prompt and puts it back: generated tokens never stay in it. Each document ke
 prompts of its last ``PER_DOCUMENT`` places (typing at one place after a look at another
 reuses the first); entries are bounded by a number of documents and by memory, and the
 least recently used document goes first.
+
+A look-ahead entry (``put(..., ahead=True)``) is a prompt the user has not reached yet: the one
+after the next step of a moving cut (``prompt.fim.next_cut_prompt``). It is made from a
+``fork`` of an entry, which leaves that entry as it was, takes one place of its own per
+document, and goes first when memory runs short; it never pushes out a prompt in use.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-PER_DOCUMENT = 2  # prompts kept per document: where the user types, and the place before that
+PER_DOCUMENT = 2  # prompts kept per document: where the user types, and the place before that (+ a look-ahead)
 MIN_REUSE = 16  # sharing fewer tokens (``BOS ▁<PRE> ▁<SUF>``...) means another place
 
 
@@ -26,6 +31,7 @@ class _Entry:
     ids: list[int]  # the prompt whose keys/values the cache holds, position by position
     cache: Any
     nbytes: int
+    ahead: bool = False  # a look-ahead nobody has used yet
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -97,6 +103,7 @@ class PrefixCache:
         self.lookups = 0
         self.hits = 0  # lookups that reused at least one position
         self.reused_tokens = 0
+        self.ahead_used = 0  # look-ahead entries a request went on from
 
     @property
     def enabled(self) -> bool:
@@ -126,15 +133,48 @@ class PrefixCache:
         crop(entry.cache, keep)
         self.hits += 1
         self.reused_tokens += keep
+        self.ahead_used += entry.ahead
         return entry.cache, keep
 
-    def put(self, key: str, ids: list[int], cache: Any) -> None:
-        """Store ``cache`` as holding ``ids`` (cropping off anything generated after them)."""
+    def fork(self, key: str, ids: list[int]) -> tuple[Any, int]:
+        """Like :meth:`take`, but the entry stays as it is: the result is a cache of its own holding the
+        shared part (views of the entry's tensors, which a cache extends by concatenation, never in place)."""
+        entries = self._entries.get(key) or []
+        shared = [common_prefix(entry.ids, ids) for entry in entries]
+        if not shared or max(shared) < MIN_REUSE:
+            return None, 0
+        best = max(range(len(entries)), key=shared.__getitem__)
+        keep = min(shared[best], len(ids) - 1)
+        source = entries[best].cache
+        out = copy.copy(source)
+        out.layers = [copy.copy(layer) for layer in source.layers]
+        crop(out, keep)
+        return out, keep
+
+    def holds(self, key: str, ids: list[int]) -> bool:
+        """Whether an entry of ``key`` already has all of ``ids``."""
+        return any(entry.ids[: len(ids)] == ids for entry in self._entries.get(key, []))
+
+    def room_for(self, key: str, tokens: int) -> bool:
+        """Whether a look-ahead of ``tokens`` would fit in memory beside the entries in use (estimated
+        from what the entries take per token), so that computing it is not wasted."""
+        stored = [(k, entry) for k, entries in self._entries.items() for entry in entries]
+        if not stored:
+            return True
+        per_token = max(entry.nbytes / max(len(entry.ids), 1) for _, entry in stored)
+        kept = sum(entry.nbytes for k, entry in stored if not (entry.ahead and k == key))  # its old one goes
+        return kept + tokens * per_token <= self.max_bytes
+
+    def put(self, key: str, ids: list[int], cache: Any, *, ahead: bool = False) -> None:
+        """Store ``cache`` as holding ``ids`` (cropping off anything generated after them); ``ahead``:
+        as the document's look-ahead, replacing its previous one."""
         if not self.enabled or not reusable(cache) or cache_length(cache) < len(ids):
             return
         crop(cache, len(ids))
         nbytes = cache_bytes(cache)
         if nbytes > self.max_bytes:  # too big on its own: keep the part that fits (its front is what is reused)
+            if ahead:
+                return
             fit = len(ids) * self.max_bytes // max(nbytes, 1)
             if fit < 1:
                 return
@@ -143,20 +183,39 @@ class PrefixCache:
             ids = ids[:fit]
             nbytes = cache_bytes(cache)
         entries = self._entries.pop(key, [])
-        self._entries[key] = [*entries, _Entry(list(ids), cache, nbytes)][-PER_DOCUMENT:]
-        self._evict()
+        entry = _Entry(list(ids), cache, nbytes, ahead)
+        if ahead:
+            entries = [e for e in entries if not e.ahead]
+        else:  # the oldest prompts in use beyond PER_DOCUMENT with this one go
+            normal = [e for e in entries if not e.ahead]
+            stale = normal[: max(0, len(normal) - (PER_DOCUMENT - 1))]
+            entries = [e for e in entries if all(e is not old for old in stale)]
+        self._entries[key] = [*entries, entry]
+        self._evict(entry)
 
-    def _evict(self) -> None:
-        """Drop least recently used documents, then old entries, never the one just stored."""
+    def _evict(self, just: _Entry) -> None:
+        """Drop least recently used documents, then look-aheads, then old entries; never the one just
+        stored, unless it is a look-ahead that fits only by pushing out a prompt in use."""
         while len(self._entries) > self.max_documents:
             self._entries.popitem(last=False)
         while self.nbytes > self.max_bytes:
+            aheads = [(k, e) for k, entries in self._entries.items() for e in entries if e.ahead and e is not just]
+            if aheads:
+                self._remove(*aheads[0])
+                continue
+            if just.ahead:
+                self._remove(next(k for k, entries in self._entries.items() if just in entries), just)
+                break
             key, entries = next(iter(self._entries.items()))
             if len(self._entries) == 1 and len(entries) == 1:
                 break
-            entries.pop(0)
-            if not entries:
-                del self._entries[key]
+            self._remove(key, entries[0])
+
+    def _remove(self, key: str, entry: _Entry) -> None:
+        entries = self._entries[key]
+        entries.remove(entry)
+        if not entries:
+            del self._entries[key]
 
     def drop(self, key: str) -> None:
         self._entries.pop(key, None)
@@ -184,6 +243,7 @@ class PrefixCache:
             "lookups": self.lookups,
             "hits": self.hits,
             "reusedTokens": self.reused_tokens,
+            "aheadUsed": self.ahead_used,
         }
 
 

@@ -105,9 +105,10 @@ class LlamaCppEngine(RemoteEngine):
             return slot
 
     # -- requests ------------------------------------------------------------------------
-    def warm(self, request: GenerationRequest) -> int:
-        """Compute the prompt into the document's slot (``n_predict: 0``); 0 when that is not possible."""
-        if self.state is not EngineState.READY or request.cancel.is_set():
+    def warm(self, request: GenerationRequest, *, ahead: bool = False) -> int:
+        """Compute the prompt into the document's slot (``n_predict: 0``); 0 when that is not possible,
+        and for a look-ahead, which would replace the slot's prompt in use."""
+        if ahead or self.state is not EngineState.READY or request.cancel.is_set():
             return 0
         tok = self.tokenizer
         try:

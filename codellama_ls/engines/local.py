@@ -84,6 +84,7 @@ class LocalEngine(Engine):
     name = "local"
     needs_debounce = False  # a newer keystroke stops a generation within one token
     keeps_prompts = True  # the KV cache of each document's last prompts (kvcache.py)
+    keeps_look_ahead = True  # and a look-ahead per document, beside them
     prefill_chunk = PREFILL_CHUNK
     prompt_lookup = True  # greedy single suggestions draft from the prompt (the benchmark compares it off)
 
@@ -181,19 +182,25 @@ class LocalEngine(Engine):
         with self._lock:
             return self._generate(request)
 
-    def warm(self, request: GenerationRequest) -> int:
-        """Compute the prompt into the document's KV cache (chunks, stopped by ``request.cancel``)."""
+    def warm(self, request: GenerationRequest, *, ahead: bool = False) -> int:
+        """Compute the prompt into the document's KV cache (chunks, stopped by ``request.cancel``);
+        ``ahead``: as its look-ahead, from a fork of what it shares with a kept prompt, and only when
+        it is not there yet and fits beside the prompts in use."""
         if not self.ready or self.code_tokenizer is None:
             return 0
         import torch
 
         with self._lock:
             ids = list(request.prompt.ids)
+            if ahead and (
+                not self.kv.enabled or self.kv.holds(request.key, ids) or not self.kv.room_for(request.key, len(ids))
+            ):
+                return 0
             try:
                 with torch.inference_mode():
-                    prefill = self._prefill(ids, request.key, request.cancel)
+                    prefill = self._prefill(ids, request.key, request.cancel, ahead=ahead)
                 if not prefill.interrupted:
-                    self.kv.put(request.key, ids, prefill.cache)
+                    self.kv.put(request.key, ids, prefill.cache, ahead=ahead)
             except torch.cuda.OutOfMemoryError:  # only a warm-up: the next request reports it
                 self.kv.clear()
                 torch.cuda.empty_cache()
@@ -377,12 +384,15 @@ class LocalEngine(Engine):
             logits, cache = out.logits[:, -1], out[self._cache_kw]
         return generated, reasons
 
-    def _prefill(self, ids: list[int], key: str, stop: threading.Event | None = None) -> _Prefill:
+    def _prefill(
+        self, ids: list[int], key: str, stop: threading.Event | None = None, *, ahead: bool = False
+    ) -> _Prefill:
         """Run the prompt through the model, reusing the document's cached prefix.
 
         The rest is computed ``prefill_chunk`` tokens at a time; when ``stop`` is set between
         chunks, the prompt's computed part goes back to the KV cache (the next prompt at this
-        place starts from it) and the result has no logits.
+        place starts from it) and the result has no logits. ``ahead``: a look-ahead, which
+        starts from a fork and leaves the entry it shares a prefix with as it was.
         """
         import torch
 
@@ -390,13 +400,13 @@ class LocalEngine(Engine):
         self.kv.max_documents, self.kv.max_bytes = s.kv_cache_documents, s.kv_cache_mb << 20
         if not self.kv.enabled:
             self.kv.clear()
-        cache, keep = self.kv.take(key, ids) if self.kv.enabled else (None, 0)
+        cache, keep = (self.kv.fork if ahead else self.kv.take)(key, ids) if self.kv.enabled else (None, 0)
         size = max(1, self.prefill_chunk)
         done, chunks, logits = keep, 0, None
         while done < len(ids):
             if stop is not None and stop.is_set():
                 if cache is not None:
-                    self.kv.put(key, ids[:done], cache)
+                    self.kv.put(key, ids[:done], cache, ahead=ahead)
                 return _Prefill(None, cache, done - keep, chunks)
             end = min(done + size, len(ids))
             past = {self._cache_kw: cache} if cache is not None else {}

@@ -34,7 +34,7 @@ from codellama_ls.engines.base import (
     PromptTooLong,
     StopCheck,
 )
-from codellama_ls.prompt.fim import Prompt, build_prompt, prompt_budget
+from codellama_ls.prompt.fim import Prompt, build_prompt, next_cut_prompt, prompt_budget
 from codellama_ls.prompt.memo import MemoTokenizer
 from codellama_ls.prompt.tokens import PromptTokenizer
 from codellama_ls.session import Session
@@ -78,6 +78,7 @@ class Pipeline:
         self.session = session
         self._memo: MemoTokenizer | None = None
         self._prefetched: OrderedDict[tuple[Any, ...], None] = OrderedDict()  # answers a prefetch made
+        self._ahead: tuple[str, list[int], asyncio.Future[int | None]] | None = None  # the last look-ahead queued
 
     # -- prompts -------------------------------------------------------------------------
     def build(self, cursor: Cursor, tok: PromptTokenizer) -> Prompt:
@@ -155,6 +156,7 @@ class Pipeline:
             answers = self._show(uri, cursor, ctx, list(cached.suggestions[:samples]), cached.result, "cache", arrived)
             if cached.suggestions:  # accepting this one may follow (Tab, Tab, ...)
                 self._prefetch(uri, cursor, cached.suggestions[0])
+            self._look_ahead(uri, cursor, prompt)
             return answers
 
         def job(cancel: threading.Event) -> GenerationResult:
@@ -179,6 +181,7 @@ class Pipeline:
         answers = self._show(uri, cursor, ctx, suggestions, result, "model", arrived)
         if suggestions:
             self._prefetch(uri, cursor, suggestions[0])
+        self._look_ahead(uri, cursor, prompt)
         return answers
 
     # -- work nobody waits for -----------------------------------------------------------
@@ -198,6 +201,7 @@ class Pipeline:
         with self._stage("prompt"):
             prompt = self.build(cursor, engine.tokenizer)
         if self._result_key(prompt) in self.session.caches.results:
+            self._look_ahead(uri, cursor, prompt)
             return f"{len(prompt.ids)} tokens, answered from memory already"
         request = GenerationRequest(prompt=prompt, max_new_tokens=self.session.settings.max_new_tokens, key=uri)
 
@@ -209,7 +213,37 @@ class Pipeline:
             return computed
 
         self.session.scheduler.background("warm", job).add_done_callback(_log_failure)
+        self._look_ahead(uri, cursor, prompt)  # queued behind the warm-up
         return f"{len(prompt.ids)} tokens"
+
+    def _look_ahead(self, uri: str, cursor: Cursor, prompt: Prompt) -> None:
+        """Compute, when the engine is idle, the prompt at ``cursor`` as it will be after the next step of
+        its moving cut (:func:`next_cut_prompt`), beside the current one: typing on past that step then
+        computes what was typed since instead of the whole prefix."""
+        engine = self.session.engine
+        if not engine.keeps_look_ahead or engine.tokenizer is None or self._memo is None:
+            return
+        s = self.session.settings
+        with self._stage("prompt", fatal=False):
+            budget = fim_budget(s, engine)
+            ahead = fit_next_cut(self._memo, s, cursor.prefix, cursor.suffix, budget, prompt.context_block)
+            if ahead is None or ahead.ids == prompt.ids:
+                return
+            pending = self._ahead
+            if pending is not None and pending[0] == uri and pending[1] == ahead.ids and not pending[2].done():
+                return  # queued or running already
+            request = GenerationRequest(prompt=ahead, max_new_tokens=s.max_new_tokens, key=uri)
+
+            def job(cancel: threading.Event) -> int:
+                request.cancel = cancel
+                computed = engine.warm(request, ahead=True)
+                self.session.counters.ahead_prefills += computed > 0
+                self.session.counters.ahead_tokens += computed
+                return computed
+
+            future = self.session.scheduler.background("ahead", job)
+            future.add_done_callback(_log_failure)
+            self._ahead = (uri, ahead.ids, future)
 
     def _prefetch(self, uri: str, cursor: Cursor, shown: postprocess.Suggestion) -> None:
         """Compute, when the engine is idle, the answer at the end of ``shown`` in the document as if it
@@ -444,6 +478,16 @@ def fit_prompt(
         prefix_share=settings.prefix_share,
         stable_cut=True,  # typing at the cursor keeps the start of the prompt: its KV cache stays valid
         context=context,
+    )
+
+
+def fit_next_cut(
+    tok: PromptTokenizer, settings: Settings, prefix: str, suffix: str, budget: int, context: ContextBlock
+) -> Prompt | None:
+    """What :func:`fit_prompt` will build at this cursor once typing moves the prompt's cut by its next
+    step (None when no cut moves with typing)."""
+    return next_cut_prompt(
+        tok, prefix, suffix, fmt=settings.fim_format, budget=budget, prefix_share=settings.prefix_share, context=context
     )
 
 

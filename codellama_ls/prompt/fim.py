@@ -92,11 +92,47 @@ def build_prompt(
     ``context`` is a block to put before the prefix (empty, or ending with a newline); a block
     that would take more than half of the budget is left out.
     """
+    prompt = _build(tok, prefix, suffix, fmt, budget, prefix_share, stable_cut, context, ahead=False)
+    assert prompt is not None
+    return prompt
+
+
+def next_cut_prompt(
+    tok: PromptTokenizer,
+    prefix: str,
+    suffix: str,
+    *,
+    fmt: str = "spm",
+    budget: int = 2048,
+    prefix_share: float = 0.75,
+    context: ContextBlock | str | None = None,
+) -> Prompt | None:
+    """The ``stable_cut`` prompt as it will be once typing at the cursor moves a cut by its next step,
+    with what is typed so far; None when no cut moves with typing (the whole text fits, or the
+    prompt is the prefix only). Such a step changes every token after the suffix's start, the
+    costliest prefill of typing on; computed while the user rests, it costs only what was typed since.
+    """
+    return _build(tok, prefix, suffix, fmt, budget, prefix_share, True, context, ahead=True)
+
+
+def _build(
+    tok: PromptTokenizer,
+    prefix: str,
+    suffix: str,
+    fmt: str,
+    budget: int,
+    prefix_share: float,
+    stable_cut: bool,
+    context: ContextBlock | str | None,
+    ahead: bool,
+) -> Prompt | None:
     sp = tok.special
     if fmt not in FORMATS:
         raise ValueError(f"unknown prompt format {fmt!r}")
     if fmt != "prefix" and not sp.infill:
         fmt = "prefix"
+    if ahead and (fmt == "prefix" or not stable_cut):  # the prefix-only prompt's start moves on every line
+        return None
     bos = [sp.bos] if sp.bos is not None else []
     block = ContextBlock(context) if isinstance(context, str) else context or EMPTY
     if block.text and not block.text.endswith("\n"):
@@ -126,10 +162,18 @@ def build_prompt(
         if stable_cut:  # hand the spare over in steps, so the suffix is not re-cut on each keystroke
             step = max(1, content // 16)
             spare -= spare % step
+            if ahead and spare:  # the next step gives one back
+                spare, ahead = spare - step, False
         if spare:
             s_text, s_ids, s_cut = trim_suffix(tok, suffix, want_suffix + spare)
-    if stable_cut and p_cut:
-        p_text, p_ids = stable_prefix(tok, prefix, p_text, p_ids, grid=max(1, p_budget // 4), infill=infill)
+    elif ahead and not p_cut:  # the whole text fits: typing only makes the prompt longer
+        return None
+    if stable_cut and (p_cut or ahead):  # ahead here: the prefix is cut next (at the first grid line)
+        grid = max(1, p_budget // 4)
+        cut_text, cut_ids = stable_prefix(tok, prefix, p_text, p_ids, grid=grid, infill=infill, steps=int(ahead))
+        if ahead and cut_text == p_text:  # the next cut would pass the cursor line
+            return None
+        p_text, p_ids, p_cut = cut_text, cut_ids, p_cut or ahead
     assert sp.pre is not None and sp.suf is not None and sp.mid is not None
     full = _after_context(tok, block.text, c_ids, p_text, p_ids)
     if fmt == "psm":
@@ -202,17 +246,17 @@ def _trim_prefix(tok: PromptTokenizer, text: str, budget: int, infill: bool = Fa
 
 
 def stable_prefix(
-    tok: PromptTokenizer, text: str, kept: str, ids: list[int], grid: int, *, infill: bool = False
+    tok: PromptTokenizer, text: str, kept: str, ids: list[int], grid: int, *, infill: bool = False, steps: int = 0
 ) -> tuple[str, list[int]]:
     """Move the cut of a trimmed prefix forward to the first line start after a multiple of ``grid``.
 
     The shortest cut moves by a line every few tokens typed at the cursor, and each move
     changes the whole prompt; a cut on this coarser grid of absolute positions stays put
     until the prefix has grown by about ``grid`` characters, at the price of at most that
-    many characters of context.
+    many characters of context. ``steps``: that many grid lines further (where the cut goes next).
     """
     cut = len(text) - len(kept)
-    snapped = _next_line_start(text, -(-cut // grid) * grid)
+    snapped = _next_line_start(text, (-(-cut // grid) + steps) * grid)
     if snapped <= cut or snapped > text.rfind("\n") + 1:
         return kept, ids
     snapped_ids = (tok.encode_infill if infill else tok.encode)(text[snapped:])

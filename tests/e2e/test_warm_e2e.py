@@ -94,3 +94,53 @@ async def test_the_suggestion_after_an_accept_is_prefetched_and_answered_from_me
         st = await status(client)
         assert (st["lastSource"], st["generations"]) == ("cache", 1)
         assert st["decode"]["prefetch"]["used"] == 1
+
+
+@pytest.mark.slow
+async def test_typing_past_a_step_of_the_prompts_cut_computes_what_was_typed(tiny_model):
+    """After an answer the server computes the prompt as it will be after the next step of its cut (a
+    look-ahead); typing on past that step then computes what was typed, not the whole prefix again."""
+    from codellama_ls.engines.kvcache import common_prefix
+    from codellama_ls.prompt.fim import build_prompt
+    from codellama_ls.prompt.tokens import CodeTokenizer
+
+    source = (Path(__file__).parent.parent / "fixtures" / "kv_reuse_sample.py.txt").read_text(encoding="utf-8")
+    cursor = source.index("    def status")
+    line = source[:cursor].count("\n")
+    options = {"model": str(tiny_model), "maxNewTokens": 8, "debounceMs": 0, "maxPromptTokens": 500}
+    options["contextTokens"] = 0  # the prompt is then the file's alone, which this test rebuilds
+    tok = CodeTokenizer.load(str(tiny_model))
+
+    def prompt(typed: str):
+        return build_prompt(tok, source[:cursor] + typed, source[cursor:], fmt="spm", budget=500, stable_cut=True)
+
+    at_rest = prompt("")
+    typing = "        value = compute(first, second)\n        if value:\n            return value\n" * 6
+    typed = next(typing[:i] for i in range(1, len(typing)) if len(prompt(typing[:i]).prefix) < len(at_rest.prefix) + i)
+    step = prompt(typed)
+    assert len(step.ids) - common_prefix(at_rest.ids, step.ids) > 300  # the step's cost without a look-ahead
+    async with lsp_session(options) as client:
+        open_doc(client, URI, source)
+        assert await client.text_document_inline_completion_async(inline_params(URI, line, 0)) is not None
+        st = await status(client)
+        assert st["last"]["promptTokens"] == len(at_rest.ids)  # the server's prompt is the one rebuilt here
+        st = await _until(client, "the look-ahead", lambda st: st["decode"]["ahead"]["prefills"] == 1)
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
+                        ),
+                        text=typed,
+                    )
+                ],
+            )
+        )
+        end = types.Position(line=line + typed.count("\n"), character=len(typed.rsplit("\n", 1)[-1]))
+        assert await client.text_document_inline_completion_async(inline_params(URI, end.line, end.character))
+        st = await status(client)
+        assert st["last"]["promptTokens"] == len(step.ids)
+        assert st["last"]["prefillTokens"] <= len(tok.encode(typed)) + 3
+        assert st["kvCache"]["aheadUsed"] == 1
