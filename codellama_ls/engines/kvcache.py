@@ -151,9 +151,9 @@ class PrefixCache:
         crop(out, keep)
         return out, keep
 
-    def holds(self, key: str, ids: list[int]) -> bool:
-        """Whether an entry of ``key`` already has all of ``ids``."""
-        return any(entry.ids[: len(ids)] == ids for entry in self._entries.get(key, []))
+    def holds(self, key: str, ids: list[int], slack: int = 0) -> bool:
+        """Whether an entry of ``key`` already has all of ``ids`` but at most their last ``slack``."""
+        return any(common_prefix(entry.ids, ids) >= len(ids) - slack for entry in self._entries.get(key, []))
 
     def room_for(self, key: str, tokens: int) -> bool:
         """Whether a look-ahead of ``tokens`` would fit in memory beside the entries in use (estimated

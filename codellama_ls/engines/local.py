@@ -47,6 +47,9 @@ DRAFT_START = 2  # the first draft's length: it doubles while drafts are accepte
 LOOKUP_NGRAM = 3  # the longest n-gram matched
 LOOKUP_MIN_NGRAM = 2  # one token matches almost anywhere: its drafts are mostly rejected, and cost a wider pass
 LOOKUP_WINDOW = 4096  # how far back (tokens) drafts are looked for, bounding the search per step
+# A look-ahead missing no more than this many of its last tokens is not brought up to date: the request
+# at the step computes them with what was typed, and the rests before it cost no forward pass each.
+AHEAD_SLACK = 32
 
 
 @dataclass
@@ -193,7 +196,9 @@ class LocalEngine(Engine):
         with self._lock:
             ids = list(request.prompt.ids)
             if ahead and (
-                not self.kv.enabled or self.kv.holds(request.key, ids) or not self.kv.room_for(request.key, len(ids))
+                not self.kv.enabled
+                or self.kv.holds(request.key, ids, AHEAD_SLACK)
+                or not self.kv.room_for(request.key, len(ids))
             ):
                 return 0
             try:
