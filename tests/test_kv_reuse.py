@@ -193,8 +193,9 @@ def test_a_look_ahead_makes_the_next_step_cost_what_was_typed(engines):
     whole prefix into what was typed since; the output is a full prefill's, the prompt in use stays."""
     reuse, fresh = engines
     assert reuse.tokenizer is not None
-    here = SOURCE.index("    def status")
-    at_rest, ahead = _prompt(reuse, here), _ahead(reuse, here)
+    here, there = SOURCE.index("    def status"), SOURCE.index("    async def suggest")
+    at_rest, ahead, elsewhere = _prompt(reuse, here), _ahead(reuse, here), _prompt(reuse, there)
+    _run(reuse, elsewhere, "doc")  # the place before: kept throughout
     _run(reuse, at_rest, "doc")
     shared = common_prefix(at_rest.ids, ahead.ids)
     assert _warm_ahead(reuse, ahead, "doc") == len(ahead.ids) - shared  # from what the two share
@@ -206,6 +207,8 @@ def test_a_look_ahead_makes_the_next_step_cost_what_was_typed(engines):
     assert len(step.ids) - common_prefix(at_rest.ids, step.ids) > 300  # what the step costs without it
     assert got.prefill_tokens <= len(reuse.tokenizer.encode(typed)) + 3
     assert reuse.kv.status()["aheadUsed"] == 1
+    # the prompt before the step is done with; the other place stays
+    assert [e.ids for e in reuse.kv.entries("doc")] == [elsewhere.ids, step.ids]
 
 
 def test_a_look_ahead_never_pushes_out_a_prompt_in_use(engines):

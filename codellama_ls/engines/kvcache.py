@@ -128,6 +128,8 @@ class PrefixCache:
             return None, 0
         # The same place (typed at, or its prompt re-cut): the new prompt replaces this one.
         entry = entries.pop(best)  # extended by the engine, it comes back through put()
+        if entry.ahead:  # the cut has moved on: the prompts before it at this place are done with
+            entries[:] = [e for e, n in zip(entries, shared[:best] + shared[best + 1 :], strict=True) if n < MIN_REUSE]
         if not entries:
             del self._entries[key]
         crop(entry.cache, keep)
