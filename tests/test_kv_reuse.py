@@ -207,8 +207,12 @@ def test_a_look_ahead_makes_the_next_step_cost_what_was_typed(engines):
     assert len(step.ids) - common_prefix(at_rest.ids, step.ids) > 300  # what the step costs without it
     assert got.prefill_tokens <= len(reuse.tokenizer.encode(typed)) + 3
     assert reuse.kv.status()["aheadUsed"] == 1
-    # the prompt before the step is done with; the other place stays
-    assert [e.ids for e in reuse.kv.entries("doc")] == [elsewhere.ids, step.ids]
+    # the other place stays; the prompt before the step is the spare, for a cut that moves back
+    kept = [(e.ids, e.spare) for e in reuse.kv.entries("doc")]
+    assert kept == [(elsewhere.ids, False), (at_rest.ids, True), (step.ids, False)]
+    assert _run(reuse, at_rest, "doc").prefill_tokens == 1
+    assert _run(reuse, step, "doc").prefill_tokens == 1
+    assert _run(reuse, elsewhere, "doc").prefill_tokens == 1
 
 
 def test_a_look_ahead_never_pushes_out_a_prompt_in_use(engines):

@@ -9,10 +9,12 @@ prompts of its last ``PER_DOCUMENT`` places (typing at one place after a look at
 reuses the first); entries are bounded by a number of documents and by memory, and the
 least recently used document goes first.
 
-A look-ahead entry (``put(..., ahead=True)``) is a prompt the user has not reached yet: the one
-after the next step of a moving cut (``prompt.fim.next_cut_prompt``). It is made from a
-``fork`` of an entry, which leaves that entry as it was, takes one place of its own per
-document, and goes first when memory runs short; it never pushes out a prompt in use.
+Besides those, each document has one spare entry, which never pushes out a prompt in use and is
+the first to go when memory runs short: a look-ahead (``put(..., spare=True, ahead=True)``, the
+prompt after the next step of a moving cut, ``prompt.fim.next_cut_prompt``, made from a ``fork``
+that leaves the entry it started from as it was), or the prompt a request went on from another
+entry of the same place (the prompt before that step: a typed character that merges tokens can
+move a cut back for a keystroke, and an answer prefetched past the step may not be accepted).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-PER_DOCUMENT = 2  # prompts kept per document: where the user types, and the place before that (+ a look-ahead)
+PER_DOCUMENT = 2  # places kept per document, a prompt each: where the user types, and the place before that
 MIN_REUSE = 16  # sharing fewer tokens (``BOS ▁<PRE> ▁<SUF>``...) means another place
 
 
@@ -31,7 +33,8 @@ class _Entry:
     ids: list[int]  # the prompt whose keys/values the cache holds, position by position
     cache: Any
     nbytes: int
-    ahead: bool = False  # a look-ahead nobody has used yet
+    spare: bool = False  # the document's spare entry (see above)
+    ahead: bool = False  # made by a look-ahead, not used yet
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -126,10 +129,15 @@ class PrefixCache:
             return None, 0
         if keep < MIN_REUSE:  # another place of the document: its entries stay for when the user comes back
             return None, 0
-        # The same place (typed at, or its prompt re-cut): the new prompt replaces this one.
-        entry = entries.pop(best)  # extended by the engine, it comes back through put()
-        if entry.ahead:  # the cut has moved on: the prompts before it at this place are done with
-            entries[:] = [e for e, n in zip(entries, shared[:best] + shared[best + 1 :], strict=True) if n < MIN_REUSE]
+        # The same place (typed at, or its prompt re-cut): the new prompt replaces this one, and
+        # another prompt of this place becomes the spare (at most one prompt in use per place).
+        entry = entries[best]
+        others = [(e, n) for i, (e, n) in enumerate(zip(entries, shared, strict=True)) if i != best]
+        here = [(e, n) for e, n in others if n >= MIN_REUSE]
+        spare = max(here, key=lambda pair: pair[1])[0] if here else next((e for e, _ in others if e.spare), None)
+        if spare is not None:
+            spare.spare = True
+        entries[:] = [e for e, n in others if n < MIN_REUSE and not e.spare] + ([spare] if spare else [])
         if not entries:
             del self._entries[key]
         crop(entry.cache, keep)
@@ -158,24 +166,24 @@ class PrefixCache:
         return any(common_prefix(entry.ids, ids) >= len(ids) - slack for entry in self._entries.get(key, []))
 
     def room_for(self, key: str, tokens: int) -> bool:
-        """Whether a look-ahead of ``tokens`` would fit in memory beside the entries in use (estimated
-        from what the entries take per token), so that computing it is not wasted."""
+        """Whether a spare of ``tokens`` would fit in memory beside the prompts in use (estimated from
+        what the entries take per token), so that computing a look-ahead is not wasted."""
         stored = [(k, entry) for k, entries in self._entries.items() for entry in entries]
         if not stored:
             return True
         per_token = max(entry.nbytes / max(len(entry.ids), 1) for _, entry in stored)
-        kept = sum(entry.nbytes for k, entry in stored if not (entry.ahead and k == key))  # its old one goes
+        kept = sum(entry.nbytes for k, entry in stored if not (entry.spare and k == key))  # its old one goes
         return kept + tokens * per_token <= self.max_bytes
 
-    def put(self, key: str, ids: list[int], cache: Any, *, ahead: bool = False) -> None:
-        """Store ``cache`` as holding ``ids`` (cropping off anything generated after them); ``ahead``:
-        as the document's look-ahead, replacing its previous one."""
+    def put(self, key: str, ids: list[int], cache: Any, *, spare: bool = False, ahead: bool = False) -> None:
+        """Store ``cache`` as holding ``ids`` (cropping off anything generated after them); ``spare``: as
+        the document's spare, replacing its previous one (``ahead``: a look-ahead)."""
         if not self.enabled or not reusable(cache) or cache_length(cache) < len(ids):
             return
         crop(cache, len(ids))
         nbytes = cache_bytes(cache)
         if nbytes > self.max_bytes:  # too big on its own: keep the part that fits (its front is what is reused)
-            if ahead:
+            if spare:
                 return
             fit = len(ids) * self.max_bytes // max(nbytes, 1)
             if fit < 1:
@@ -185,27 +193,27 @@ class PrefixCache:
             ids = ids[:fit]
             nbytes = cache_bytes(cache)
         entries = self._entries.pop(key, [])
-        entry = _Entry(list(ids), cache, nbytes, ahead)
-        if ahead:
-            entries = [e for e in entries if not e.ahead]
-        else:  # the oldest prompts in use beyond PER_DOCUMENT with this one go
-            normal = [e for e in entries if not e.ahead]
-            stale = normal[: max(0, len(normal) - (PER_DOCUMENT - 1))]
+        entry = _Entry(list(ids), cache, nbytes, spare, ahead and spare)
+        if spare:
+            entries = [e for e in entries if not e.spare]
+        else:  # the places used longest ago beyond PER_DOCUMENT with this one go
+            used = [e for e in entries if not e.spare]
+            stale = used[: max(0, len(used) - (PER_DOCUMENT - 1))]
             entries = [e for e in entries if all(e is not old for old in stale)]
         self._entries[key] = [*entries, entry]
         self._evict(entry)
 
     def _evict(self, just: _Entry) -> None:
-        """Drop least recently used documents, then look-aheads, then old entries; never the one just
-        stored, unless it is a look-ahead that fits only by pushing out a prompt in use."""
+        """Drop least recently used documents, then spares, then old entries; never the one just
+        stored, unless it is a spare that fits only by pushing out a prompt in use."""
         while len(self._entries) > self.max_documents:
             self._entries.popitem(last=False)
         while self.nbytes > self.max_bytes:
-            aheads = [(k, e) for k, entries in self._entries.items() for e in entries if e.ahead and e is not just]
-            if aheads:
-                self._remove(*aheads[0])
+            spares = [(k, e) for k, entries in self._entries.items() for e in entries if e.spare and e is not just]
+            if spares:
+                self._remove(*spares[0])
                 continue
-            if just.ahead:
+            if just.spare:
                 self._remove(next(k for k, entries in self._entries.items() if just in entries), just)
                 break
             key, entries = next(iter(self._entries.items()))
