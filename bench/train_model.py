@@ -30,7 +30,9 @@ benchmark prints it.
 ``--lines N`` counts and trains completions that run on past the line's end to the end of the
 cursor's block (a blank line or a line indented less), up to N lines, so that prompt lookup
 (``bench/lookup.py``) has multi-line answers to measure; without it the draws, and so the
-weights, are exactly those of the default model.
+weights, are exactly those of the default model. A bigram model cannot count lines, though:
+once it writes a newline, the next line is always the same one, so its multi-line answers
+repeat that line up to maxNewTokens rather than end with ``▁<EOT>``.
 """
 
 from __future__ import annotations
