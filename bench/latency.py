@@ -521,17 +521,23 @@ def replay_orders(model_dir: Path, records: list[Record], settings: dict) -> lis
 
 # -- prompt lookup: the same greedy tokens in fewer forward passes -------------------------------
 def replay_lookup(model_dir: Path, records: list[Record], settings: dict, limit: int) -> dict:
-    """The (b) session's model calls (up to ``limit``) through the engine, greedy, without early stop,
-    prompt lookup off and on: decode tokens per second, drafts, identical text. Each prompt is warmed
-    first (prefill only), so the generation's time is its decoding. Also the time of one prefill chunk."""
+    """The (b) session's model calls (up to ``limit``) through :func:`compare_lookup`."""
+    calls = [r for r in records if r.source == "model"][:limit]
+    return compare_lookup(model_dir, [(r.prefix, r.suffix, r.context) for r in calls], settings)
+
+
+def compare_lookup(model_dir: Path, cursors: list[tuple[str, str, str]], settings: dict) -> dict:
+    """SPM prompts at ``cursors`` (prefix, suffix, context) through the engine, greedy, without early
+    stop, prompt lookup off and on: decode tokens per second, drafts, identical text. Each prompt is
+    warmed first (prefill only), so the generation's time is its decoding. Also the time of one
+    prefill chunk. ``bench/lookup.py`` uses it too."""
     from codellama_ls.engines.base import GenerationRequest
     from codellama_ls.prompt.fim import build_prompt
 
     engine, tok, budget = replay_engine(model_dir, settings)
-    calls = [r for r in records if r.source == "model"][:limit]
     rows, chunk_ms = [], []
-    for record in calls:
-        prompt = build_prompt(tok, record.prefix, record.suffix, fmt="spm", budget=budget, context=record.context)
+    for prefix, suffix, context in cursors:
+        prompt = build_prompt(tok, prefix, suffix, fmt="spm", budget=budget, context=context)
         row: dict[str, Any] = {}
         for mode in ("plain", "lookup"):
             engine.prompt_lookup = mode == "lookup"
@@ -543,6 +549,7 @@ def replay_lookup(model_dir: Path, records: list[Record], settings: dict, limit:
             result = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=settings["maxNewTokens"], key=URI))
             row[mode] = {
                 "text": result.text,
+                "stop": result.stop_reason,
                 "tokens": result.new_tokens,
                 "seconds": result.seconds,
                 "drafted": result.drafted,
@@ -558,16 +565,18 @@ def replay_lookup(model_dir: Path, records: list[Record], settings: dict, limit:
             flush=True,
         )
     engine.prompt_lookup = True
-    return {"rows": rows, "chunk_ms": chunk_ms, "chunk": engine.prefill_chunk}
+    return {"rows": rows, "chunk_ms": chunk_ms, "chunk": engine.prefill_chunk, "budget": budget}
 
 
-def lookup_report(lookup: dict) -> list[str]:
+def lookup_report(lookup: dict, calls: str = "the (b) session's model calls") -> list[str]:
+    """The table of :func:`compare_lookup`'s rows: all answers, multi-line ones (and those of them that
+    ended with ``▁<EOT>`` rather than at maxNewTokens), long ones."""
     rows = lookup["rows"]
     if not rows:
         return []
     lines = [
         "",
-        "Prompt lookup: the (b) session's model calls, greedy to `▁<EOT>` or maxNewTokens with no early stop, "
+        f"Prompt lookup: {calls}, greedy to `▁<EOT>` or maxNewTokens with no early stop, "
         "prefill done first (warm), lookup off and on, in one process.",
         "",
         "| answers | count | identical text | tokens (mean) | decode tokens/s, plain / lookup | speed-up "
@@ -577,6 +586,7 @@ def lookup_report(lookup: dict) -> list[str]:
     groups = (
         ("all", rows),
         ("multi-line", [r for r in rows if r["lines"] > 1]),
+        ("multi-line, ending in `▁<EOT>`", [r for r in rows if r["lines"] > 1 and r["plain"].get("stop") == "eot"]),
         ("long (≥ 32 tokens)", [r for r in rows if r["plain"]["tokens"] >= 32]),
     )
     for name, group in groups:

@@ -25,6 +25,14 @@ benchmark prints it.
 
     python bench/train_model.py [--steps 288] [--threads 1] [--out bench/.cache/llama-512x8-stdlib]
     python bench/train_model.py --quick    # hidden 64, 2 layers, seconds: what CI runs
+    python bench/train_model.py --lines 4  # bench/.cache/llama-512x8-lines4: see below
+
+``--lines N`` counts and trains completions that run on past the line's end to the end of the
+cursor's block (a blank line or a line indented less), up to N lines, so that prompt lookup
+(``bench/lookup.py``) has multi-line answers to measure; without it the draws, and so the
+weights, are exactly those of the default model. A bigram model cannot count lines, though:
+once it writes a newline, the next line is always the same one, so its multi-line answers
+repeat that line up to maxNewTokens rather than end with ``▁<EOT>``.
 """
 
 from __future__ import annotations
@@ -96,8 +104,10 @@ def corpus() -> list[str]:
     return texts
 
 
-def cursor(rng: random.Random, texts: list[str]) -> tuple[str, str, str]:
-    """A cursor inside a non-blank line: (prefix, middle, suffix); the middle runs to a line end."""
+def cursor(rng: random.Random, texts: list[str], max_lines: int | None = None) -> tuple[str, str, str]:
+    """A cursor inside a non-blank line: (prefix, middle, suffix); the middle runs to a line end,
+    sometimes one or two lines further. With ``max_lines`` it runs on to the end of the cursor's
+    block (see ``block_end``), up to that many lines in all: the model learns to go on past a newline."""
     lines = rng.choice(texts).split("\n")
     while True:
         i = rng.randrange(len(lines) - 1)
@@ -106,16 +116,34 @@ def cursor(rng: random.Random, texts: list[str]) -> tuple[str, str, str]:
             break
     indent = len(line) - len(line.lstrip())
     cut = rng.randint(indent, len(line) - 1)
-    extra = rng.choices((0, 1, 2), weights=(6, 3, 1))[0]
+    if max_lines is None:  # the default model's draws, unchanged: the same weights as before --lines
+        extra = rng.choices((0, 1, 2), weights=(6, 3, 1))[0]
+    else:
+        extra = block_end(lines, i, max_lines) - i - 1
     middle = line[cut:] + "".join("\n" + more for more in lines[i + 1 : i + 1 + extra])
     prefix = "".join(more + "\n" for more in lines[:i]) + line[:cut]
     suffix = "\n" + "\n".join(lines[i + 1 + extra :])
     return prefix, middle, suffix
 
 
-def example(rng: random.Random, texts: list[str], tok: MemoTokenizer, seq_len: int) -> tuple[list[int], int]:
+def block_end(lines: list[str], i: int, max_lines: int) -> int:
+    """Where the block holding line ``i`` ends below it: the first blank line, or line indented less
+    than ``i``, or the end of the text, but at most ``max_lines`` lines from ``i``."""
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    end = i + 1
+    while end < min(len(lines), i + max_lines):
+        line = lines[end]
+        if not line.strip() or len(line) - len(line.lstrip()) < indent:
+            break
+        end += 1
+    return end
+
+
+def example(
+    rng: random.Random, texts: list[str], tok: MemoTokenizer, seq_len: int, max_lines: int | None = None
+) -> tuple[list[int], int]:
     """(prompt ids + middle ids + ▁<EOT>, where the middle starts)."""
-    prefix, middle, suffix = cursor(rng, texts)
+    prefix, middle, suffix = cursor(rng, texts, max_lines)
     mid_ids = tok.encode_infill(middle)
     ended = len(mid_ids) <= seq_len // 3
     mid_ids = mid_ids[: seq_len // 3]
@@ -126,7 +154,9 @@ def example(rng: random.Random, texts: list[str], tok: MemoTokenizer, seq_len: i
     return prompt.ids + mid_ids + ([tok.special.eot] if ended else []), len(prompt.ids)
 
 
-def count_init(model, tok: MemoTokenizer, texts: list[str], rng: random.Random, examples: int) -> int:
+def count_init(
+    model, tok: MemoTokenizer, texts: list[str], rng: random.Random, examples: int, max_lines: int | None = None
+) -> int:
     """Start as a bigram model of completions (step 1 of the module docstring); returns pairs counted."""
     import torch
 
@@ -135,7 +165,7 @@ def count_init(model, tok: MemoTokenizer, texts: list[str], rng: random.Random, 
     assert eot is not None and newline is not None
     pairs: Counter[tuple[int, int]] = Counter()
     for _ in range(examples):
-        prefix, middle, _ = cursor(rng, texts)
+        prefix, middle, _ = cursor(rng, texts, max_lines)
         line = prefix[prefix.rfind("\n") + 1 :]
         before = tok.encode_infill(line)[-1:] or [newline]
         chain = before + tok.encode_infill(middle) + [eot]
@@ -179,6 +209,7 @@ def train(
     hidden: int = FULL["hidden"],
     layers: int = FULL["layers"],
     examples: int = FULL["examples"],
+    lines: int | None = None,
 ) -> dict:
     import torch
     from transformers import LlamaForCausalLM
@@ -192,7 +223,7 @@ def train(
     model = LlamaForCausalLM(model_config(hidden, layers))
     params = sum(p.numel() for p in model.parameters())
     start = time.monotonic()
-    counted = count_init(model, tok, texts, rng, examples=examples)
+    counted = count_init(model, tok, texts, rng, examples=examples, max_lines=lines)
     counting = time.monotonic() - start
     print(f"{params / 1e6:.1f}M parameters; counted {counted} token pairs in {counting:.0f}s", flush=True)
     # Only the output layer trains: a few minutes of Adam on the whole model would swamp the
@@ -203,7 +234,7 @@ def train(
     total_steps, steps, tokens = steps, 0, 0
     losses: list[float] = []
     while steps < total_steps:
-        rows = [example(rng, texts, tok, seq_len) for _ in range(batch)]
+        rows = [example(rng, texts, tok, seq_len, lines) for _ in range(batch)]
         width = max(len(r) for r, _ in rows)
         ids = torch.full((batch, width), 2, dtype=torch.long)
         labels = torch.full((batch, width), -100, dtype=torch.long)
@@ -225,9 +256,10 @@ def train(
         losses.append(loss.item())
         print(f"step {steps:4d}  loss {losses[-1]:.3f}  {time.monotonic() - start:6.0f}s", flush=True)
     elapsed = (time.monotonic() - start) / 60
+    span = f", completions to the end of the block, up to {lines} lines" if lines else ""
     info = {
         "weights": f"Llama {params / 1e6:.0f}M ({shape}, untied head): stdlib infilling bigram counts "
-        f"({counted} pairs), then {steps} Adam steps of its output layer on {tokens} tokens of PSM+SPM infilling "
+        f"({counted} pairs{span}), then {steps} Adam steps of its output layer on {tokens} tokens of PSM+SPM infilling "
         f"({elapsed:.1f} min, {threads} thread(s))",
         "parameters": params,
         "counted_pairs": counted,
@@ -237,6 +269,7 @@ def train(
         "threads": threads,
         "final_loss": round(sum(losses[-10:]) / max(len(losses[-10:]), 1), 3),
         "held_out": HELD_OUT,
+        **({"lines": lines} if lines else {}),
         "python": sys.version.split()[0],
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -247,13 +280,19 @@ def train(
     return info
 
 
-def ensure_model(out: Path = DEFAULT_OUT, *, quick: bool = False) -> dict:
+def lines_out(lines: int, *, quick: bool = False) -> Path:
+    """Where the model made with ``--lines`` goes: named by how it is made, beside the default one."""
+    return CACHE / f"llama-{'quick' if quick else '512x8'}-lines{lines}"
+
+
+def ensure_model(out: Path = DEFAULT_OUT, *, quick: bool = False, lines: int | None = None) -> dict:
     """The cached checkpoint's train.json, training it first (with the defaults) when it is missing."""
     info = out / "train.json"
     if info.is_file() and (out / "config.json").is_file():
         return json.loads(info.read_text())
-    print(f"no model in {out}: making it first (bench/train_model.py{' --quick' if quick else ''})", flush=True)
-    return train(out, **(QUICK if quick else FULL))
+    how = (" --quick" if quick else "") + (f" --lines {lines}" if lines else "")
+    print(f"no model in {out}: making it first (bench/train_model.py{how})", flush=True)
+    return train(out, **(QUICK if quick else FULL), lines=lines)
 
 
 def main() -> None:
@@ -266,12 +305,32 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--lines",
+        type=int,
+        default=None,
+        help="completions run on to the end of the block, up to N lines (default: the line's end, "
+        "sometimes 1-2 lines more); out: bench/.cache/llama-512x8-linesN",
+    )
     args = parser.parse_args()
     shape = dict(QUICK if args.quick else FULL)
     if args.steps is not None:
         shape["steps"] = args.steps
-    out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
-    info = train(out, threads=args.threads, seq_len=args.seq_len, batch=args.batch, lr=args.lr, seed=args.seed, **shape)
+    if args.lines is not None and args.lines < 1:
+        parser.error("--lines must be at least 1")
+    out = args.out or (
+        lines_out(args.lines, quick=args.quick) if args.lines else QUICK_OUT if args.quick else DEFAULT_OUT
+    )
+    info = train(
+        out,
+        threads=args.threads,
+        seq_len=args.seq_len,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        lines=args.lines,
+        **shape,
+    )
     print(json.dumps(info, indent=2))
 
 

@@ -8,6 +8,7 @@ failing on a clean clone.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,18 @@ from tests.support.tiny_model import needs_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHES = sorted(p.name for p in (ROOT / "bench").glob("*.py"))
+# What a bench's --quick output must say, beyond that it ran.
+PRINTS = {
+    # every answer the same with prompt lookup as plain greedy, and the draft loop it replays on
+    # token ids proposes and keeps exactly what the engine counted (else its predictions mean nothing)
+    "lookup.py": (r"\| all \| 6 \| 6 of 6 \|", r"the drafts the engine counted for 6 of 6;"),
+}
 
 pytestmark = [pytest.mark.slow, needs_tokenizer]
 
 
 def test_there_are_benchmarks() -> None:
-    assert {"latency.py", "soak.py", "train_model.py", "text_prompt_exactness.py"} <= set(BENCHES)
+    assert {"latency.py", "lookup.py", "soak.py", "train_model.py", "text_prompt_exactness.py"} <= set(BENCHES)
 
 
 @pytest.mark.parametrize("script", BENCHES)
@@ -41,3 +48,5 @@ def test_bench_quick_mode_runs_from_an_empty_cache(script: str, tmp_path: Path) 
     )
     assert done.returncode == 0, f"{script} --quick failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert done.stdout.strip(), f"{script} --quick printed nothing"
+    for pattern in PRINTS.get(script, ()):
+        assert re.search(pattern, done.stdout), f"{script} --quick did not print {pattern!r}:\n{done.stdout[-3000:]}"
