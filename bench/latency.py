@@ -529,23 +529,19 @@ def replay_lookup(model_dir: Path, records: list[Record], settings: dict, limit:
 def compare_lookup(model_dir: Path, cursors: list[tuple[str, str, str]], settings: dict) -> dict:
     """SPM prompts at ``cursors`` (prefix, suffix, context) through the engine, greedy, without early
     stop, prompt lookup off and on: decode tokens per second, drafts, identical text. Each prompt is
-    warmed first (prefill only), so the generation's time is its decoding. Also the time of one
-    prefill chunk. ``bench/lookup.py`` uses it too."""
+    warmed first (prefill only), so the generation's time is its decoding. ``bench/lookup.py`` uses it too."""
     from codellama_ls.engines.base import GenerationRequest
     from codellama_ls.prompt.fim import build_prompt
 
     engine, tok, budget = replay_engine(model_dir, settings)
-    rows, chunk_ms = [], []
+    rows = []
     for prefix, suffix, context in cursors:
         prompt = build_prompt(tok, prefix, suffix, fmt="spm", budget=budget, context=context)
         row: dict[str, Any] = {}
         for mode in ("plain", "lookup"):
             engine.prompt_lookup = mode == "lookup"
             engine.kv.clear()
-            start = time.perf_counter()
-            computed = engine.warm(GenerationRequest(prompt=prompt, max_new_tokens=1, key=URI))
-            if mode == "plain":
-                chunk_ms.append((time.perf_counter() - start) * 1000 / max(1, -(-computed // engine.prefill_chunk)))
+            engine.warm(GenerationRequest(prompt=prompt, max_new_tokens=1, key=URI))
             result = engine.generate(GenerationRequest(prompt=prompt, max_new_tokens=settings["maxNewTokens"], key=URI))
             row[mode] = {
                 "text": result.text,
@@ -565,7 +561,7 @@ def compare_lookup(model_dir: Path, cursors: list[tuple[str, str, str]], setting
             flush=True,
         )
     engine.prompt_lookup = True
-    return {"rows": rows, "chunk_ms": chunk_ms, "chunk": engine.prefill_chunk, "budget": budget}
+    return {"rows": rows, "budget": budget}
 
 
 def lookup_report(lookup: dict, calls: str = "the (b) session's model calls") -> list[str]:
@@ -683,7 +679,7 @@ def report(
         f"{pct(inside, 95):.1f} ms |",
         f"| peak RSS of the server | – | {server['peak_rss_mb']:.0f} MB |",
         f"| model answers identical to (a)'s | | {same} of {len(calls)} |",
-        *work_rows(server, lookup),
+        *work_rows(server),
     ]
     if orders:
         lines += [
@@ -702,7 +698,7 @@ def report(
     return "\n".join(lines)
 
 
-def work_rows(server: dict, lookup: dict | None) -> list[str]:
+def work_rows(server: dict) -> list[str]:
     """Rows of the (b) column for the work done ahead and in pieces (issue 21): warm-ups, prefill
     chunks and the prefills a newer request stopped, prefetches, look-aheads, and the answers after a Tab."""
     decode = server["status"]["decode"]
@@ -711,14 +707,15 @@ def work_rows(server: dict, lookup: dict | None) -> list[str]:
     tab_ms, on_ms = [t["tab_ms"] for t in tabs], [t["on_ms"] for t in tabs]
     tab_sources = {k: sum(t["tab_source"] == k for t in tabs) for k in ("typed", "cache", "model")}
     on_sources = {k: sum(t["on_source"] == k for t in tabs) for k in ("typed", "cache", "model")}
-    chunk = statistics.median(lookup["chunk_ms"]) if lookup and lookup["chunk_ms"] else float("nan")
-    size = lookup["chunk"] if lookup else "?"
+    timing = server["status"].get("prefillChunks", {})  # the server's own full chunks
+    chunk, longest = timing.get("msP50", float("nan")), timing.get("msMax", float("nan"))
     return [
         f"| warm-ups (`codellama/warm` when the cursor rests): notifications / prefills run / prompt tokens "
         f"computed | – | {warm.get('requests', 0)} / {warm.get('prefills', 0)} / {warm.get('tokens', 0)} |",
-        f"| prefill chunks ({size} tokens, {chunk:.0f} ms each, median) / prefills stopped between chunks by a "
-        f"newer request / warm-ups and prefetches a request stopped | – | {decode.get('chunks', 0)} / "
-        f"{decode.get('interruptedPrefills', 0)} / {server['status']['wait'].get('backgroundStopped', 0)} |",
+        f"| prefill chunks ({timing.get('size', '?')} tokens: {chunk:.0f} ms median, {longest:.0f} ms the longest) "
+        f"/ prefills stopped between chunks by a newer request / warm-ups, prefetches and look-aheads a request "
+        f"stopped | – | {decode.get('chunks', 0)} / {decode.get('interruptedPrefills', 0)} / "
+        f"{server['status']['wait'].get('backgroundStopped', 0)} |",
         f"| prefetches (the answer after accepting the shown one): made / used / tokens decoded | – | "
         f"{prefetch.get('made', 0)} / {prefetch.get('used', 0)} / {prefetch.get('tokens', 0)} |",
         f"| look-aheads (the prompt after the next step of its cut, while the user rests): computed / prompt "

@@ -22,6 +22,7 @@ import inspect
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ class LocalEngine(Engine):
         self._lock = threading.Lock()  # one generation at a time
         self._cache_kw = "cache"
         self.kv = PrefixCache(settings.kv_cache_documents, settings.kv_cache_mb << 20)
+        self.chunk_seconds: deque[float] = deque(maxlen=1024)  # the last full prefill chunks' times
 
     # -- loading -------------------------------------------------------------------------
     def load(self, progress: ProgressFn | None = None) -> None:
@@ -415,14 +417,21 @@ class LocalEngine(Engine):
                 return _Prefill(None, cache, done - keep, chunks)
             end = min(done + size, len(ids))
             past = {self._cache_kw: cache} if cache is not None else {}
+            started = time.perf_counter()
             out = self.model(
                 input_ids=torch.tensor([ids[done:end]], device=self.device), use_cache=True, logits_to_keep=1, **past
             )
+            if end - done == size:  # a full chunk: the longest a newer request waits
+                self.chunk_seconds.append(time.perf_counter() - started)
             logits, cache, done, chunks = out.logits[0, -1], out[self._cache_kw], end, chunks + 1
         return _Prefill(logits, cache, done - keep, chunks)
 
     def status(self) -> dict[str, Any]:
-        return {**super().status(), "kvCache": self.kv.status()}
+        chunks = sorted(self.chunk_seconds)
+        timing: dict[str, float] = {"count": len(chunks), "size": self.prefill_chunk}
+        if chunks:
+            timing |= {"msP50": round(chunks[len(chunks) // 2] * 1000, 1), "msMax": round(chunks[-1] * 1000, 1)}
+        return {**super().status(), "kvCache": self.kv.status(), "prefillChunks": timing}
 
     def close(self) -> None:
         self.model = None

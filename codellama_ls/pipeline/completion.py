@@ -154,9 +154,8 @@ class Pipeline:
                 del self._prefetched[key]
                 self.session.counters.prefetches_used += 1
             answers = self._show(uri, cursor, ctx, list(cached.suggestions[:samples]), cached.result, "cache", arrived)
-            if cached.suggestions:  # accepting this one may follow (Tab, Tab, ...)
-                self._prefetch(uri, cursor, cached.suggestions[0])
-            self._look_ahead(uri, cursor, prompt)
+            # accepting this one may follow (Tab, Tab, ...)
+            self._work_ahead(uri, cursor, prompt, cached.suggestions[0] if cached.suggestions else None)
             return answers
 
         def job(cancel: threading.Event) -> GenerationResult:
@@ -179,9 +178,7 @@ class Pipeline:
             )
         self.session.caches.results.put(key, suggestions, result, samples)
         answers = self._show(uri, cursor, ctx, suggestions, result, "model", arrived)
-        if suggestions:
-            self._prefetch(uri, cursor, suggestions[0])
-        self._look_ahead(uri, cursor, prompt)
+        self._work_ahead(uri, cursor, prompt, suggestions[0] if suggestions else None)
         return answers
 
     # -- work nobody waits for -----------------------------------------------------------
@@ -215,6 +212,17 @@ class Pipeline:
         self.session.scheduler.background("warm", job).add_done_callback(_log_failure)
         self._look_ahead(uri, cursor, prompt)  # queued behind the warm-up
         return f"{len(prompt.ids)} tokens"
+
+    def _work_ahead(self, uri: str, cursor: Cursor, prompt: Prompt, shown: postprocess.Suggestion | None) -> None:
+        """Once the answer is out (pygls sends it in a later callback; building these prompts takes a few
+        ms): prefetch what follows accepting ``shown``, then the look-ahead, both queued at low priority."""
+
+        def queue() -> None:
+            if shown is not None:
+                self._prefetch(uri, cursor, shown)
+            self._look_ahead(uri, cursor, prompt)
+
+        asyncio.get_running_loop().call_later(0.01, queue)
 
     def _look_ahead(self, uri: str, cursor: Cursor, prompt: Prompt) -> None:
         """Compute, when the engine is idle, the prompt at ``cursor`` as it will be after the next step of
