@@ -182,3 +182,34 @@ def test_load_error_names_what_a_model_folder_lacks(tmp_path):
     hint = missing_model_hint(str(tmp_path))
     assert "Model folder" in hint and "config.json" in hint and "weights" in hint
     assert "hf download codellama/CodeLlama-7b-hf" in missing_model_hint("codellama/CodeLlama-7b-hf")
+
+
+async def test_work_after_an_answer_that_fails_is_logged_not_shown(tok):
+    """A prefetch whose prompt cannot be built (a server's /tokenize gone) costs only itself: the user sees
+    no message for it; the next request meets the fault and says so, once."""
+    shown: list = []
+    service = service_with(tok, ["value"], shown)
+    engine = service.session.engine
+    engine.keeps_prompts = True  # so a prefetch follows the answer
+
+    class Gone:
+        def __init__(self, inner: CodeTokenizer) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str):
+            if name.startswith("encode"):
+
+                def fail(*args, **kwargs):
+                    raise EngineError("codellama-ls: the connection to the server failed during /tokenize", "stream")
+
+                return fail
+            return getattr(self.inner, name)
+
+    uri = open_text(service, "total = \n")
+    answer = await service.suggest(uri, types.Position(line=0, character=8))
+    assert answer is not None
+    engine.tokenizer = Gone(tok)  # before the prefetch builds its prompt (just after the answer went out)
+    await asyncio.sleep(0.1)
+    assert shown == [] and service.session.counters.prefetches == 0
+    assert await service.suggest(uri, types.Position(line=1, character=0)) is None  # a request needs the server
+    assert [message for _, message in shown] == ["codellama-ls: the connection to the server failed during /tokenize"]

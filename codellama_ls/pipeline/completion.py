@@ -232,7 +232,7 @@ class Pipeline:
         if not engine.keeps_look_ahead or engine.tokenizer is None or self._memo is None:
             return
         s = self.session.settings
-        with self._stage("prompt", fatal=False):
+        with self._stage("prompt", quiet=True):
             budget = fim_budget(s, engine)
             ahead = fit_next_cut(self._memo, s, cursor.prefix, cursor.suffix, budget, prompt.context_block)
             if ahead is None or ahead.ids == prompt.ids:
@@ -262,7 +262,7 @@ class Pipeline:
         after = replace(
             cursor, prefix=cursor.prefix + shown.text, suffix=cursor.suffix[shown.replace :], line_text="", index=0
         )
-        with self._stage("prompt", fatal=False):
+        with self._stage("prompt", quiet=True):
             prompt = self.build(after, engine.tokenizer)
             key = self._result_key(prompt)
             if key in self.session.caches.results:
@@ -342,8 +342,8 @@ class Pipeline:
         )
         self.session.notifier.once("gen:" + exc.kind, str(exc), kind)
 
-    def _stage(self, stage: str, *, fatal: bool = True) -> _Stage:
-        return _Stage(self, stage, fatal)
+    def _stage(self, stage: str, *, fatal: bool = True, quiet: bool = False) -> _Stage:
+        return _Stage(self, stage, fatal, quiet)
 
     def _request(
         self,
@@ -440,10 +440,11 @@ class _Stage:
     kind and a :class:`RequestFailed` (the request answers empty). A stage that is not ``fatal``
     (context) is reported the same way, and the request goes on without what it would have added."""
 
-    def __init__(self, pipeline: Pipeline, stage: str, fatal: bool = True) -> None:
+    def __init__(self, pipeline: Pipeline, stage: str, fatal: bool = True, quiet: bool = False) -> None:
         self.pipeline = pipeline
         self.stage = stage
         self.fatal = fatal
+        self.quiet = quiet  # work nobody waits for: its failure is logged, never shown, and skips only itself
 
     def __enter__(self) -> None:
         return None
@@ -451,6 +452,9 @@ class _Stage:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         if exc is None or not isinstance(exc, Exception) or isinstance(exc, RequestFailed):
             return False
+        if self.quiet:  # the next request meets the same fault and says so, once
+            log.info("%s for work ahead failed: %s", self.stage, redact.without_paths(str(exc))[:200])
+            return True
         if isinstance(exc, EngineError):  # a server's /tokenize failing: the engine's kind of failure
             self.pipeline._report_engine_error(exc)
         else:
