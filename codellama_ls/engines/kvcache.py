@@ -10,7 +10,7 @@ reuses the first); entries are bounded by a number of documents and by memory, a
 least recently used document goes first.
 
 Besides those, each document has one spare entry, which never pushes out a prompt in use and is
-the first to go when memory runs short: a look-ahead (``put(..., spare=True, ahead=True)``, the
+the first to go when memory runs short: a look-ahead (``put(..., ahead=True)``, the
 prompt after the next step of a moving cut, ``prompt.fim.next_cut_prompt``, made from a ``fork``
 that leaves the entry it started from as it was), or the prompt a request went on from another
 entry of the same place (the prompt before that step: a typed character that merges tokens can
@@ -85,9 +85,16 @@ def expand(cache: Any, rows: int) -> Any:
     The result has layers of its own (tensors are rebound, never written in place as the cache
     grows), so ``cache`` keeps exactly the prompt and can be stored for reuse afterwards.
     """
+    out = _own_layers(cache)
+    out.batch_repeat_interleave(rows)
+    return out
+
+
+def _own_layers(cache: Any) -> Any:
+    """A copy of ``cache`` with layers of its own over the same tensors: growing or cropping it (which
+    rebinds its tensors) leaves ``cache`` as it was."""
     out = copy.copy(cache)
     out.layers = [copy.copy(layer) for layer in cache.layers]
-    out.batch_repeat_interleave(rows)
     return out
 
 
@@ -119,16 +126,10 @@ class PrefixCache:
         Returns (None, 0) when nothing can be reused.
         """
         self.lookups += 1
-        entries = self._entries.get(key)
-        if not entries:
+        match = self._match(key, ids)
+        if match is None:
             return None, 0
-        shared = [common_prefix(entry.ids, ids) for entry in entries]
-        best = max(range(len(entries)), key=shared.__getitem__)
-        keep = min(shared[best], len(ids) - 1)
-        if keep <= 0:
-            return None, 0
-        if keep < MIN_REUSE:  # another place of the document: its entries stay for when the user comes back
-            return None, 0
+        entries, shared, best, keep = match
         # The same place (typed at, or its prompt re-cut): the new prompt replaces this one, and
         # another prompt of this place becomes the spare (at most one prompt in use per place).
         entry = entries[best]
@@ -149,17 +150,25 @@ class PrefixCache:
     def fork(self, key: str, ids: list[int]) -> tuple[Any, int]:
         """Like :meth:`take`, but the entry stays as it is: the result is a cache of its own holding the
         shared part (views of the entry's tensors, which a cache extends by concatenation, never in place)."""
-        entries = self._entries.get(key) or []
-        shared = [common_prefix(entry.ids, ids) for entry in entries]
-        if not shared or max(shared) < MIN_REUSE:
+        match = self._match(key, ids)
+        if match is None:
             return None, 0
-        best = max(range(len(entries)), key=shared.__getitem__)
-        keep = min(shared[best], len(ids) - 1)
-        source = entries[best].cache
-        out = copy.copy(source)
-        out.layers = [copy.copy(layer) for layer in source.layers]
+        entries, _, best, keep = match
+        out = _own_layers(entries[best].cache)
         crop(out, keep)
         return out, keep
+
+    def _match(self, key: str, ids: list[int]) -> tuple[list[_Entry], list[int], int, int] | None:
+        """``key``'s entries, what each shares with ``ids``, the best one and how much of it to keep;
+        None when no entry is at the same place (another place's entries stay for when the user comes back).
+        At least the last prompt token is always left to compute: its logits start decoding."""
+        entries = self._entries.get(key)
+        if not entries:
+            return None
+        shared = [common_prefix(entry.ids, ids) for entry in entries]
+        best = max(range(len(entries)), key=shared.__getitem__)
+        keep = min(shared[best], len(ids) - 1)
+        return None if keep < MIN_REUSE else (entries, shared, best, keep)
 
     def holds(self, key: str, ids: list[int], slack: int = 0) -> bool:
         """Whether an entry of ``key`` already has all of ``ids`` but at most their last ``slack``."""
@@ -175,15 +184,15 @@ class PrefixCache:
         kept = sum(entry.nbytes for k, entry in stored if not (entry.spare and k == key))  # its old one goes
         return kept + tokens * per_token <= self.max_bytes
 
-    def put(self, key: str, ids: list[int], cache: Any, *, spare: bool = False, ahead: bool = False) -> None:
-        """Store ``cache`` as holding ``ids`` (cropping off anything generated after them); ``spare``: as
-        the document's spare, replacing its previous one (``ahead``: a look-ahead)."""
+    def put(self, key: str, ids: list[int], cache: Any, *, ahead: bool = False) -> None:
+        """Store ``cache`` as holding ``ids`` (cropping off anything generated after them); ``ahead``: a
+        look-ahead, as the document's spare (replacing its previous one)."""
         if not self.enabled or not reusable(cache) or cache_length(cache) < len(ids):
             return
         crop(cache, len(ids))
         nbytes = cache_bytes(cache)
         if nbytes > self.max_bytes:  # too big on its own: keep the part that fits (its front is what is reused)
-            if spare:
+            if ahead:
                 return
             fit = len(ids) * self.max_bytes // max(nbytes, 1)
             if fit < 1:
@@ -193,17 +202,17 @@ class PrefixCache:
             ids = ids[:fit]
             nbytes = cache_bytes(cache)
         entries = self._entries.pop(key, [])
-        entry = _Entry(list(ids), cache, nbytes, spare, ahead and spare)
-        if spare:
+        entry = _Entry(list(ids), cache, nbytes, spare=ahead, ahead=ahead)
+        if ahead:
             entries = [e for e in entries if not e.spare]
         else:  # the places used longest ago beyond PER_DOCUMENT with this one go
             used = [e for e in entries if not e.spare]
             stale = used[: max(0, len(used) - (PER_DOCUMENT - 1))]
             entries = [e for e in entries if all(e is not old for old in stale)]
         self._entries[key] = [*entries, entry]
-        self._evict(entry)
+        self._evict(key, entry)
 
-    def _evict(self, just: _Entry) -> None:
+    def _evict(self, key: str, just: _Entry) -> None:
         """Drop least recently used documents, then spares, then old entries; never the one just
         stored, unless it is a spare that fits only by pushing out a prompt in use."""
         while len(self._entries) > self.max_documents:
@@ -214,12 +223,12 @@ class PrefixCache:
                 self._remove(*spares[0])
                 continue
             if just.spare:
-                self._remove(next(k for k, entries in self._entries.items() if just in entries), just)
+                self._remove(key, just)
                 break
-            key, entries = next(iter(self._entries.items()))
+            oldest, entries = next(iter(self._entries.items()))
             if len(self._entries) == 1 and len(entries) == 1:
                 break
-            self._remove(key, entries[0])
+            self._remove(oldest, entries[0])
 
     def _remove(self, key: str, entry: _Entry) -> None:
         entries = self._entries[key]

@@ -211,7 +211,7 @@ class LocalEngine(Engine):
                 with torch.inference_mode():
                     prefill = self._prefill(ids, request.key, request.cancel, ahead=ahead)
                 if not prefill.interrupted:
-                    self.kv.put(request.key, ids, prefill.cache, spare=ahead, ahead=ahead)
+                    self.kv.put(request.key, ids, prefill.cache, ahead=ahead)
             except torch.cuda.OutOfMemoryError:  # only a warm-up: the next request reports it
                 self.kv.clear()
                 torch.cuda.empty_cache()
@@ -417,7 +417,7 @@ class LocalEngine(Engine):
         while done < len(ids):
             if stop is not None and stop.is_set():
                 if cache is not None:
-                    self.kv.put(key, ids[:done], cache, spare=ahead, ahead=ahead)
+                    self.kv.put(key, ids[:done], cache, ahead=ahead)
                 return _Prefill(None, cache, done - keep, chunks)
             end = min(done + size, len(ids))
             past = {self._cache_kw: cache} if cache is not None else {}
