@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
-from tests.support.lsp import inline_params, lsp_session, open_doc, status
+from tests.support.lsp import inline_params, insert, lsp_session, open_doc, status
 
 URI = "file:///tmp/warm.py"
 TEXT = (
@@ -75,21 +75,7 @@ async def test_the_suggestion_after_an_accept_is_prefetched_and_answered_from_me
         assert "\n" not in shown, shown  # the position after it is then simple to compute
         st = await _until(client, "the prefetch", lambda st: st["decode"]["prefetch"]["made"] == 1)
         assert st["generations"] == 1  # a prefetch is not a request's generation
-        # Tab: the editor inserts the suggestion, then asks at the end of it
-        client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
-                content_changes=[
-                    types.TextDocumentContentChangePartial(
-                        range=types.Range(
-                            start=types.Position(line=LINE, character=CHAR),
-                            end=types.Position(line=LINE, character=CHAR),
-                        ),
-                        text=shown,
-                    )
-                ],
-            )
-        )
+        insert(client, URI, 2, LINE, CHAR, shown)  # Tab: the editor inserts the suggestion, then asks at its end
         result = await client.text_document_inline_completion_async(inline_params(URI, LINE, CHAR + len(shown)))
         st = await status(client)
         assert (st["lastSource"], st["generations"]) == ("cache", 1)
@@ -125,19 +111,7 @@ async def test_typing_past_a_step_of_the_prompts_cut_computes_what_was_typed(tin
         st = await status(client)
         assert st["last"]["promptTokens"] == len(at_rest.ids)  # the server's prompt is the one rebuilt here
         st = await _until(client, "the look-ahead", lambda st: st["decode"]["ahead"]["prefills"] == 1)
-        client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
-                content_changes=[
-                    types.TextDocumentContentChangePartial(
-                        range=types.Range(
-                            start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
-                        ),
-                        text=typed,
-                    )
-                ],
-            )
-        )
+        insert(client, URI, 2, line, 0, typed)
         end = types.Position(line=line + typed.count("\n"), character=len(typed.rsplit("\n", 1)[-1]))
         assert await client.text_document_inline_completion_async(inline_params(URI, end.line, end.character))
         st = await status(client)

@@ -102,6 +102,17 @@ def open_doc(client: LanguageClient, uri: str, text: str, language: str = "pytho
     )
 
 
+def insert(client: LanguageClient, uri: str, version: int, line: int, character: int, text: str) -> None:
+    """``didChange``: ``text`` typed (or a suggestion accepted) at a position."""
+    at = types.Position(line=line, character=character)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=at, end=at), text=text)],
+        )
+    )
+
+
 def inline_params(
     uri: str,
     line: int,
