@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import compare_lookup, cpu_name, lookup_report, replay_engine
 from train_model import CACHE, HELD_OUT, cursor, ensure_model, lines_out
 
-from codellama_ls.engines.local import DRAFT_START, DRAFT_TOKENS
+from codellama_ls.engines.local import DRAFT_START, DRAFT_TOKENS, next_draft_width
 from codellama_ls.engines.local import lookup as draft
 from codellama_ls.prompt.fim import build_prompt
 
@@ -89,7 +89,7 @@ def replay_drafts(prompt: list[int], answer: list[int], ended: bool, max_new: in
             if taken >= max_new:
                 break
         accepted += kept
-        width = min(DRAFT_TOKENS, width * 2) if kept == len(proposed) else max(1, kept)
+        width = next_draft_width(width, len(proposed), kept)
     plain = max(len(target) - 1, 0)  # the prefill picks the first token, each pass one more (or ▁<EOT>)
     return {"tokens": taken, "drafted": drafted, "accepted": accepted, "widths": widths, "plain_passes": plain}
 

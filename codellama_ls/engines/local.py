@@ -338,8 +338,7 @@ class LocalEngine(Engine):
                     return [generated], [reason]
             crop(cache, len(seq))  # drop the rejected drafts' positions
             logits = step[kept]
-            # Draft as far as drafts are being accepted: a rejected draft costs a wider pass for nothing.
-            width = min(DRAFT_TOKENS, width * 2) if kept == len(draft) else max(1, kept)
+            width = next_draft_width(width, len(draft), kept)
 
     def _decode(
         self, req: GenerationRequest, logits: Any, cache: Any, deadline: float | None
@@ -451,6 +450,11 @@ class LocalEngine(Engine):
 
 def _same(result: GenerationResult) -> GenerationResult:
     return result
+
+
+def next_draft_width(width: int, proposed: int, kept: int) -> int:
+    """Draft as far as drafts are being accepted: a rejected draft costs a wider pass for nothing."""
+    return min(DRAFT_TOKENS, width * 2) if kept == proposed else max(1, kept)
 
 
 def lookup(seq: list[int], limit: int) -> list[int]:
